@@ -1,0 +1,394 @@
+//! Checkout: the lock-free fast path and the waiting slow path.
+//!
+//! Fast path: nobody waits, an idle connection is there, it passes its
+//! checks: one pop, no lock. Slow path: the get holds at most one `Claim`
+//! (a connection or a slot) at a time; each one is given back by `Drop` if
+//! the get is cancelled at any await point, so a dropped get never leaks.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc as StdArc;
+use std::sync::atomic::Ordering as StdOrdering;
+use std::task::Poll;
+
+use crate::error::{Error, TimeoutError};
+use crate::idle::Entry;
+use crate::manager::{ErrorClass, Manager};
+use crate::pool::{Inner, Pool};
+use crate::stats::Counter;
+use crate::sync::{Arc, Ordering, fence};
+use crate::timer::{Raced, Sleep, with_deadline};
+use crate::waiters::{Grant, Outcome, Waiter};
+use crate::Pooled;
+
+type ConnOf<M> = <M as Manager>::Connection;
+type ErrOf<M> = <M as Manager>::Error;
+
+/// A connection or slot held by a get; given back if the get is dropped.
+struct Claim<'a, M: Manager> {
+    inner: &'a Inner<M>,
+    grant: Option<Grant<ConnOf<M>>>,
+}
+
+impl<'a, M: Manager> Claim<'a, M> {
+    fn new(inner: &'a Inner<M>, grant: Grant<ConnOf<M>>) -> Self {
+        Claim {
+            inner,
+            grant: Some(grant),
+        }
+    }
+
+    fn take(mut self) -> Grant<ConnOf<M>> {
+        self.grant.take().expect("a claim holds its grant until taken")
+    }
+}
+
+impl<M: Manager> Drop for Claim<'_, M> {
+    fn drop(&mut self) {
+        if let Some(grant) = self.grant.take() {
+            self.inner.give_back_grant(grant);
+        }
+    }
+}
+
+/// A place in the waiter queue; withdrawn (and anything it was handed given
+/// back) if the get is dropped while queued.
+struct Queued<'a, M: Manager> {
+    inner: &'a Inner<M>,
+    waiter: Option<Arc<Waiter<ConnOf<M>, ErrOf<M>>>>,
+}
+
+impl<M: Manager> Queued<'_, M> {
+    fn withdraw(&mut self) -> Option<Outcome<ConnOf<M>, ErrOf<M>>> {
+        let waiter = self.waiter.take()?;
+        self.inner.waiters.cancel(&waiter)
+    }
+}
+
+impl<M: Manager> Drop for Queued<'_, M> {
+    fn drop(&mut self) {
+        if let Some(outcome) = self.withdraw() {
+            self.inner.give_back(outcome);
+        }
+    }
+}
+
+/// Keeps `creating` right across a cancelled dial.
+struct Creating<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Creating<'a> {
+    fn enter(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
+        counter.fetch_add(1, StdOrdering::Relaxed);
+        Creating(counter)
+    }
+}
+
+impl Drop for Creating<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, StdOrdering::Relaxed);
+    }
+}
+
+enum WaitEnd<'a, M: Manager> {
+    Granted(Claim<'a, M>),
+    Failed(StdArc<ErrOf<M>>),
+    Closed,
+    TimedOut,
+}
+
+enum DialEnd<M: Manager> {
+    Fatal(StdArc<ErrOf<M>>),
+    Retry,
+    TimedOut,
+}
+
+/// What the fast path found.
+pub(crate) enum Fast<C> {
+    Hit(Entry<C>),
+    /// Go slow; a slot freed by closing a bad idle connection comes along.
+    Miss(Option<Grant<C>>),
+}
+
+impl<M: Manager> Inner<M> {
+    /// One lock-free attempt: only when nobody waits (FIFO).
+    #[inline]
+    pub(crate) fn try_fast(&self) -> Fast<ConnOf<M>> {
+        if self.waiters.count() != 0 || self.is_closed() {
+            return Fast::Miss(None);
+        }
+        let Some(entry) = self.idle.pop() else {
+            return Fast::Miss(None);
+        };
+        match self.validate(entry, self.clock.now()) {
+            Grant::Conn(entry) => {
+                self.stats.incr(Counter::FastReuse);
+                Fast::Hit(entry)
+            }
+            slot => Fast::Miss(Some(slot)),
+        }
+    }
+
+    /// The slow path: queue, dial, retry, until served or out of time.
+    pub(crate) async fn acquire(&self, first: Option<Grant<ConnOf<M>>>) -> Result<Entry<ConnOf<M>>, Error<ErrOf<M>>> {
+        self.stats.incr(Counter::SlowGets);
+        let start = self.clock.now();
+        let deadline = start.saturating_add(self.settings.load().acquire_timeout_ns);
+        let mut waited = false;
+        let result = self.acquire_until(first, start, deadline, &mut waited).await;
+        if waited {
+            self.stats.incr(Counter::Waited);
+            self.stats
+                .add(Counter::WaitNanos, self.clock.now().saturating_sub(start));
+        }
+        result
+    }
+
+    async fn acquire_until(
+        &self,
+        first: Option<Grant<ConnOf<M>>>,
+        start: u64,
+        deadline: u64,
+        waited: &mut bool,
+    ) -> Result<Entry<ConnOf<M>>, Error<ErrOf<M>>> {
+        let mut claim = first.map(|grant| Claim::new(self, grant));
+        loop {
+            if self.is_closed() {
+                return Err(Error::Closed);
+            }
+            let Some(held) = claim.take() else {
+                claim = match self.take_or_wait(deadline, waited).await {
+                    WaitEnd::Granted(claim) => Some(claim),
+                    WaitEnd::Failed(error) => return Err(Error::Connect(error)),
+                    WaitEnd::Closed => return Err(Error::Closed),
+                    WaitEnd::TimedOut => return Err(self.timeout_error(start)),
+                };
+                continue;
+            };
+            match held.take() {
+                Grant::Conn(entry) => match self.validate(entry, self.clock.now()) {
+                    Grant::Conn(entry) => {
+                        self.stats.incr(Counter::SlowReuse);
+                        return Ok(entry);
+                    }
+                    slot => claim = Some(Claim::new(self, slot)),
+                },
+                Grant::Slot => {
+                    let slot = Claim::new(self, Grant::Slot);
+                    if let Some(entry) = self.idle.pop() {
+                        // A connection came back meanwhile: cheaper than a dial.
+                        drop(slot);
+                        claim = Some(Claim::new(self, Grant::Conn(entry)));
+                        continue;
+                    }
+                    if !self.gate.is_open(self.clock.now()) {
+                        drop(slot);
+                        continue;
+                    }
+                    match self.dial(slot, deadline).await {
+                        Ok(entry) => return Ok(entry),
+                        Err(DialEnd::Fatal(error)) => return Err(Error::Connect(error)),
+                        Err(DialEnd::TimedOut) => return Err(self.timeout_error(start)),
+                        Err(DialEnd::Retry) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes an idle connection or a slot if nobody waits ahead; otherwise
+    /// queues and waits to be served.
+    async fn take_or_wait(&self, deadline: u64, waited: &mut bool) -> WaitEnd<'_, M> {
+        if self.waiters.count() == 0 {
+            if let Some(entry) = self.idle.pop() {
+                return WaitEnd::Granted(Claim::new(self, Grant::Conn(entry)));
+            }
+            if self.gate.is_open(self.clock.now()) && self.slots.try_reserve() {
+                return WaitEnd::Granted(Claim::new(self, Grant::Slot));
+            }
+        }
+        *waited = true;
+        self.wait(deadline).await
+    }
+
+    async fn wait(&self, deadline: u64) -> WaitEnd<'_, M> {
+        let Some(waiter) = self.waiters.register(|| self.is_closed()) else {
+            return WaitEnd::Closed;
+        };
+        let mut queued = Queued {
+            inner: self,
+            waiter: Some(waiter),
+        };
+        // The waiter's half of the lost-wakeup handshake (see pool.rs).
+        fence(Ordering::SeqCst);
+        self.dispatch();
+        let mut sleep = Sleep::until(&self.clock, deadline);
+        poll_fn(|cx| {
+            loop {
+                let waiter = queued.waiter.as_ref().expect("queued until settled");
+                if let Poll::Ready(outcome) = waiter.poll(cx) {
+                    queued.waiter = None;
+                    return Poll::Ready(self.wait_end(outcome));
+                }
+                let now = self.clock.now();
+                if now >= deadline {
+                    return Poll::Ready(match queued.withdraw() {
+                        None => WaitEnd::TimedOut,
+                        Some(outcome) => self.wait_end(outcome),
+                    });
+                }
+                // Wake early when the dial gate reopens, to dispatch slots.
+                let wake = self.gate.closed_until(now).map_or(deadline, |at| at.min(deadline));
+                sleep.reset(wake);
+                if Pin::new(&mut sleep).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.dispatch();
+            }
+        })
+        .await
+    }
+
+    fn wait_end(&self, outcome: Outcome<ConnOf<M>, ErrOf<M>>) -> WaitEnd<'_, M> {
+        match outcome {
+            Outcome::Granted(grant) => WaitEnd::Granted(Claim::new(self, grant)),
+            Outcome::Failed(error) => WaitEnd::Failed(error),
+            Outcome::Closed => WaitEnd::Closed,
+        }
+    }
+
+    async fn dial(&self, slot: Claim<'_, M>, deadline: u64) -> Result<Entry<ConnOf<M>>, DialEnd<M>> {
+        let _creating = Creating::enter(&self.creating);
+        self.stats.incr(Counter::Connects);
+        let outcome = with_deadline(&self.clock, deadline, self.manager.connect()).await;
+        let now = self.clock.now();
+        match outcome {
+            Raced::TimedOut => Err(DialEnd::TimedOut),
+            Raced::Done(Ok(conn)) => {
+                self.gate.on_success();
+                let expires = self.settings.load().lifetime_deadline(now, fastrand::f64());
+                let _ = slot.take();
+                Ok(Entry {
+                    conn,
+                    created: now,
+                    expires,
+                    last_used: now,
+                })
+            }
+            Raced::Done(Err(error)) => {
+                self.stats.incr(Counter::ConnectErrors);
+                let class = self.manager.classify(&error);
+                let error = StdArc::new(error);
+                tracing::warn!(error = %error, ?class, "ringpool: connect failed");
+                self.record_connect_error(StdArc::clone(&error));
+                match class {
+                    ErrorClass::Fatal => {
+                        drop(slot);
+                        self.waiters
+                            .settle_all(|| Outcome::Failed(StdArc::clone(&error)));
+                        Err(DialEnd::Fatal(error))
+                    }
+                    ErrorClass::Retryable => {
+                        self.gate.on_failure(now, &self.settings.load().config);
+                        drop(slot);
+                        self.waiters.wake_all();
+                        Err(DialEnd::Retry)
+                    }
+                }
+            }
+        }
+    }
+
+    fn timeout_error(&self, start: u64) -> Error<ErrOf<M>> {
+        self.stats.incr(Counter::Timeouts);
+        let status = self.status();
+        let waited = std::time::Duration::from_nanos(self.clock.now().saturating_sub(start));
+        tracing::debug!(?waited, ?status, "ringpool: acquire timed out");
+        Error::Timeout(TimeoutError {
+            waited,
+            size: status.size,
+            in_use: status.in_use,
+            waiting: status.waiting,
+            max_size: status.max_size,
+            last_connect_error: self.last_connect_error(),
+        })
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// Checks out a connection, waiting up to the acquire timeout.
+    ///
+    /// Served first from idle connections, then by dialing into a free slot,
+    /// else by queueing: waiters are served strictly in arrival order, and a
+    /// new call never overtakes a queued one. Dropping the future at any
+    /// point gives back whatever it held.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] with the pool's state and the last connect error;
+    /// [`Error::Connect`] when a dial failed fatally; [`Error::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ringpool::{Manager, Pool};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(7) }
+    /// # }
+    /// # futures_executor::block_on(async {
+    /// let pool = Pool::builder(Numbers).build().unwrap();
+    /// let conn = pool.get().await.unwrap();
+    /// assert_eq!(*conn, 7);
+    /// # });
+    /// ```
+    pub async fn get(&self) -> Result<Pooled<'_, M>, Error<ErrOf<M>>> {
+        let inner = &*self.inner;
+        match inner.try_fast() {
+            Fast::Hit(entry) => Ok(Pooled::new(self, entry)),
+            Fast::Miss(first) => inner.acquire(first).await.map(|entry| Pooled::new(self, entry)),
+        }
+    }
+
+    /// [`get`](Pool::get) for synchronous callers: blocks the thread.
+    ///
+    /// The manager's `connect` runs on this thread, so it must not need a
+    /// runtime context (a blocking or io_uring manager is fine).
+    pub fn get_blocking(&self) -> Result<Pooled<'_, M>, Error<ErrOf<M>>> {
+        futures_executor::block_on(self.get())
+    }
+
+    /// Checks out an idle connection without waiting or dialing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Exhausted`] when no idle connection is free or gets are
+    /// queued (it never overtakes them); [`Error::Closed`].
+    pub fn try_get(&self) -> Result<Pooled<'_, M>, Error<ErrOf<M>>> {
+        let inner = &*self.inner;
+        if inner.is_closed() {
+            return Err(Error::Closed);
+        }
+        if inner.waiters.count() == 0 {
+            let now = inner.clock.now();
+            while let Some(entry) = inner.idle.pop() {
+                match inner.validate(entry, now) {
+                    Grant::Conn(entry) => {
+                        inner.stats.incr(Counter::FastReuse);
+                        return Ok(Pooled::new(self, entry));
+                    }
+                    Grant::Slot => inner.release_slot(),
+                }
+            }
+        }
+        inner.stats.incr(Counter::SlowGets);
+        let status = inner.status();
+        Err(Error::Exhausted {
+            size: status.size,
+            in_use: status.in_use,
+            waiting: status.waiting,
+            max_size: status.max_size,
+        })
+    }
+}

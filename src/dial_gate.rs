@@ -1,0 +1,52 @@
+//! Paces dials after failures: exponential backoff with jitter, shared by
+//! every get and refill of one pool, so a down target sees a bounded dial
+//! rate however many callers wait.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::clock::nanos;
+use crate::config::Config;
+
+pub(crate) struct DialGate {
+    consecutive_failures: AtomicU32,
+    /// No dial may start before this instant (ns since the clock's epoch).
+    reopen_at: AtomicU64,
+}
+
+impl DialGate {
+    pub(crate) fn new() -> Self {
+        DialGate {
+            consecutive_failures: AtomicU32::new(0),
+            reopen_at: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_open(&self, now: u64) -> bool {
+        self.reopen_at.load(Ordering::Acquire) <= now
+    }
+
+    /// When the gate reopens, if it is closed at `now`.
+    pub(crate) fn closed_until(&self, now: u64) -> Option<u64> {
+        let at = self.reopen_at.load(Ordering::Acquire);
+        (at > now).then_some(at)
+    }
+
+    pub(crate) fn on_success(&self) {
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+        self.reopen_at.store(0, Ordering::Release);
+    }
+
+    /// Records a failure at `now` and closes the gate for the backoff, drawn
+    /// uniformly from the upper half of the exponential step.
+    pub(crate) fn on_failure(&self, now: u64, config: &Config) -> u64 {
+        let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let base = nanos(config.connect_backoff);
+        let cap = nanos(config.connect_backoff_max);
+        let step = base.saturating_mul(1u64 << (failures - 1).min(32)).min(cap);
+        let backoff = step / 2 + fastrand::u64(0..=step / 2);
+        let reopen = now.saturating_add(backoff.max(1));
+        self.reopen_at.fetch_max(reopen, Ordering::AcqRel);
+        reopen
+    }
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms, unreachable_pub)]
+
+mod acquire;
+mod builder;
+mod clock;
+mod config;
+mod dial_gate;
+mod error;
+mod guard;
+mod idle;
+mod manager;
+mod pool;
+mod slots;
+mod stats;
+mod status;
+mod sync;
+mod timer;
+mod waiters;
+
+pub use builder::Builder;
+pub use clock::{Clock, MockClock};
+pub use config::{Config, ConfigError};
+pub use error::{Error, TimeoutError};
+pub use guard::Pooled;
+pub use manager::{CloseReason, ErrorClass, Manager};
+pub use pool::Pool;
+pub use stats::{ClosedCounts, Stats};
+pub use status::Status;

@@ -1,0 +1,93 @@
+//! The contract between the pool and whatever makes its connections.
+
+use std::future::Future;
+
+/// Whether a connect error is worth retrying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The target may come back (refused, reset, timed out): the pool backs
+    /// off and dials again while gets wait.
+    Retryable,
+    /// Retrying cannot help (bad credentials, protocol mismatch): waiting
+    /// gets fail at once with this error.
+    Fatal,
+}
+
+/// Why the pool closed a connection; each reason has its own counter in
+/// [`Stats`](crate::Stats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The liveness check or a ping found it dead, or it was returned in a
+    /// state that cannot be reused.
+    Broken,
+    /// It sat idle longer than `idle_timeout`.
+    IdleTimeout,
+    /// It outlived its (jittered) `max_lifetime`.
+    Lifetime,
+    /// `max_size` was lowered below the number of connections.
+    Resize,
+    /// Its user called [`Pooled::discard`](crate::Pooled::discard).
+    Discarded,
+    /// The pool was closed or dropped.
+    PoolClosed,
+}
+
+/// Makes, checks and closes connections for a [`Pool`](crate::Pool).
+///
+/// The futures it returns need not be `Send`: a manager for a thread-per-core
+/// runtime (tokio-uring) works as it is. When they are `Send`, so are the
+/// pool's `get` futures.
+///
+/// # Examples
+///
+/// ```
+/// use ringpool::Manager;
+///
+/// struct Numbers;
+///
+/// impl Manager for Numbers {
+///     type Connection = u64;
+///     type Error = std::io::Error;
+///
+///     async fn connect(&self) -> Result<u64, std::io::Error> {
+///         Ok(42)
+///     }
+/// }
+/// ```
+pub trait Manager: Send + Sync + 'static {
+    /// What the pool hands out.
+    type Connection;
+    /// What `connect` and `ping` fail with.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Opens a new connection.
+    fn connect(&self) -> impl Future<Output = Result<Self::Connection, Self::Error>>;
+
+    /// Cheap synchronous liveness check run at checkout (for TCP: a
+    /// non-blocking peek). `true` means the connection is dead; it is closed
+    /// and the get moves on without the caller seeing an error.
+    fn is_broken(&self, _conn: &mut Self::Connection) -> bool {
+        false
+    }
+
+    /// Whether a connection given back to the pool may be reused. Must not
+    /// block or do I/O; `false` closes it with [`CloseReason::Broken`].
+    fn can_recycle(&self, _conn: &mut Self::Connection) -> bool {
+        true
+    }
+
+    /// Protocol-level health check used by health checks (for Redis, `PING`).
+    fn ping(&self, _conn: &mut Self::Connection) -> impl Future<Output = Result<(), Self::Error>> {
+        std::future::ready(Ok(()))
+    }
+
+    /// Classifies a connect error. Everything is retryable by default.
+    fn classify(&self, _error: &Self::Error) -> ErrorClass {
+        ErrorClass::Retryable
+    }
+
+    /// Closes a connection the pool is done with. Dropping it is the default.
+    fn close(&self, conn: Self::Connection, _reason: CloseReason) {
+        drop(conn);
+    }
+}

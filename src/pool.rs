@@ -1,0 +1,390 @@
+//! The pool's shared state and every operation that changes it outside a
+//! checkout: giving connections back, handing resources to waiters,
+//! reconfiguring and closing.
+//!
+//! The protocol in one paragraph (the full statement with its invariants is
+//! `docs/design.md`): a connection is either idle in `idle`, held by exactly
+//! one guard or get, or being dialed under a reserved slot; `slots` counts all
+//! three. Whoever gives a connection or a slot back first publishes it (push
+//! to `idle`, decrement `slots`), then issues a `SeqCst` fence and reads the
+//! waiter count; a new waiter first raises that count, fences, and then looks
+//! for a connection or a slot itself (`dispatch`). One of the two always sees
+//! the other, so no waiter sleeps while a resource sits unused.
+
+use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError, Settings};
+use crate::dial_gate::DialGate;
+use crate::idle::Entry;
+use crate::manager::{CloseReason, Manager};
+use crate::stats::{Stats, StatsCells};
+use crate::status::Status;
+use crate::sync::{AtomicBool, IdleQueue, Ordering, SwapCell, fence};
+use crate::waiters::{Grant, Outcome, Waiters};
+
+/// A pool of connections made by `M`.
+///
+/// Cheap to clone: clones share one pool. `Send + Sync` when the manager's
+/// connection type is `Send`.
+///
+/// # Examples
+///
+/// ```
+/// use ringpool::{Manager, Pool};
+///
+/// struct Numbers;
+/// impl Manager for Numbers {
+///     type Connection = u64;
+///     type Error = std::io::Error;
+///     async fn connect(&self) -> Result<u64, std::io::Error> {
+///         Ok(7)
+///     }
+/// }
+///
+/// let pool = Pool::builder(Numbers).max_size(4).build().unwrap();
+/// let conn = pool.get_blocking().unwrap();
+/// assert_eq!(*conn, 7);
+/// drop(conn);
+/// assert_eq!(pool.status().idle, 1);
+/// ```
+pub struct Pool<M: Manager> {
+    pub(crate) inner: std::sync::Arc<Inner<M>>,
+}
+
+impl<M: Manager> Clone for Pool<M> {
+    fn clone(&self) -> Self {
+        Pool {
+            inner: std::sync::Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// Settings read on every checkout, mirrored from the live config so the hot
+/// path does a few relaxed loads instead of an `ArcSwap` load.
+pub(crate) struct HotLimits {
+    pub(crate) idle_timeout_ns: StdAtomicU64,
+    pub(crate) check_after_ns: StdAtomicU64,
+    pub(crate) min_idle: StdAtomicUsize,
+}
+
+impl HotLimits {
+    fn new(settings: &Settings) -> Self {
+        let hot = HotLimits {
+            idle_timeout_ns: StdAtomicU64::new(0),
+            check_after_ns: StdAtomicU64::new(0),
+            min_idle: StdAtomicUsize::new(0),
+        };
+        hot.update(settings);
+        hot
+    }
+
+    fn update(&self, settings: &Settings) {
+        self.idle_timeout_ns
+            .store(settings.idle_timeout_ns, StdOrdering::Relaxed);
+        self.check_after_ns
+            .store(settings.check_after_ns, StdOrdering::Relaxed);
+        self.min_idle
+            .store(settings.config.min_idle, StdOrdering::Relaxed);
+    }
+}
+
+pub(crate) struct Inner<M: Manager> {
+    pub(crate) manager: M,
+    pub(crate) clock: Clock,
+    pub(crate) settings: SwapCell<Settings>,
+    pub(crate) hot: HotLimits,
+    pub(crate) slots: crate::slots::Slots,
+    pub(crate) idle: IdleQueue<Entry<M::Connection>>,
+    pub(crate) waiters: Waiters<M::Connection, M::Error>,
+    pub(crate) closed: AtomicBool,
+    pub(crate) gate: DialGate,
+    pub(crate) stats: StatsCells,
+    pub(crate) creating: StdAtomicUsize,
+    pub(crate) last_error: StdMutex<Option<std::sync::Arc<M::Error>>>,
+    reconfiguring: StdMutex<()>,
+}
+
+impl<M: Manager> Inner<M> {
+    pub(crate) fn new(manager: M, config: Config, idle_capacity: usize, clock: Clock) -> Self {
+        let settings = Settings::new(config);
+        Inner {
+            manager,
+            clock,
+            hot: HotLimits::new(&settings),
+            slots: crate::slots::Slots::new(settings.config.max_size),
+            settings: SwapCell::new(settings),
+            idle: IdleQueue::new(idle_capacity),
+            waiters: Waiters::new(),
+            closed: AtomicBool::new(false),
+            gate: DialGate::new(),
+            stats: StatsCells::new(),
+            creating: StdAtomicUsize::new(0),
+            last_error: StdMutex::new(None),
+            reconfiguring: StdMutex::new(()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn close_conn(&self, conn: M::Connection, reason: CloseReason) {
+        self.stats.closed(reason);
+        tracing::debug!(?reason, "ringpool: closing connection");
+        self.manager.close(conn, reason);
+    }
+
+    /// Gives a slot back and lets a waiter have it.
+    pub(crate) fn release_slot(&self) {
+        self.slots.release();
+        self.after_publish();
+    }
+
+    /// The returner's half of the lost-wakeup handshake.
+    #[inline]
+    fn after_publish(&self) {
+        fence(Ordering::SeqCst);
+        if self.waiters.count() != 0 {
+            self.dispatch();
+        }
+    }
+
+    /// Returns a connection to the pool (or closes it if it cannot stay).
+    pub(crate) fn put(&self, mut entry: Entry<M::Connection>) {
+        if !self.manager.can_recycle(&mut entry.conn) {
+            self.close_conn(entry.conn, CloseReason::Broken);
+            return self.release_slot();
+        }
+        if self.slots.try_shed() {
+            // Over a lowered max_size: this connection is the surplus.
+            return self.close_conn(entry.conn, CloseReason::Resize);
+        }
+        if self.is_closed() {
+            self.close_conn(entry.conn, CloseReason::PoolClosed);
+            return self.release_slot();
+        }
+        entry.last_used = self.clock.now();
+        if let Err(entry) = self.idle.push(entry) {
+            // Unreachable while max_size <= capacity; never lose it anyway.
+            self.close_conn(entry.conn, CloseReason::Resize);
+            return self.release_slot();
+        }
+        fence(Ordering::SeqCst);
+        if self.closed.load(Ordering::Relaxed) {
+            self.close_idle();
+        }
+        if self.waiters.count() != 0 {
+            self.dispatch();
+        }
+    }
+
+    /// Hands idle connections, then free slots, to waiters in arrival order.
+    pub(crate) fn dispatch(&self) {
+        let now = self.clock.now();
+        self.waiters.serve(|| {
+            if let Some(entry) = self.idle.pop() {
+                return Some(Grant::Conn(entry));
+            }
+            (self.gate.is_open(now) && self.slots.try_reserve()).then_some(Grant::Slot)
+        });
+    }
+
+    /// Checks a connection taken from idle. A bad one is closed and its slot
+    /// stays with the caller (`Grant::Slot`), who may dial into it.
+    #[inline]
+    pub(crate) fn validate(&self, mut entry: Entry<M::Connection>, now: u64) -> Grant<M::Connection> {
+        let idle_for = now.saturating_sub(entry.last_used);
+        let reason = if now >= entry.expires {
+            Some(CloseReason::Lifetime)
+        } else if idle_for >= self.hot.idle_timeout_ns.load(StdOrdering::Relaxed)
+            && self.idle.len() >= self.hot.min_idle.load(StdOrdering::Relaxed)
+        {
+            Some(CloseReason::IdleTimeout)
+        } else if idle_for >= self.hot.check_after_ns.load(StdOrdering::Relaxed)
+            && self.manager.is_broken(&mut entry.conn)
+        {
+            Some(CloseReason::Broken)
+        } else {
+            None
+        };
+        match reason {
+            None => Grant::Conn(entry),
+            Some(reason) => {
+                self.close_conn(entry.conn, reason);
+                Grant::Slot
+            }
+        }
+    }
+
+    /// Gives back whatever a withdrawn waiter had been handed.
+    pub(crate) fn give_back(&self, outcome: Outcome<M::Connection, M::Error>) {
+        if let Outcome::Granted(grant) = outcome {
+            self.give_back_grant(grant);
+        }
+    }
+
+    pub(crate) fn give_back_grant(&self, grant: Grant<M::Connection>) {
+        match grant {
+            Grant::Conn(entry) => self.put(entry),
+            Grant::Slot => self.release_slot(),
+        }
+    }
+
+    /// Closes idle connections while the pool is above its bound.
+    fn shed_idle(&self) {
+        while self.slots.size() > self.slots.max() {
+            let Some(entry) = self.idle.pop() else { break };
+            if self.slots.try_shed() {
+                self.close_conn(entry.conn, CloseReason::Resize);
+            } else {
+                self.put(entry);
+                break;
+            }
+        }
+    }
+
+    fn close_idle(&self) {
+        while let Some(entry) = self.idle.pop() {
+            self.close_conn(entry.conn, CloseReason::PoolClosed);
+            self.slots.release();
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.waiters.settle_all(|| Outcome::Closed);
+        self.close_idle();
+    }
+
+    pub(crate) fn record_connect_error(&self, error: std::sync::Arc<M::Error>) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    pub(crate) fn last_connect_error(&self) -> Option<std::sync::Arc<M::Error>> {
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        let size = self.slots.size();
+        let idle = self.idle.len();
+        let creating = self.creating.load(StdOrdering::Relaxed);
+        Status {
+            size,
+            idle,
+            in_use: size.saturating_sub(idle + creating),
+            creating,
+            waiting: self.waiters.count(),
+            max_size: self.slots.max(),
+        }
+    }
+
+    pub(crate) fn reconfigure(&self, config: Config) -> Result<(), ConfigError> {
+        config.validate(self.idle.capacity())?;
+        let _one_at_a_time = self.reconfiguring.lock().unwrap_or_else(|p| p.into_inner());
+        let settings = Settings::new(config);
+        self.hot.update(&settings);
+        self.slots.set_max(settings.config.max_size);
+        tracing::info!(config = ?settings.config, "ringpool: config replaced");
+        self.settings.store(settings);
+        fence(Ordering::SeqCst);
+        self.shed_idle();
+        self.dispatch();
+        Ok(())
+    }
+}
+
+impl<M: Manager> Drop for Inner<M> {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.close_idle();
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// Starts building a pool around `manager`.
+    pub fn builder(manager: M) -> crate::Builder<M> {
+        crate::Builder::new(manager)
+    }
+
+    /// Sizes of the pool, read together.
+    pub fn status(&self) -> Status {
+        self.inner.status()
+    }
+
+    /// Monotonic counters since the pool was built.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats.snapshot()
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Config {
+        self.inner.settings.load().config.clone()
+    }
+
+    /// Validates `config` and, if it is good, makes it the live config.
+    ///
+    /// Raising `max_size` serves waiters at once. Lowering it never touches
+    /// a connection in use: surplus idle connections are closed now, and
+    /// returned ones are closed until the pool is within the new bound. A
+    /// rejected config changes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ringpool::{Manager, Pool};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(7) }
+    /// # }
+    /// let pool = Pool::builder(Numbers).max_size(4).build().unwrap();
+    /// let mut config = pool.config();
+    /// config.max_size = 8;
+    /// pool.reconfigure(config).unwrap();
+    /// assert_eq!(pool.status().max_size, 8);
+    ///
+    /// let mut bad = pool.config();
+    /// bad.max_size = 0;
+    /// let error = pool.reconfigure(bad).unwrap_err();
+    /// assert_eq!(error.field, "max_size");
+    /// assert_eq!(pool.status().max_size, 8);
+    /// ```
+    pub fn reconfigure(&self, config: Config) -> Result<(), ConfigError> {
+        self.inner.reconfigure(config)
+    }
+
+    /// Stops handing out connections: waiting and future gets fail with
+    /// [`Error::Closed`](crate::Error::Closed), idle connections are closed
+    /// now and checked-out ones when they come back. Idempotent.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Whether [`close`](Pool::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The manager that makes this pool's connections.
+    pub fn manager(&self) -> &M {
+        &self.inner.manager
+    }
+
+    /// The pool's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+}
+
+impl<M: Manager> std::fmt::Debug for Pool<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,78 @@
+//! The slot counter: the single number that bounds everything the pool owns.
+//!
+//! Invariant: `size` counts idle + in-use + being-created connections, and
+//! `size <= max` holds whenever `max` has not just been lowered. A slot is
+//! taken only by a compare-and-swap that sees `size < max`, so concurrent
+//! reservations can never overshoot; after `max` is lowered, slots are given
+//! back one by one (`try_shed`) until `size <= max` again.
+
+use crate::sync::{AtomicUsize, Ordering};
+
+pub(crate) struct Slots {
+    size: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl Slots {
+    pub(crate) fn new(max: usize) -> Self {
+        Slots {
+            size: AtomicUsize::new(0),
+            max: AtomicUsize::new(max),
+        }
+    }
+
+    /// Takes a slot if the pool is below its bound.
+    pub(crate) fn try_reserve(&self) -> bool {
+        let max = self.max.load(Ordering::Acquire);
+        let mut size = self.size.load(Ordering::Relaxed);
+        loop {
+            if size >= max {
+                return false;
+            }
+            match self
+                .size
+                .compare_exchange_weak(size, size + 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => size = actual,
+            }
+        }
+    }
+
+    /// Gives a slot back.
+    pub(crate) fn release(&self) {
+        let before = self.size.fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(before > 0, "slot released twice");
+    }
+
+    /// Gives a slot back only if the pool is above its bound; `true` means
+    /// the caller's connection is surplus and must be closed.
+    pub(crate) fn try_shed(&self) -> bool {
+        let max = self.max.load(Ordering::Acquire);
+        let mut size = self.size.load(Ordering::Relaxed);
+        loop {
+            if size <= max {
+                return false;
+            }
+            match self
+                .size
+                .compare_exchange_weak(size, size - 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => size = actual,
+            }
+        }
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.size.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Release);
+    }
+}

@@ -1,0 +1,172 @@
+//! Monotonic counters, striped per thread so the hot path pays one
+//! uncontended atomic add and never a lock.
+//!
+//! Each thread adds to its own cache-padded stripe (threads beyond the stripe
+//! count share stripes, which stays correct because adds are atomic); a
+//! snapshot sums the stripes. Counters are bookkeeping, not protocol, so they
+//! use `std` atomics even under loom.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::manager::CloseReason;
+
+/// One counter per variant.
+#[derive(Clone, Copy, Debug)]
+#[repr(usize)]
+pub(crate) enum Counter {
+    /// Gets served from idle without leaving the fast path.
+    FastReuse,
+    /// Gets that left the fast path (each is counted once).
+    SlowGets,
+    /// Slow-path gets served with an idle connection.
+    SlowReuse,
+    Waited,
+    WaitNanos,
+    Timeouts,
+    Connects,
+    ConnectErrors,
+    ClosedBroken,
+    ClosedIdleTimeout,
+    ClosedLifetime,
+    ClosedResize,
+    ClosedDiscarded,
+    ClosedPoolClosed,
+    Detached,
+}
+
+const COUNTERS: usize = Counter::Detached as usize + 1;
+const STRIPES: usize = 8;
+
+type Stripe = CachePadded<[AtomicU64; COUNTERS]>;
+
+pub(crate) struct StatsCells {
+    stripes: Box<[Stripe]>,
+}
+
+fn stripe_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    INDEX.with(|index| {
+        if index.get() == usize::MAX {
+            index.set(NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES);
+        }
+        index.get()
+    })
+}
+
+impl StatsCells {
+    pub(crate) fn new() -> Self {
+        let stripes = (0..STRIPES)
+            .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+            .collect();
+        StatsCells { stripes }
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, counter: Counter, n: u64) {
+        self.stripes[stripe_index()][counter as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn incr(&self, counter: Counter) {
+        self.add(counter, 1);
+    }
+
+    pub(crate) fn closed(&self, reason: CloseReason) {
+        self.incr(match reason {
+            CloseReason::Broken => Counter::ClosedBroken,
+            CloseReason::IdleTimeout => Counter::ClosedIdleTimeout,
+            CloseReason::Lifetime => Counter::ClosedLifetime,
+            CloseReason::Resize => Counter::ClosedResize,
+            CloseReason::Discarded => Counter::ClosedDiscarded,
+            CloseReason::PoolClosed => Counter::ClosedPoolClosed,
+        });
+    }
+
+    fn sum(&self, counter: Counter) -> u64 {
+        self.stripes
+            .iter()
+            .map(|stripe| stripe[counter as usize].load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        use Counter::*;
+        let s = |c| self.sum(c);
+        Stats {
+            gets: s(FastReuse) + s(SlowGets),
+            reused: s(FastReuse) + s(SlowReuse),
+            waited: s(Waited),
+            timeouts: s(Timeouts),
+            connects: s(Connects),
+            connect_errors: s(ConnectErrors),
+            closed: ClosedCounts {
+                broken: s(ClosedBroken),
+                idle_timeout: s(ClosedIdleTimeout),
+                lifetime: s(ClosedLifetime),
+                resize: s(ClosedResize),
+                discarded: s(ClosedDiscarded),
+                pool_closed: s(ClosedPoolClosed),
+            },
+            detached: s(Detached),
+            wait_time: Duration::from_nanos(s(WaitNanos)),
+        }
+    }
+}
+
+/// Monotonic counters since the pool was built. Read with
+/// [`Pool::stats`](crate::Pool::stats); each field only ever grows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Calls to `get`, `get_blocking` and `try_get` that reached the pool.
+    pub gets: u64,
+    /// Gets served with a connection that was already open.
+    pub reused: u64,
+    /// Gets that had to queue behind others or wait for a connection.
+    pub waited: u64,
+    /// Gets that failed with an acquire timeout.
+    pub timeouts: u64,
+    /// Dials attempted.
+    pub connects: u64,
+    /// Dials that failed.
+    pub connect_errors: u64,
+    /// Connections closed, by reason.
+    pub closed: ClosedCounts,
+    /// Connections taken out of the pool for good with `Pooled::detach`.
+    pub detached: u64,
+    /// Total time spent waiting by gets that waited.
+    pub wait_time: Duration,
+}
+
+impl Stats {
+    /// Every connection the pool has closed, whatever the reason.
+    pub fn closed_total(&self) -> u64 {
+        let c = &self.closed;
+        c.broken + c.idle_timeout + c.lifetime + c.resize + c.discarded + c.pool_closed
+    }
+}
+
+/// Connections closed, by [`CloseReason`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClosedCounts {
+    /// Found dead at checkout, by a ping, or not recyclable when returned.
+    pub broken: u64,
+    /// Idle longer than `idle_timeout`.
+    pub idle_timeout: u64,
+    /// Older than their `max_lifetime`.
+    pub lifetime: u64,
+    /// Surplus after `max_size` was lowered.
+    pub resize: u64,
+    /// Discarded by their user.
+    pub discarded: u64,
+    /// Closed because the pool was closed or dropped.
+    pub pool_closed: u64,
+}
