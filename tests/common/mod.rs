@@ -1,0 +1,214 @@
+//! An in-memory manager with drop counters and scripted connect outcomes,
+//! and helpers to step futures by hand.
+#![allow(dead_code)]
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use ringpool::{Clock, ErrorClass, Manager, MockClock, Pool, Status};
+
+/// What the next `connect` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Succeeds at once.
+    Ok,
+    /// Fails with a retryable error.
+    Refused,
+    /// Fails with a fatal error.
+    Denied,
+    /// Never completes.
+    Hang,
+    /// Completes (successfully) when the test calls `Mock::release`.
+    Slow,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MockError {
+    #[error("connection refused")]
+    Refused,
+    #[error("bad credentials")]
+    Denied,
+}
+
+pub struct State {
+    next_id: AtomicU64,
+    pub connect_calls: AtomicUsize,
+    pub made: AtomicUsize,
+    pub dropped: AtomicUsize,
+    pub live_high_water: AtomicUsize,
+    script: Mutex<VecDeque<Step>>,
+    broken: Mutex<HashSet<u64>>,
+    unrecyclable: Mutex<HashSet<u64>>,
+    slow: tokio::sync::Semaphore,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            next_id: AtomicU64::new(0),
+            connect_calls: AtomicUsize::new(0),
+            made: AtomicUsize::new(0),
+            dropped: AtomicUsize::new(0),
+            live_high_water: AtomicUsize::new(0),
+            script: Mutex::new(VecDeque::new()),
+            broken: Mutex::new(HashSet::new()),
+            unrecyclable: Mutex::new(HashSet::new()),
+            slow: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct Mock {
+    pub state: Arc<State>,
+}
+
+pub struct Conn {
+    pub id: u64,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Conn({})", self.id)
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.state.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Mock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues outcomes for the next connects (then `Ok` forever).
+    pub fn script(&self, steps: &[Step]) {
+        self.state.script.lock().unwrap().extend(steps.iter().copied());
+    }
+
+    /// Forgets the outcomes not yet used.
+    pub fn clear_script(&self) {
+        self.state.script.lock().unwrap().clear();
+    }
+
+    /// Lets `n` slow connects complete.
+    pub fn release(&self, n: usize) {
+        self.state.slow.add_permits(n);
+    }
+
+    pub fn break_conn(&self, id: u64) {
+        self.state.broken.lock().unwrap().insert(id);
+    }
+
+    pub fn make_unrecyclable(&self, id: u64) {
+        self.state.unrecyclable.lock().unwrap().insert(id);
+    }
+
+    /// Connections made and not yet dropped.
+    pub fn live(&self) -> usize {
+        self.state.made.load(Ordering::SeqCst) - self.state.dropped.load(Ordering::SeqCst)
+    }
+
+    pub fn made(&self) -> usize {
+        self.state.made.load(Ordering::SeqCst)
+    }
+
+    pub fn connect_calls(&self) -> usize {
+        self.state.connect_calls.load(Ordering::SeqCst)
+    }
+
+    pub fn high_water(&self) -> usize {
+        self.state.live_high_water.load(Ordering::SeqCst)
+    }
+
+    fn make(&self) -> Conn {
+        let state = &self.state;
+        let live = state.made.fetch_add(1, Ordering::SeqCst) + 1 - state.dropped.load(Ordering::SeqCst);
+        state.live_high_water.fetch_max(live, Ordering::SeqCst);
+        Conn {
+            id: state.next_id.fetch_add(1, Ordering::SeqCst),
+            state: Arc::clone(state),
+        }
+    }
+}
+
+impl Manager for Mock {
+    type Connection = Conn;
+    type Error = MockError;
+
+    async fn connect(&self) -> Result<Conn, MockError> {
+        self.state.connect_calls.fetch_add(1, Ordering::SeqCst);
+        let step = self.state.script.lock().unwrap().pop_front().unwrap_or(Step::Ok);
+        match step {
+            Step::Ok => Ok(self.make()),
+            Step::Refused => Err(MockError::Refused),
+            Step::Denied => Err(MockError::Denied),
+            Step::Hang => std::future::pending().await,
+            Step::Slow => {
+                self.state.slow.acquire().await.expect("never closed").forget();
+                Ok(self.make())
+            }
+        }
+    }
+
+    fn is_broken(&self, conn: &mut Conn) -> bool {
+        self.state.broken.lock().unwrap().contains(&conn.id)
+    }
+
+    fn can_recycle(&self, conn: &mut Conn) -> bool {
+        !self.state.unrecyclable.lock().unwrap().contains(&conn.id)
+    }
+
+    fn classify(&self, error: &MockError) -> ErrorClass {
+        match error {
+            MockError::Refused => ErrorClass::Retryable,
+            MockError::Denied => ErrorClass::Fatal,
+        }
+    }
+}
+
+/// A pool on a mock clock with the given max size.
+pub fn mock_pool(max_size: usize) -> (Pool<Mock>, Mock, MockClock) {
+    let mock = Mock::new();
+    let (clock, control) = Clock::mock();
+    let pool = Pool::builder(mock.clone())
+        .max_size(max_size)
+        .clock(clock)
+        .build()
+        .expect("valid config");
+    (pool, mock, control)
+}
+
+/// Polls once with a no-op waker.
+pub fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+    future.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// Everything is back: nothing in use, waiting or being created, and the
+/// pool owns exactly the connections that are still alive.
+pub fn assert_quiescent(pool: &Pool<Mock>, mock: &Mock) {
+    let status: Status = pool.status();
+    assert_eq!(status.in_use, 0, "{status:?}");
+    assert_eq!(status.waiting, 0, "{status:?}");
+    assert_eq!(status.creating, 0, "{status:?}");
+    assert_eq!(status.size, status.idle, "{status:?}");
+    assert_eq!(mock.live(), status.size, "live connections vs pool size: {status:?}");
+    assert!(status.size <= status.max_size, "{status:?}");
+    let stats = pool.stats();
+    assert_eq!(
+        mock.made() as u64,
+        stats.closed_total() + stats.detached + status.size as u64,
+        "made = closed + detached + still owned: {stats:?} {status:?}"
+    );
+}
+
+pub const SECOND: Duration = Duration::from_secs(1);
