@@ -209,7 +209,9 @@ impl QueueFloor {
             std::hint::spin_loop();
         };
         black_box(conn);
-        self.idle.push(conn).expect("a popped entry always fits back");
+        self.idle
+            .push(conn)
+            .expect("a popped entry always fits back");
         self.in_use.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -370,8 +372,16 @@ fn share(total: u64, workers: u64, index: u64) -> u64 {
 
 /// First start to last end.
 fn span(spans: &[(Instant, Instant)]) -> Duration {
-    let start = spans.iter().map(|s| s.0).min().expect("at least one worker");
-    let end = spans.iter().map(|s| s.1).max().expect("at least one worker");
+    let start = spans
+        .iter()
+        .map(|s| s.0)
+        .min()
+        .expect("at least one worker");
+    let end = spans
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .expect("at least one worker");
     end - start
 }
 
@@ -610,5 +620,10 @@ fn acquire_waiting(c: &mut Criterion) {
     shared_group::<true>(c, "acquire_waiting");
 }
 
-criterion_group!(benches, acquire_uncontended, acquire_contended, acquire_waiting);
+criterion_group!(
+    benches,
+    acquire_uncontended,
+    acquire_contended,
+    acquire_waiting
+);
 criterion_main!(benches);

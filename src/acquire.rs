@@ -11,15 +11,15 @@ use std::sync::Arc as StdArc;
 use std::sync::atomic::Ordering as StdOrdering;
 use std::task::Poll;
 
+use crate::Pooled;
 use crate::error::{Error, TimeoutError};
 use crate::idle::Entry;
 use crate::manager::{ErrorClass, Manager};
 use crate::pool::{Inner, Pool};
 use crate::stats::Counter;
-use crate::sync::{Arc, Ordering, fence};
+use crate::sync::Arc;
 use crate::timer::{Raced, Sleep, with_deadline};
 use crate::waiters::{Grant, Outcome, Waiter};
-use crate::Pooled;
 
 type ConnOf<M> = <M as Manager>::Connection;
 type ErrOf<M> = <M as Manager>::Error;
@@ -39,7 +39,9 @@ impl<'a, M: Manager> Claim<'a, M> {
     }
 
     fn take(mut self) -> Grant<ConnOf<M>> {
-        self.grant.take().expect("a claim holds its grant until taken")
+        self.grant
+            .take()
+            .expect("a claim holds its grant until taken")
     }
 }
 
@@ -61,7 +63,7 @@ struct Queued<'a, M: Manager> {
 impl<M: Manager> Queued<'_, M> {
     fn withdraw(&mut self) -> Option<Outcome<ConnOf<M>, ErrOf<M>>> {
         let waiter = self.waiter.take()?;
-        self.inner.waiters.cancel(&waiter)
+        self.inner.waiters.withdraw(&waiter)
     }
 }
 
@@ -119,7 +121,7 @@ impl<M: Manager> Inner<M> {
         let Some(entry) = self.idle.pop() else {
             return Fast::Miss(None);
         };
-        match self.validate(entry, self.clock.now()) {
+        match self.validate(entry, self.clock.recent()) {
             Grant::Conn(entry) => {
                 self.stats.incr(Counter::FastReuse);
                 Fast::Hit(entry)
@@ -129,12 +131,17 @@ impl<M: Manager> Inner<M> {
     }
 
     /// The slow path: queue, dial, retry, until served or out of time.
-    pub(crate) async fn acquire(&self, first: Option<Grant<ConnOf<M>>>) -> Result<Entry<ConnOf<M>>, Error<ErrOf<M>>> {
+    pub(crate) async fn acquire(
+        &self,
+        first: Option<Grant<ConnOf<M>>>,
+    ) -> Result<Entry<ConnOf<M>>, Error<ErrOf<M>>> {
         self.stats.incr(Counter::SlowGets);
         let start = self.clock.now();
         let deadline = start.saturating_add(self.settings.load().acquire_timeout_ns);
         let mut waited = false;
-        let result = self.acquire_until(first, start, deadline, &mut waited).await;
+        let result = self
+            .acquire_until(first, start, deadline, &mut waited)
+            .await;
         if waited {
             self.stats.incr(Counter::Waited);
             self.stats
@@ -165,7 +172,7 @@ impl<M: Manager> Inner<M> {
                 continue;
             };
             match held.take() {
-                Grant::Conn(entry) => match self.validate(entry, self.clock.now()) {
+                Grant::Conn(entry) => match self.validate(entry, self.clock.recent()) {
                     Grant::Conn(entry) => {
                         self.stats.incr(Counter::SlowReuse);
                         return Ok(entry);
@@ -211,17 +218,21 @@ impl<M: Manager> Inner<M> {
     }
 
     async fn wait(&self, deadline: u64) -> WaitEnd<'_, M> {
-        let Some(waiter) = self.waiters.register(|| self.is_closed()) else {
+        let now = self.clock.now();
+        let registered =
+            self.waiters
+                .register(deadline, || self.is_closed(), || self.next_grant(now));
+        let Some(waiter) = registered else {
             return WaitEnd::Closed;
         };
         let mut queued = Queued {
             inner: self,
             waiter: Some(waiter),
         };
-        // The waiter's half of the lost-wakeup handshake (see pool.rs).
-        fence(Ordering::SeqCst);
-        self.dispatch();
-        let mut sleep = Sleep::until(&self.clock, deadline);
+        self.arm_timeout_sweep(deadline);
+        // Only while the dial gate is closed: wake when it reopens, to
+        // dispatch slots. The acquire timeout itself is the sweep's job.
+        let mut gate_sleep: Option<Sleep<'_>> = None;
         poll_fn(|cx| {
             loop {
                 let waiter = queued.waiter.as_ref().expect("queued until settled");
@@ -236,10 +247,13 @@ impl<M: Manager> Inner<M> {
                         Some(outcome) => self.wait_end(outcome),
                     });
                 }
-                // Wake early when the dial gate reopens, to dispatch slots.
-                let wake = self.gate.closed_until(now).map_or(deadline, |at| at.min(deadline));
-                sleep.reset(wake);
-                if Pin::new(&mut sleep).poll(cx).is_pending() {
+                let Some(reopen) = self.gate.closed_until(now) else {
+                    gate_sleep = None;
+                    return Poll::Pending;
+                };
+                let sleep = gate_sleep.get_or_insert_with(|| Sleep::until(&self.clock, reopen));
+                sleep.reset(reopen);
+                if Pin::new(sleep).poll(cx).is_pending() {
                     return Poll::Pending;
                 }
                 self.dispatch();
@@ -253,10 +267,15 @@ impl<M: Manager> Inner<M> {
             Outcome::Granted(grant) => WaitEnd::Granted(Claim::new(self, grant)),
             Outcome::Failed(error) => WaitEnd::Failed(error),
             Outcome::Closed => WaitEnd::Closed,
+            Outcome::TimedOut => WaitEnd::TimedOut,
         }
     }
 
-    async fn dial(&self, slot: Claim<'_, M>, deadline: u64) -> Result<Entry<ConnOf<M>>, DialEnd<M>> {
+    async fn dial(
+        &self,
+        slot: Claim<'_, M>,
+        deadline: u64,
+    ) -> Result<Entry<ConnOf<M>>, DialEnd<M>> {
         let _creating = Creating::enter(&self.creating);
         self.stats.incr(Counter::Connects);
         let outcome = with_deadline(&self.clock, deadline, self.manager.connect()).await;
@@ -347,7 +366,10 @@ impl<M: Manager> Pool<M> {
         let inner = &*self.inner;
         match inner.try_fast() {
             Fast::Hit(entry) => Ok(Pooled::new(self, entry)),
-            Fast::Miss(first) => inner.acquire(first).await.map(|entry| Pooled::new(self, entry)),
+            // Boxed so the common, fast-path future stays a few words.
+            Fast::Miss(first) => Box::pin(inner.acquire(first))
+                .await
+                .map(|entry| Pooled::new(self, entry)),
         }
     }
 

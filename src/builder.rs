@@ -137,8 +137,11 @@ impl<M: Manager> Builder<M> {
         };
         self.config.validate(capacity)?;
         let clock = self.clock.unwrap_or_default();
+        let (manager, config) = (self.manager, self.config);
         Ok(Pool {
-            inner: std::sync::Arc::new(Inner::new(self.manager, self.config, capacity, clock)),
+            inner: std::sync::Arc::new_cyclic(|self_ref| {
+                Inner::new(manager, config, capacity, clock, self_ref.clone())
+            }),
         })
     }
 }

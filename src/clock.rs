@@ -6,6 +6,11 @@
 //! clock shares one process-wide epoch and one timer thread; a mock clock has
 //! its own timers, fired synchronously by [`MockClock::advance`], so tests of
 //! time-based behaviour never sleep.
+//!
+//! Two readings: `now` (precise, for deadlines) and `recent` (quanta's
+//! coarse time, refreshed every [`RECENT_TIME_INTERVAL`] by quanta's upkeep
+//! thread, one atomic load), used by the checkout and return hot path for
+//! idle and liveness-window timestamps.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -34,9 +39,13 @@ pub struct Clock {
     inner: Arc<ClockInner>,
 }
 
+/// How often the coarse time used on the hot path is refreshed.
+pub const RECENT_TIME_INTERVAL: Duration = Duration::from_millis(10);
+
 struct ClockInner {
     source: quanta::Clock,
     epoch_raw: u64,
+    epoch: quanta::Instant,
     timers: Timers,
     mock: Option<Arc<quanta::Mock>>,
 }
@@ -47,11 +56,14 @@ impl Clock {
         static REAL: OnceLock<Clock> = OnceLock::new();
         REAL.get_or_init(|| {
             let source = quanta::Clock::new();
+            start_recent_time_upkeep(&source);
             let epoch_raw = source.raw();
+            let epoch = source.now();
             Clock {
                 inner: Arc::new(ClockInner {
                     source,
                     epoch_raw,
+                    epoch,
                     timers: Timers::threaded(),
                     mock: None,
                 }),
@@ -63,10 +75,12 @@ impl Clock {
     /// A mocked clock that only moves when the returned [`MockClock`] says so.
     pub fn mock() -> (Clock, MockClock) {
         let (source, mock) = quanta::Clock::mock();
+        let epoch = source.now();
         let clock = Clock {
             inner: Arc::new(ClockInner {
                 source,
                 epoch_raw: 0,
+                epoch,
                 timers: Timers::manual(),
                 mock: Some(mock),
             }),
@@ -87,6 +101,14 @@ impl Clock {
     pub(crate) fn now(&self) -> u64 {
         let source = &self.inner.source;
         source.delta_as_nanos(self.inner.epoch_raw, source.raw())
+    }
+
+    /// Coarse nanoseconds since the epoch (at most about
+    /// [`RECENT_TIME_INTERVAL`] behind `now`; exact on a mock clock).
+    #[inline]
+    pub(crate) fn recent(&self) -> u64 {
+        let recent = self.inner.source.recent();
+        nanos(recent.saturating_duration_since(self.inner.epoch))
     }
 
     pub(crate) fn timers(&self) -> &Timers {
@@ -112,6 +134,21 @@ impl fmt::Debug for Clock {
             .field("now_ns", &self.now())
             .finish()
     }
+}
+
+/// Keeps quanta's coarse time fresh for the life of the process. If another
+/// component already runs quanta's upkeep thread, that one serves us too.
+fn start_recent_time_upkeep(source: &quanta::Clock) {
+    static UPKEEP: OnceLock<Option<quanta::Handle>> = OnceLock::new();
+    UPKEEP.get_or_init(|| {
+        match quanta::Upkeep::new_with_clock(RECENT_TIME_INTERVAL, source.clone()).start() {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                tracing::debug!(%error, "ringpool: quanta upkeep not started here");
+                None
+            }
+        }
+    });
 }
 
 /// The handle that moves a mock [`Clock`].

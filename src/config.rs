@@ -87,7 +87,11 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(field: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        field: &'static str,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         ConfigError {
             field,
             problem: problem.into(),
@@ -106,7 +110,10 @@ impl Config {
         if self.max_size > idle_capacity {
             return Err(ConfigError::new(
                 "max_size",
-                format!("is {} but the idle queue holds only {idle_capacity}", self.max_size),
+                format!(
+                    "is {} but the idle queue holds only {idle_capacity}",
+                    self.max_size
+                ),
                 "lower max_size, or build the pool with a larger Builder::idle_capacity",
             ));
         }

@@ -17,7 +17,9 @@ pub enum Error<E: std::error::Error + 'static> {
     #[error("the pool is closed: close() or drain() was called, or its last handle was dropped")]
     Closed,
     /// `try_get` found no idle connection it could take without waiting.
-    #[error("no idle connection available without waiting (size {size}, in use {in_use}, waiting {waiting}, max_size {max_size})")]
+    #[error(
+        "no idle connection available without waiting (size {size}, in use {in_use}, waiting {waiting}, max_size {max_size})"
+    )]
     Exhausted {
         /// Connections owned by the pool.
         size: usize,

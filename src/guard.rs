@@ -46,11 +46,15 @@ impl<'a, M: Manager> Pooled<'a, M> {
     }
 
     fn entry(&self) -> &Entry<M::Connection> {
-        self.entry.as_ref().expect("a guard holds its connection until consumed")
+        self.entry
+            .as_ref()
+            .expect("a guard holds its connection until consumed")
     }
 
     fn take(mut self) -> Entry<M::Connection> {
-        self.entry.take().expect("a guard holds its connection until consumed")
+        self.entry
+            .take()
+            .expect("a guard holds its connection until consumed")
     }
 
     /// Closes the connection instead of returning it (for example after a
@@ -96,7 +100,11 @@ impl<M: Manager> Deref for Pooled<'_, M> {
 impl<M: Manager> DerefMut for Pooled<'_, M> {
     #[inline]
     fn deref_mut(&mut self) -> &mut M::Connection {
-        &mut self.entry.as_mut().expect("a guard holds its connection until consumed").conn
+        &mut self
+            .entry
+            .as_mut()
+            .expect("a guard holds its connection until consumed")
+            .conn
     }
 }
 

@@ -20,7 +20,7 @@ mod timer;
 mod waiters;
 
 pub use builder::Builder;
-pub use clock::{Clock, MockClock};
+pub use clock::{Clock, MockClock, RECENT_TIME_INTERVAL};
 pub use config::{Config, ConfigError};
 pub use error::{Error, TimeoutError};
 pub use guard::Pooled;

@@ -55,8 +55,10 @@ pub enum CloseReason {
 /// }
 /// ```
 pub trait Manager: Send + Sync + 'static {
-    /// What the pool hands out.
-    type Connection;
+    /// What the pool hands out. `Send`, because idle connections are shared
+    /// by every thread that uses the pool and closed by whichever thread
+    /// finds them expired.
+    type Connection: Send + 'static;
     /// What `connect` and `ping` fail with.
     type Error: std::error::Error + Send + Sync + 'static;
 

@@ -12,7 +12,11 @@
 //! the other, so no waiter sleeps while a resource sits unused.
 
 use std::sync::Mutex as StdMutex;
-use std::sync::atomic::{AtomicU64 as StdAtomicU64, AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+use std::sync::Weak;
+use std::sync::atomic::{
+    AtomicU64 as StdAtomicU64, AtomicUsize as StdAtomicUsize, Ordering as StdOrdering,
+};
+use std::task::{Wake, Waker};
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, Settings};
@@ -104,10 +108,32 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) creating: StdAtomicUsize,
     pub(crate) last_error: StdMutex<Option<std::sync::Arc<M::Error>>>,
     reconfiguring: StdMutex<()>,
+    /// The deadline the waiter-timeout sweep is armed for (`u64::MAX`: none).
+    sweep_at: StdAtomicU64,
+    /// This pool, for the timer that sweeps timed-out waiters.
+    self_ref: Weak<Inner<M>>,
+}
+
+/// Wakes up at the earliest waiter deadline and times out what is due, so a
+/// waiting get needs no timer of its own.
+struct TimeoutSweep<M: Manager>(Weak<Inner<M>>);
+
+impl<M: Manager> Wake for TimeoutSweep<M> {
+    fn wake(self: std::sync::Arc<Self>) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.sweep_timeouts();
+        }
+    }
 }
 
 impl<M: Manager> Inner<M> {
-    pub(crate) fn new(manager: M, config: Config, idle_capacity: usize, clock: Clock) -> Self {
+    pub(crate) fn new(
+        manager: M,
+        config: Config,
+        idle_capacity: usize,
+        clock: Clock,
+        self_ref: Weak<Inner<M>>,
+    ) -> Self {
         let settings = Settings::new(config);
         Inner {
             manager,
@@ -123,6 +149,26 @@ impl<M: Manager> Inner<M> {
             creating: StdAtomicUsize::new(0),
             last_error: StdMutex::new(None),
             reconfiguring: StdMutex::new(()),
+            sweep_at: StdAtomicU64::new(u64::MAX),
+            self_ref,
+        }
+    }
+
+    /// Makes sure the timeout sweep runs at or before `deadline`.
+    pub(crate) fn arm_timeout_sweep(&self, deadline: u64) {
+        if self.sweep_at.fetch_min(deadline, StdOrdering::SeqCst) <= deadline {
+            return;
+        }
+        let sweep = Waker::from(std::sync::Arc::new(TimeoutSweep(self.self_ref.clone())));
+        self.clock
+            .timers()
+            .arm_detached(&self.clock, deadline, &sweep);
+    }
+
+    fn sweep_timeouts(&self) {
+        self.sweep_at.store(u64::MAX, StdOrdering::SeqCst);
+        if let Some(next) = self.waiters.expire(self.clock.now()) {
+            self.arm_timeout_sweep(next);
         }
     }
 
@@ -166,7 +212,7 @@ impl<M: Manager> Inner<M> {
             self.close_conn(entry.conn, CloseReason::PoolClosed);
             return self.release_slot();
         }
-        entry.last_used = self.clock.now();
+        entry.last_used = self.clock.recent();
         if let Err(entry) = self.idle.push(entry) {
             // Unreachable while max_size <= capacity; never lose it anyway.
             self.close_conn(entry.conn, CloseReason::Resize);
@@ -184,18 +230,25 @@ impl<M: Manager> Inner<M> {
     /// Hands idle connections, then free slots, to waiters in arrival order.
     pub(crate) fn dispatch(&self) {
         let now = self.clock.now();
-        self.waiters.serve(|| {
-            if let Some(entry) = self.idle.pop() {
-                return Some(Grant::Conn(entry));
-            }
-            (self.gate.is_open(now) && self.slots.try_reserve()).then_some(Grant::Slot)
-        });
+        self.waiters.serve(|| self.next_grant(now));
+    }
+
+    /// An idle connection, else a free slot if dialing is allowed at `now`.
+    pub(crate) fn next_grant(&self, now: u64) -> Option<Grant<M::Connection>> {
+        if let Some(entry) = self.idle.pop() {
+            return Some(Grant::Conn(entry));
+        }
+        (self.gate.is_open(now) && self.slots.try_reserve()).then_some(Grant::Slot)
     }
 
     /// Checks a connection taken from idle. A bad one is closed and its slot
     /// stays with the caller (`Grant::Slot`), who may dial into it.
     #[inline]
-    pub(crate) fn validate(&self, mut entry: Entry<M::Connection>, now: u64) -> Grant<M::Connection> {
+    pub(crate) fn validate(
+        &self,
+        mut entry: Entry<M::Connection>,
+        now: u64,
+    ) -> Grant<M::Connection> {
         let idle_for = now.saturating_sub(entry.last_used);
         let reason = if now >= entry.expires {
             Some(CloseReason::Lifetime)
@@ -265,7 +318,10 @@ impl<M: Manager> Inner<M> {
     }
 
     pub(crate) fn last_connect_error(&self) -> Option<std::sync::Arc<M::Error>> {
-        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn status(&self) -> Status {

@@ -29,10 +29,12 @@ impl Slots {
             if size >= max {
                 return false;
             }
-            match self
-                .size
-                .compare_exchange_weak(size, size + 1, Ordering::AcqRel, Ordering::Relaxed)
-            {
+            match self.size.compare_exchange_weak(
+                size,
+                size + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return true,
                 Err(actual) => size = actual,
             }
@@ -54,10 +56,12 @@ impl Slots {
             if size <= max {
                 return false;
             }
-            match self
-                .size
-                .compare_exchange_weak(size, size - 1, Ordering::AcqRel, Ordering::Relaxed)
-            {
+            match self.size.compare_exchange_weak(
+                size,
+                size - 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return true,
                 Err(actual) => size = actual,
             }

@@ -66,6 +66,11 @@ impl Timers {
         self.state().armed.len()
     }
 
+    /// Arms a timer nobody will disarm: `waker` is woken once at `deadline`.
+    pub(crate) fn arm_detached(&self, clock: &Clock, deadline: u64, waker: &Waker) {
+        self.arm(clock, deadline, &mut None, waker);
+    }
+
     fn arm(&self, clock: &Clock, deadline: u64, key: &mut Option<Key>, waker: &Waker) {
         let mut state = self.state();
         if let Some(existing) = key.and_then(|k| state.armed.get_mut(&k)) {
@@ -78,7 +83,11 @@ impl Timers {
         state.next_id += 1;
         let new_key = (deadline, id);
         *key = Some(new_key);
-        let earliest = state.armed.keys().next().is_none_or(|first| new_key < *first);
+        let earliest = state
+            .armed
+            .keys()
+            .next()
+            .is_none_or(|first| new_key < *first);
         state.armed.insert(new_key, waker.clone());
         if self.threaded {
             if !state.thread_started {
@@ -102,7 +111,9 @@ impl Timers {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The timer thread: fire what is due, then sleep until the next deadline.
@@ -183,7 +194,9 @@ impl Future for Sleep<'_> {
             return Poll::Ready(());
         }
         let (clock, deadline) = (this.clock, this.deadline);
-        clock.timers().arm(clock, deadline, &mut this.key, cx.waker());
+        clock
+            .timers()
+            .arm(clock, deadline, &mut this.key, cx.waker());
         Poll::Pending
     }
 }
@@ -202,7 +215,11 @@ pub(crate) enum Raced<T> {
 
 /// Runs `future` until it completes or `clock` reaches `deadline`, whichever
 /// comes first. The future is dropped (cancelled) on timeout.
-pub(crate) async fn with_deadline<F: Future>(clock: &Clock, deadline: u64, future: F) -> Raced<F::Output> {
+pub(crate) async fn with_deadline<F: Future>(
+    clock: &Clock,
+    deadline: u64,
+    future: F,
+) -> Raced<F::Output> {
     let mut future = std::pin::pin!(future);
     let mut sleep = Sleep::until(clock, deadline);
     std::future::poll_fn(move |cx| {

@@ -3,19 +3,20 @@
 //! Invariants:
 //! - `count` equals the number of waiters in `queue` (both change under the
 //!   queue lock); the hot path reads `count` to see whether anybody waits.
-//! - A waiter is in `queue` exactly until it is served, failed, closed or
-//!   cancelled; whoever removes it decides its outcome, under the queue lock,
-//!   so a resource handed to a waiter is owned by exactly one party: the
-//!   waiter's `get`, or (if that `get` was dropped) the canceller, which
-//!   gives it back to the pool.
+//! - A waiter is in `queue` exactly until it is served, failed, closed, timed
+//!   out or withdrawn; whoever removes it decides its outcome, under the
+//!   queue lock, so a resource handed to a waiter is owned by exactly one
+//!   party: the waiter's `get`, or (if that `get` was dropped) the withdrawer,
+//!   which gives it back to the pool.
 //! - Waiters are served strictly in arrival order: only the front is served.
+//! - Wakers are invoked after the queue lock is released.
 
 use std::collections::VecDeque;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Waker};
 
 use crate::idle::Entry;
-use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, lock};
+use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, fence, lock};
 
 /// What a waiter (or any get) holds the right to: an idle connection, or an
 /// empty slot it may dial into.
@@ -29,9 +30,12 @@ pub(crate) enum Outcome<C, E> {
     Granted(Grant<C>),
     Failed(StdArc<E>),
     Closed,
+    TimedOut,
 }
 
 pub(crate) struct Waiter<C, E> {
+    /// When this waiter's acquire timeout expires (ns since the epoch).
+    deadline: u64,
     cell: Mutex<Cell<C, E>>,
 }
 
@@ -41,8 +45,9 @@ struct Cell<C, E> {
 }
 
 impl<C, E> Waiter<C, E> {
-    fn new() -> Self {
+    fn new(deadline: u64) -> Self {
         Waiter {
+            deadline,
             cell: Mutex::new(Cell {
                 outcome: None,
                 waker: None,
@@ -50,16 +55,13 @@ impl<C, E> Waiter<C, E> {
         }
     }
 
-    fn settle(&self, outcome: Outcome<C, E>) {
-        let waker = {
-            let mut cell = lock(&self.cell);
-            debug_assert!(cell.outcome.is_none(), "waiter settled twice");
-            cell.outcome = Some(outcome);
-            cell.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+    /// Records the outcome; returns the waker to call once locks are released.
+    #[must_use]
+    fn settle(&self, outcome: Outcome<C, E>) -> Option<Waker> {
+        let mut cell = lock(&self.cell);
+        debug_assert!(cell.outcome.is_none(), "waiter settled twice");
+        cell.outcome = Some(outcome);
+        cell.waker.take()
     }
 
     /// Ready once the waiter has been settled.
@@ -79,6 +81,30 @@ impl<C, E> Waiter<C, E> {
 
     fn take_outcome(&self) -> Option<Outcome<C, E>> {
         lock(&self.cell).outcome.take()
+    }
+}
+
+/// Wakers collected under the lock and invoked after it is released.
+#[derive(Default)]
+struct Wakeups {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
+
+impl Wakeups {
+    fn push(&mut self, waker: Option<Waker>) {
+        let Some(waker) = waker else { return };
+        match self.first {
+            None => self.first = Some(waker),
+            Some(_) => self.rest.push(waker),
+        }
+    }
+
+    fn wake(self) {
+        self.first
+            .into_iter()
+            .chain(self.rest)
+            .for_each(Waker::wake);
     }
 }
 
@@ -102,58 +128,102 @@ impl<C, E> Waiters<C, E> {
         self.count.load(Ordering::Relaxed)
     }
 
-    /// Queues a new waiter at the back, unless `refuse()` says the pool is
-    /// closed (checked under the queue lock, so `close_all` cannot miss it).
-    pub(crate) fn register(&self, refuse: impl FnOnce() -> bool) -> Option<Arc<Waiter<C, E>>> {
+    /// Queues a new waiter at the back (unless `refuse()` says the pool is
+    /// closed, checked under the lock so `settle_all` cannot miss it), then,
+    /// still under the lock, serves the queue from resources `next_grant`
+    /// finds: the waiter's half of the lost-wakeup handshake.
+    pub(crate) fn register(
+        &self,
+        deadline: u64,
+        refuse: impl FnOnce() -> bool,
+        next_grant: impl FnMut() -> Option<Grant<C>>,
+    ) -> Option<Arc<Waiter<C, E>>> {
         let mut queue = lock(&self.queue);
         if refuse() {
             return None;
         }
-        let waiter = Arc::new(Waiter::new());
+        let waiter = Arc::new(Waiter::new(deadline));
         queue.push_back(Arc::clone(&waiter));
         self.count.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let wakeups = self.serve_locked(&mut queue, next_grant);
+        drop(queue);
+        wakeups.wake();
         Some(waiter)
     }
 
     /// Serves waiters from the front while `next_grant` yields resources.
-    /// Returns how many were served.
-    pub(crate) fn serve(&self, mut next_grant: impl FnMut() -> Option<Grant<C>>) -> usize {
+    pub(crate) fn serve(&self, next_grant: impl FnMut() -> Option<Grant<C>>) {
         let mut queue = lock(&self.queue);
-        let mut served = 0;
+        let wakeups = self.serve_locked(&mut queue, next_grant);
+        drop(queue);
+        wakeups.wake();
+    }
+
+    fn serve_locked(
+        &self,
+        queue: &mut VecDeque<Arc<Waiter<C, E>>>,
+        mut next_grant: impl FnMut() -> Option<Grant<C>>,
+    ) -> Wakeups {
+        let mut wakeups = Wakeups::default();
         while !queue.is_empty() {
             let Some(grant) = next_grant() else { break };
             let waiter = queue.pop_front().expect("queue is not empty");
             self.count.fetch_sub(1, Ordering::SeqCst);
-            waiter.settle(Outcome::Granted(grant));
-            served += 1;
+            wakeups.push(waiter.settle(Outcome::Granted(grant)));
         }
-        served
+        wakeups
     }
 
     /// Settles every waiter with `outcome()` and empties the queue.
     pub(crate) fn settle_all(&self, mut outcome: impl FnMut() -> Outcome<C, E>) {
         let mut queue = lock(&self.queue);
+        let mut wakeups = Wakeups::default();
         for waiter in queue.drain(..) {
             self.count.fetch_sub(1, Ordering::SeqCst);
-            waiter.settle(outcome());
+            wakeups.push(waiter.settle(outcome()));
         }
+        drop(queue);
+        wakeups.wake();
+    }
+
+    /// Times out every waiter whose deadline is at or before `now`; returns
+    /// the earliest deadline still queued.
+    pub(crate) fn expire(&self, now: u64) -> Option<u64> {
+        let mut queue = lock(&self.queue);
+        let mut wakeups = Wakeups::default();
+        let mut earliest = None::<u64>;
+        queue.retain(|waiter| {
+            if waiter.deadline <= now {
+                self.count.fetch_sub(1, Ordering::SeqCst);
+                wakeups.push(waiter.settle(Outcome::TimedOut));
+                false
+            } else {
+                earliest = Some(earliest.map_or(waiter.deadline, |e| e.min(waiter.deadline)));
+                true
+            }
+        });
+        drop(queue);
+        wakeups.wake();
+        earliest
     }
 
     /// Wakes every waiter so it re-reads the pool's state (for example to
     /// arm its timer for the dial gate's reopening).
     pub(crate) fn wake_all(&self) {
         let queue = lock(&self.queue);
+        let mut wakeups = Wakeups::default();
         for waiter in queue.iter() {
-            if let Some(waker) = &lock(&waiter.cell).waker {
-                waker.wake_by_ref();
-            }
+            wakeups.push(lock(&waiter.cell).waker.clone());
         }
+        drop(queue);
+        wakeups.wake();
     }
 
     /// Withdraws `waiter`. If it was still queued it leaves the queue and
     /// `None` is returned; if it had already been settled, its outcome is
     /// returned so the caller can use or give back what it was handed.
-    pub(crate) fn cancel(&self, waiter: &Arc<Waiter<C, E>>) -> Option<Outcome<C, E>> {
+    pub(crate) fn withdraw(&self, waiter: &Arc<Waiter<C, E>>) -> Option<Outcome<C, E>> {
         let mut queue = lock(&self.queue);
         if let Some(at) = queue.iter().position(|queued| Arc::ptr_eq(queued, waiter)) {
             queue.remove(at);

@@ -8,7 +8,13 @@ use std::task::Poll;
 
 use common::{SECOND, Step, assert_quiescent, mock_pool, poll_once};
 
-const STEPS: [Step; 5] = [Step::Ok, Step::Refused, Step::Denied, Step::Hang, Step::Slow];
+const STEPS: [Step; 5] = [
+    Step::Ok,
+    Step::Refused,
+    Step::Denied,
+    Step::Hang,
+    Step::Slow,
+];
 
 /// Where the get is dropped.
 #[derive(Clone, Copy, Debug)]
@@ -24,7 +30,11 @@ enum CancelAt {
 #[test]
 fn dropping_a_dialing_get_at_any_point_leaks_nothing() {
     for step in STEPS {
-        for cancel in [CancelAt::BeforePoll, CancelAt::AfterFirstPoll, CancelAt::AfterRetry] {
+        for cancel in [
+            CancelAt::BeforePoll,
+            CancelAt::AfterFirstPoll,
+            CancelAt::AfterRetry,
+        ] {
             for max_size in [1, 2] {
                 let (pool, mock, clock) = mock_pool(max_size);
                 mock.script(&[step, step]);
@@ -106,7 +116,11 @@ fn a_waiter_handed_a_connection_then_dropped_returns_it() {
         let mut waiter = pin!(pool.get());
         assert!(poll_once(waiter.as_mut()).is_pending());
         drop(held); // handed to the waiter, which never looks at it
-        assert_eq!(pool.status().idle, 0, "the connection belongs to the waiter");
+        assert_eq!(
+            pool.status().idle,
+            0,
+            "the connection belongs to the waiter"
+        );
     }
     let status = pool.status();
     assert_eq!((status.size, status.idle, status.waiting), (1, 1, 0));
@@ -180,6 +194,10 @@ fn random_cancellations_across_threads_leak_nothing() {
         stop.store(true, Ordering::Relaxed);
     });
     mock.release(1_000);
-    assert!(mock.high_water() <= 3, "live connections exceeded max_size: {}", mock.high_water());
+    assert!(
+        mock.high_water() <= 3,
+        "live connections exceeded max_size: {}",
+        mock.high_water()
+    );
     assert_quiescent(&pool, &mock);
 }

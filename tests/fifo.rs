@@ -21,8 +21,14 @@ fn returned_connection_goes_to_the_oldest_waiter() {
     let held_id = held.id;
 
     drop(held);
-    assert!(poll_once(third.as_mut()).is_pending(), "the third waiter must not overtake");
-    assert!(poll_once(second.as_mut()).is_pending(), "the second waiter must not overtake");
+    assert!(
+        poll_once(third.as_mut()).is_pending(),
+        "the third waiter must not overtake"
+    );
+    assert!(
+        poll_once(second.as_mut()).is_pending(),
+        "the second waiter must not overtake"
+    );
     let Poll::Ready(Ok(conn)) = poll_once(first.as_mut()) else {
         panic!("the oldest waiter is served first")
     };
@@ -51,9 +57,15 @@ fn a_new_caller_queues_behind_existing_waiters() {
 
     drop(held);
     // The connection now belongs to the waiter: a newcomer gets nothing.
-    assert!(pool.try_get().is_err(), "try_get must not take the waiter's connection");
+    assert!(
+        pool.try_get().is_err(),
+        "try_get must not take the waiter's connection"
+    );
     let mut newcomer = pin!(pool.get());
-    assert!(poll_once(newcomer.as_mut()).is_pending(), "a new get queues");
+    assert!(
+        poll_once(newcomer.as_mut()).is_pending(),
+        "a new get queues"
+    );
     assert_eq!(pool.status().waiting, 1, "only the newcomer still waits");
 
     let Poll::Ready(Ok(conn)) = poll_once(waiter.as_mut()) else {
@@ -79,7 +91,10 @@ fn a_freed_slot_goes_to_the_oldest_waiter() {
 
     held.discard();
     assert!(poll_once(second.as_mut()).is_pending());
-    assert!(poll_once(first.as_mut()).is_pending(), "first is dialing (slow)");
+    assert!(
+        poll_once(first.as_mut()).is_pending(),
+        "first is dialing (slow)"
+    );
     assert_eq!(pool.status().creating, 1);
     assert_eq!(pool.status().waiting, 1);
     mock.release(1);

@@ -92,7 +92,11 @@ impl Mock {
 
     /// Queues outcomes for the next connects (then `Ok` forever).
     pub fn script(&self, steps: &[Step]) {
-        self.state.script.lock().unwrap().extend(steps.iter().copied());
+        self.state
+            .script
+            .lock()
+            .unwrap()
+            .extend(steps.iter().copied());
     }
 
     /// Forgets the outcomes not yet used.
@@ -132,7 +136,8 @@ impl Mock {
 
     fn make(&self) -> Conn {
         let state = &self.state;
-        let live = state.made.fetch_add(1, Ordering::SeqCst) + 1 - state.dropped.load(Ordering::SeqCst);
+        let live =
+            state.made.fetch_add(1, Ordering::SeqCst) + 1 - state.dropped.load(Ordering::SeqCst);
         state.live_high_water.fetch_max(live, Ordering::SeqCst);
         Conn {
             id: state.next_id.fetch_add(1, Ordering::SeqCst),
@@ -147,14 +152,25 @@ impl Manager for Mock {
 
     async fn connect(&self) -> Result<Conn, MockError> {
         self.state.connect_calls.fetch_add(1, Ordering::SeqCst);
-        let step = self.state.script.lock().unwrap().pop_front().unwrap_or(Step::Ok);
+        let step = self
+            .state
+            .script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Step::Ok);
         match step {
             Step::Ok => Ok(self.make()),
             Step::Refused => Err(MockError::Refused),
             Step::Denied => Err(MockError::Denied),
             Step::Hang => std::future::pending().await,
             Step::Slow => {
-                self.state.slow.acquire().await.expect("never closed").forget();
+                self.state
+                    .slow
+                    .acquire()
+                    .await
+                    .expect("never closed")
+                    .forget();
                 Ok(self.make())
             }
         }
@@ -201,7 +217,11 @@ pub fn assert_quiescent(pool: &Pool<Mock>, mock: &Mock) {
     assert_eq!(status.waiting, 0, "{status:?}");
     assert_eq!(status.creating, 0, "{status:?}");
     assert_eq!(status.size, status.idle, "{status:?}");
-    assert_eq!(mock.live(), status.size, "live connections vs pool size: {status:?}");
+    assert_eq!(
+        mock.live(),
+        status.size,
+        "live connections vs pool size: {status:?}"
+    );
     assert!(status.size <= status.max_size, "{status:?}");
     let stats = pool.stats();
     assert_eq!(
