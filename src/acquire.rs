@@ -247,14 +247,19 @@ impl<M: Manager> Inner<M> {
                         Some(outcome) => self.wait_end(outcome),
                     });
                 }
-                let Some(reopen) = self.gate.closed_until(now) else {
-                    gate_sleep = None;
-                    return Poll::Pending;
-                };
-                let sleep = gate_sleep.get_or_insert_with(|| Sleep::until(&self.clock, reopen));
-                sleep.reset(reopen);
-                if Pin::new(sleep).poll(cx).is_pending() {
-                    return Poll::Pending;
+                match self.gate.closed_until(now) {
+                    // Open, and we were waiting for it to reopen: dispatch.
+                    None if gate_sleep.take().is_some() => {}
+                    None => return Poll::Pending,
+                    Some(reopen) => {
+                        let sleep =
+                            gate_sleep.get_or_insert_with(|| Sleep::until(&self.clock, reopen));
+                        sleep.reset(reopen);
+                        if Pin::new(sleep).poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        gate_sleep = None;
+                    }
                 }
                 self.dispatch();
             }
@@ -301,9 +306,11 @@ impl<M: Manager> Inner<M> {
                 self.record_connect_error(StdArc::clone(&error));
                 match class {
                     ErrorClass::Fatal => {
-                        drop(slot);
+                        // Fail the queue before the slot is freed, or the
+                        // slot would be handed to a waiter to dial again.
                         self.waiters
                             .settle_all(|| Outcome::Failed(StdArc::clone(&error)));
+                        drop(slot);
                         Err(DialEnd::Fatal(error))
                     }
                     ErrorClass::Retryable => {
