@@ -50,3 +50,36 @@ impl DialGate {
         reopen
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DialGate;
+    use crate::config::Config;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_is_capped() {
+        let mut config = Config::default();
+        config.connect_backoff = Duration::from_millis(100);
+        config.connect_backoff_max = Duration::from_millis(400);
+        let gate = DialGate::new();
+        assert!(gate.is_open(0));
+        let ms = 1_000_000;
+        let mut now = 0;
+        for (step, expected_max) in [100, 200, 400, 400, 400].into_iter().enumerate() {
+            let reopen = gate.on_failure(now, &config);
+            let backoff = (reopen - now) / ms;
+            assert!(
+                (expected_max / 2..=expected_max).contains(&backoff),
+                "failure {step}: backoff {backoff} ms, expected within [{}, {expected_max}]",
+                expected_max / 2
+            );
+            assert!(!gate.is_open(reopen - 1) && gate.is_open(reopen));
+            now = reopen;
+        }
+        gate.on_success();
+        assert!(gate.is_open(now), "a success reopens the gate");
+        let reopen = gate.on_failure(now, &config);
+        assert!(reopen - now <= 100 * ms, "and resets the backoff");
+    }
+}

@@ -80,3 +80,42 @@ impl Slots {
         self.max.store(max, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Slots;
+    use crate::sync::Arc;
+    use crate::sync::model;
+
+    #[test]
+    fn racing_reservations_never_overshoot() {
+        model::check(|| {
+            let slots = Arc::new(Slots::new(1));
+            let other = Arc::clone(&slots);
+            let racer = model::spawn(move || other.try_reserve());
+            let mine = slots.try_reserve();
+            let theirs = racer.join().unwrap();
+            assert!(
+                mine ^ theirs,
+                "exactly one of two racers gets the only slot"
+            );
+            assert_eq!(slots.size(), 1);
+        });
+    }
+
+    #[test]
+    fn shedding_gives_back_only_the_surplus() {
+        model::check(|| {
+            let slots = Slots::new(3);
+            assert!(slots.try_reserve() && slots.try_reserve() && slots.try_reserve());
+            assert!(!slots.try_reserve());
+            slots.set_max(1);
+            assert!(slots.try_shed());
+            assert!(slots.try_shed());
+            assert!(!slots.try_shed(), "at the bound nothing more is shed");
+            assert_eq!(slots.size(), 1);
+            slots.release();
+            assert_eq!(slots.size(), 0);
+        });
+    }
+}

@@ -135,3 +135,21 @@ mod shipping {
 }
 
 pub(crate) use shipping::{IdleQueue, SwapCell};
+
+/// Runs a unit test as a loom model under `ringpool_loom`, or once otherwise,
+/// so the core's own tests exercise the same facade in both builds.
+#[cfg(test)]
+pub(crate) mod model {
+    #[cfg(not(ringpool_loom))]
+    pub(crate) use std::thread::spawn;
+
+    #[cfg(ringpool_loom)]
+    pub(crate) use loom::thread::spawn;
+
+    pub(crate) fn check(test: impl Fn() + Sync + Send + 'static) {
+        #[cfg(ringpool_loom)]
+        loom::model(test);
+        #[cfg(not(ringpool_loom))]
+        test();
+    }
+}

@@ -233,3 +233,60 @@ pub(crate) async fn with_deadline<F: Future>(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Raced, Sleep, with_deadline};
+    use crate::clock::Clock;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    #[test]
+    fn a_sleep_fires_when_the_mock_clock_passes_its_deadline() {
+        let (clock, mock) = Clock::mock();
+        let mut sleep = pin!(Sleep::until(&clock, 1_000));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(mock.armed_timers(), 1);
+        mock.advance(Duration::from_nanos(999));
+        assert_eq!(mock.armed_timers(), 1);
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        mock.advance(Duration::from_nanos(1));
+        assert_eq!(mock.armed_timers(), 0, "fired");
+        assert!(sleep.as_mut().poll(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn a_dropped_sleep_disarms_its_timer() {
+        let (clock, mock) = Clock::mock();
+        {
+            let mut sleep = pin!(Sleep::until(&clock, 1_000));
+            let _ = sleep.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            assert_eq!(mock.armed_timers(), 1);
+        }
+        assert_eq!(mock.armed_timers(), 0);
+    }
+
+    #[test]
+    fn with_deadline_cancels_the_slow_future() {
+        let (clock, mock) = Clock::mock();
+        let mut raced = pin!(with_deadline(&clock, 10, std::future::pending::<()>()));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(raced.as_mut().poll(&mut cx).is_pending());
+        mock.advance(Duration::from_nanos(10));
+        assert!(matches!(
+            raced.as_mut().poll(&mut cx),
+            Poll::Ready(Raced::TimedOut)
+        ));
+    }
+
+    #[test]
+    fn the_real_timer_thread_wakes_a_blocked_thread() {
+        let clock = Clock::new();
+        let deadline = clock.elapsed() + Duration::from_millis(20);
+        let deadline = u64::try_from(deadline.as_nanos()).unwrap();
+        futures_executor::block_on(Sleep::until(&clock, deadline));
+        assert!(clock.elapsed().as_nanos() as u64 >= deadline);
+    }
+}

@@ -234,3 +234,91 @@ impl<C, E> Waiters<C, E> {
         waiter.take_outcome()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Grant, Outcome, Waiters};
+    use crate::sync::model;
+    use std::task::{Context, Poll, Waker};
+
+    type Queue = Waiters<u32, std::io::Error>;
+
+    fn poll(waiter: &super::Waiter<u32, std::io::Error>) -> Poll<Outcome<u32, std::io::Error>> {
+        waiter.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn the_front_waiter_is_served_first() {
+        model::check(|| {
+            let queue = Queue::new();
+            let first = queue.register(10, || false, || None).unwrap();
+            let second = queue.register(10, || false, || None).unwrap();
+            assert_eq!(queue.count(), 2);
+            let mut grants = vec![Grant::Slot];
+            queue.serve(|| grants.pop());
+            assert!(matches!(
+                poll(&first),
+                Poll::Ready(Outcome::Granted(Grant::Slot))
+            ));
+            assert!(poll(&second).is_pending());
+            assert_eq!(queue.count(), 1);
+            assert!(
+                queue.withdraw(&second).is_none(),
+                "still queued: simply leaves"
+            );
+            assert_eq!(queue.count(), 0);
+        });
+    }
+
+    #[test]
+    fn withdrawing_a_served_waiter_hands_back_its_grant() {
+        model::check(|| {
+            let queue = Queue::new();
+            let waiter = queue.register(10, || false, || None).unwrap();
+            let mut grants = vec![Grant::Slot];
+            queue.serve(|| grants.pop());
+            assert!(matches!(
+                queue.withdraw(&waiter),
+                Some(Outcome::Granted(Grant::Slot))
+            ));
+        });
+    }
+
+    #[test]
+    fn expiry_times_out_only_due_waiters() {
+        model::check(|| {
+            let queue = Queue::new();
+            let early = queue.register(5, || false, || None).unwrap();
+            let late = queue.register(9, || false, || None).unwrap();
+            assert_eq!(queue.expire(5), Some(9));
+            assert!(matches!(poll(&early), Poll::Ready(Outcome::TimedOut)));
+            assert!(poll(&late).is_pending());
+            assert_eq!(queue.count(), 1);
+            assert_eq!(queue.expire(9), None);
+        });
+    }
+
+    #[test]
+    fn a_closed_queue_refuses_new_waiters() {
+        model::check(|| {
+            let queue = Queue::new();
+            assert!(queue.register(10, || true, || None).is_none());
+            assert_eq!(queue.count(), 0);
+        });
+    }
+
+    #[test]
+    fn a_waiter_registered_while_a_grant_races_in_is_served() {
+        // Registration serves from what is available under the same lock.
+        model::check(|| {
+            let queue = Queue::new();
+            let mut grants = vec![Grant::Slot];
+            let waiter = queue.register(10, || false, || grants.pop()).unwrap();
+            assert!(matches!(
+                poll(&waiter),
+                Poll::Ready(Outcome::Granted(Grant::Slot))
+            ));
+            assert_eq!(queue.count(), 0);
+        });
+    }
+}
