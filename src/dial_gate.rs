@@ -59,9 +59,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_within_jitter_and_is_capped() {
-        let mut config = Config::default();
-        config.connect_backoff = Duration::from_millis(100);
-        config.connect_backoff_max = Duration::from_millis(400);
+        let config = Config {
+            connect_backoff: Duration::from_millis(100),
+            connect_backoff_max: Duration::from_millis(400),
+            ..Config::default()
+        };
         let gate = DialGate::new();
         assert!(gate.is_open(0));
         let ms = 1_000_000;
