@@ -99,7 +99,9 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) clock: Clock,
     pub(crate) settings: SwapCell<Settings>,
     pub(crate) hot: HotLimits,
-    pub(crate) slots: crate::slots::Slots,
+    /// Written on dial and close only; padded so waiter traffic does not
+    /// evict it from the readers' caches.
+    pub(crate) slots: crossbeam_utils::CachePadded<crate::slots::Slots>,
     pub(crate) idle: IdleQueue<Entry<M::Connection>>,
     pub(crate) waiters: Waiters<M::Connection, M::Error>,
     pub(crate) closed: AtomicBool,
@@ -139,7 +141,9 @@ impl<M: Manager> Inner<M> {
             manager,
             clock,
             hot: HotLimits::new(&settings),
-            slots: crate::slots::Slots::new(settings.config.max_size),
+            slots: crossbeam_utils::CachePadded::new(crate::slots::Slots::new(
+                settings.config.max_size,
+            )),
             settings: SwapCell::new(settings),
             idle: IdleQueue::new(idle_capacity),
             waiters: Waiters::new(),
@@ -156,7 +160,10 @@ impl<M: Manager> Inner<M> {
 
     /// Makes sure the timeout sweep runs at or before `deadline`.
     pub(crate) fn arm_timeout_sweep(&self, deadline: u64) {
-        if self.sweep_at.fetch_min(deadline, StdOrdering::SeqCst) <= deadline {
+        // Usually an earlier waiter armed it already: a load, no write.
+        if self.sweep_at.load(StdOrdering::SeqCst) <= deadline
+            || self.sweep_at.fetch_min(deadline, StdOrdering::SeqCst) <= deadline
+        {
             return;
         }
         let sweep = Waker::from(std::sync::Arc::new(TimeoutSweep(self.self_ref.clone())));
@@ -213,6 +220,14 @@ impl<M: Manager> Inner<M> {
             return self.release_slot();
         }
         entry.last_used = self.clock.recent();
+        // Somebody waits: hand the connection straight to the oldest waiter.
+        let entry = match self.waiters.count() {
+            0 => entry,
+            _ => match self.waiters.hand_over(entry) {
+                None => return,
+                Some(entry) => entry,
+            },
+        };
         if let Err(entry) = self.idle.push(entry) {
             // Unreachable while max_size <= capacity; never lose it anyway.
             self.close_conn(entry.conn, CloseReason::Resize);

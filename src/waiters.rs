@@ -15,6 +15,8 @@ use std::collections::VecDeque;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Waker};
 
+use crossbeam_utils::CachePadded;
+
 use crate::idle::Entry;
 use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, fence, lock};
 
@@ -109,15 +111,16 @@ impl Wakeups {
 }
 
 pub(crate) struct Waiters<C, E> {
-    queue: Mutex<VecDeque<Arc<Waiter<C, E>>>>,
-    count: AtomicUsize,
+    queue: CachePadded<Mutex<VecDeque<Arc<Waiter<C, E>>>>>,
+    /// Read by every checkout: kept off the queue lock's cache line.
+    count: CachePadded<AtomicUsize>,
 }
 
 impl<C, E> Waiters<C, E> {
     pub(crate) fn new() -> Self {
         Waiters {
-            queue: Mutex::new(VecDeque::new()),
-            count: AtomicUsize::new(0),
+            queue: CachePadded::new(Mutex::new(VecDeque::new())),
+            count: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
@@ -138,12 +141,13 @@ impl<C, E> Waiters<C, E> {
         refuse: impl FnOnce() -> bool,
         next_grant: impl FnMut() -> Option<Grant<C>>,
     ) -> Option<Arc<Waiter<C, E>>> {
+        let waiter = Arc::new(Waiter::new(deadline));
+        let queued = Arc::clone(&waiter);
         let mut queue = lock(&self.queue);
         if refuse() {
             return None;
         }
-        let waiter = Arc::new(Waiter::new(deadline));
-        queue.push_back(Arc::clone(&waiter));
+        queue.push_back(queued);
         self.count.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let wakeups = self.serve_locked(&mut queue, next_grant);
@@ -173,6 +177,21 @@ impl<C, E> Waiters<C, E> {
             wakeups.push(waiter.settle(Outcome::Granted(grant)));
         }
         wakeups
+    }
+
+    /// Gives `entry` to the front waiter, or returns it if nobody waits.
+    pub(crate) fn hand_over(&self, entry: Entry<C>) -> Option<Entry<C>> {
+        let mut queue = lock(&self.queue);
+        let Some(waiter) = queue.pop_front() else {
+            return Some(entry);
+        };
+        self.count.fetch_sub(1, Ordering::SeqCst);
+        let waker = waiter.settle(Outcome::Granted(Grant::Conn(entry)));
+        drop(queue);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        None
     }
 
     /// Settles every waiter with `outcome()` and empties the queue.
@@ -240,6 +259,8 @@ mod tests {
     use super::{Grant, Outcome, Waiters};
     use crate::sync::model;
     use std::task::{Context, Poll, Waker};
+
+    use crossbeam_utils::CachePadded;
 
     type Queue = Waiters<u32, std::io::Error>;
 
