@@ -620,10 +620,11 @@ fn acquire_waiting(c: &mut Criterion) {
     shared_group::<true>(c, "acquire_waiting");
 }
 
-criterion_group!(
-    benches,
-    acquire_uncontended,
-    acquire_contended,
-    acquire_waiting
-);
+criterion_group! {
+    name = benches;
+    // No plots: a hung peer reports identical samples, which the plotter
+    // cannot draw (it panics on zero variance).
+    config = Criterion::default().without_plots();
+    targets = acquire_uncontended, acquire_contended, acquire_waiting
+}
 criterion_main!(benches);
