@@ -110,8 +110,10 @@ impl Wakeups {
     }
 }
 
+type Queue<C, E> = Mutex<VecDeque<Arc<Waiter<C, E>>>>;
+
 pub(crate) struct Waiters<C, E> {
-    queue: CachePadded<Mutex<VecDeque<Arc<Waiter<C, E>>>>>,
+    queue: CachePadded<Queue<C, E>>,
     /// Read by every checkout: kept off the queue lock's cache line.
     count: CachePadded<AtomicUsize>,
 }
