@@ -262,8 +262,6 @@ mod tests {
     use crate::sync::model;
     use std::task::{Context, Poll, Waker};
 
-    use crossbeam_utils::CachePadded;
-
     type Queue = Waiters<u32, std::io::Error>;
 
     fn poll(waiter: &super::Waiter<u32, std::io::Error>) -> Poll<Outcome<u32, std::io::Error>> {
