@@ -75,19 +75,29 @@ impl<M: Manager> Drop for Queued<'_, M> {
     }
 }
 
-/// Keeps `creating` right across a cancelled dial.
-struct Creating<'a>(&'a std::sync::atomic::AtomicUsize);
+/// A dial in progress: keeps the `creating` gauge right and counts the dial
+/// as cancelled unless it finished (succeeded or failed).
+struct Dialing<'a, M: Manager> {
+    inner: &'a Inner<M>,
+    finished: bool,
+}
 
-impl<'a> Creating<'a> {
-    fn enter(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
-        counter.fetch_add(1, StdOrdering::Relaxed);
-        Creating(counter)
+impl<'a, M: Manager> Dialing<'a, M> {
+    fn start(inner: &'a Inner<M>) -> Self {
+        inner.creating.fetch_add(1, StdOrdering::Relaxed);
+        Dialing {
+            inner,
+            finished: false,
+        }
     }
 }
 
-impl Drop for Creating<'_> {
+impl<M: Manager> Drop for Dialing<'_, M> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, StdOrdering::Relaxed);
+        self.inner.creating.fetch_sub(1, StdOrdering::Relaxed);
+        if !self.finished {
+            self.inner.stats.incr(Counter::DialsCancelled);
+        }
     }
 }
 
@@ -192,6 +202,11 @@ impl<M: Manager> Inner<M> {
                         continue;
                     }
                     match self.dial(slot, deadline).await {
+                        // Closed while dialing: the new connection is not
+                        // handed out; the claim closes it on the next turn.
+                        Ok(entry) if self.is_closed() => {
+                            claim = Some(Claim::new(self, Grant::Conn(entry)))
+                        }
                         Ok(entry) => return Ok(entry),
                         Err(DialEnd::Fatal(error)) => return Err(Error::Connect(error)),
                         Err(DialEnd::TimedOut) => return Err(self.timeout_error(start)),
@@ -281,13 +296,16 @@ impl<M: Manager> Inner<M> {
         slot: Claim<'_, M>,
         deadline: u64,
     ) -> Result<Entry<ConnOf<M>>, DialEnd<M>> {
-        let _creating = Creating::enter(&self.creating);
-        self.stats.incr(Counter::Connects);
+        let mut dialing = Dialing::start(self);
         let outcome = with_deadline(&self.clock, deadline, self.manager.connect()).await;
         let now = self.clock.now();
+        if let Raced::Done(_) = outcome {
+            dialing.finished = true;
+        }
         match outcome {
             Raced::TimedOut => Err(DialEnd::TimedOut),
             Raced::Done(Ok(conn)) => {
+                self.stats.incr(Counter::Connects);
                 self.gate.on_success();
                 let expires = self.settings.load().lifetime_deadline(now, fastrand::f64());
                 let _ = slot.take();
@@ -397,6 +415,7 @@ impl<M: Manager> Pool<M> {
     pub fn try_get(&self) -> Result<Pooled<'_, M>, Error<ErrOf<M>>> {
         let inner = &*self.inner;
         if inner.is_closed() {
+            inner.stats.incr(Counter::SlowGets);
             return Err(Error::Closed);
         }
         if inner.waiters.count() == 0 {

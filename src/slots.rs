@@ -22,6 +22,7 @@ impl Slots {
     }
 
     /// Takes a slot if the pool is below its bound.
+    #[cfg(not(ringpool_broken_slot_counter))]
     pub(crate) fn try_reserve(&self) -> bool {
         let max = self.max.load(Ordering::Acquire);
         let mut size = self.size.load(Ordering::Relaxed);
@@ -39,6 +40,17 @@ impl Slots {
                 Err(actual) => size = actual,
             }
         }
+    }
+
+    /// A deliberately broken variant (check, then increment) that the loom
+    /// models must catch; see docs/testing.md. Never built by default.
+    #[cfg(ringpool_broken_slot_counter)]
+    pub(crate) fn try_reserve(&self) -> bool {
+        if self.size.load(Ordering::Acquire) < self.max.load(Ordering::Acquire) {
+            self.size.fetch_add(1, Ordering::AcqRel);
+            return true;
+        }
+        false
     }
 
     /// Gives a slot back.

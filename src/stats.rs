@@ -29,6 +29,7 @@ pub(crate) enum Counter {
     Timeouts,
     Connects,
     ConnectErrors,
+    DialsCancelled,
     ClosedBroken,
     ClosedIdleTimeout,
     ClosedLifetime,
@@ -106,6 +107,7 @@ impl StatsCells {
             timeouts: s(Timeouts),
             connects: s(Connects),
             connect_errors: s(ConnectErrors),
+            dials_cancelled: s(DialsCancelled),
             closed: ClosedCounts {
                 broken: s(ClosedBroken),
                 idle_timeout: s(ClosedIdleTimeout),
@@ -133,10 +135,14 @@ pub struct Stats {
     pub waited: u64,
     /// Gets that failed with an acquire timeout.
     pub timeouts: u64,
-    /// Dials attempted.
+    /// Connections opened (successful dials). Once nothing is in flight,
+    /// `connects = closed_total() + detached + Status::size`.
     pub connects: u64,
     /// Dials that failed.
     pub connect_errors: u64,
+    /// Dials abandoned before they finished: the get was dropped, or its
+    /// acquire timeout ran out mid-dial.
+    pub dials_cancelled: u64,
     /// Connections closed, by reason.
     pub closed: ClosedCounts,
     /// Connections taken out of the pool for good with `Pooled::detach`.

@@ -43,7 +43,11 @@ fn every_counter_moves_with_what_it_counts() {
     assert_eq!(stats.reused, 2, "get 2 and get 4: {stats:?}");
     assert_eq!(stats.waited, 2, "gets 4 and 5: {stats:?}");
     assert_eq!(stats.timeouts, 1);
-    assert_eq!(stats.connects, mock.connect_calls() as u64);
+    assert_eq!(stats.connects, mock.made() as u64);
+    assert_eq!(
+        stats.connects + stats.connect_errors + stats.dials_cancelled,
+        mock.connect_calls() as u64
+    );
     assert_eq!(stats.connect_errors, 1);
     assert_eq!(stats.closed.discarded, 1);
     assert_eq!(stats.wait_time, Duration::from_millis(250) + 5 * SECOND);

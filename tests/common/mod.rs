@@ -205,7 +205,7 @@ pub fn mock_pool(max_size: usize) -> (Pool<Mock>, Mock, MockClock) {
 }
 
 /// Polls once with a no-op waker.
-pub fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+pub fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> Poll<F::Output> {
     future.poll(&mut Context::from_waker(Waker::noop()))
 }
 
@@ -224,6 +224,16 @@ pub fn assert_quiescent(pool: &Pool<Mock>, mock: &Mock) {
     );
     assert!(status.size <= status.max_size, "{status:?}");
     let stats = pool.stats();
+    assert_eq!(
+        stats.connects,
+        mock.made() as u64,
+        "connects counts opened connections"
+    );
+    assert_eq!(
+        stats.connects + stats.connect_errors + stats.dials_cancelled,
+        mock.connect_calls() as u64,
+        "every dial attempt ends opened, failed or cancelled: {stats:?}"
+    );
     assert_eq!(
         mock.made() as u64,
         stats.closed_total() + stats.detached + status.size as u64,

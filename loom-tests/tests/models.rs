@@ -1,0 +1,191 @@
+//! Model tests of the pool's concurrent protocol; each asserts invariants of
+//! docs/design.md over every interleaving loom explores.
+#![cfg(ringpool_loom)]
+
+use std::pin::pin;
+use std::task::{Context, Waker};
+
+use loom::future::block_on;
+use loom::thread;
+use loom_tests::{Dial, assert_quiescent, pool};
+use ringpool::Error;
+
+/// Invariant 1: live connections never exceed `max_size`, and every get is
+/// served (a waiter is woken by the return it waits for: invariant 5).
+#[test]
+fn gets_and_returns_at_max_size_1() {
+    loom::model(|| {
+        let (pool, counting) = pool(1, &[]);
+        let other = pool.clone();
+        let racer = thread::spawn(move || drop(block_on(other.get()).expect("served")));
+        drop(block_on(pool.get()).expect("served"));
+        racer.join().unwrap();
+        assert_eq!(
+            counting.high_water(),
+            1,
+            "never two connections at max_size 1"
+        );
+        assert_eq!(
+            counting.made(),
+            1,
+            "the second get reused the first connection"
+        );
+        assert_quiescent(&pool, &counting);
+    });
+}
+
+#[test]
+fn gets_and_returns_at_max_size_2() {
+    loom::model(|| {
+        let (pool, counting) = pool(2, &[]);
+        let other = pool.clone();
+        let racer = thread::spawn(move || {
+            for _ in 0..2 {
+                drop(block_on(other.get()).expect("served"));
+            }
+        });
+        let held = block_on(pool.get()).expect("served");
+        drop(block_on(pool.get()).expect("served"));
+        drop(held);
+        racer.join().unwrap();
+        assert!(
+            counting.high_water() <= 2,
+            "high water {}",
+            counting.high_water()
+        );
+        assert_eq!(pool.stats().gets, 4);
+        assert_quiescent(&pool, &counting);
+    });
+}
+
+/// Invariants 2 and 6: a waiter withdrawn while the holder returns the
+/// connection leaves it with exactly one owner, never lost, never doubled.
+#[test]
+fn a_waiter_being_served_races_its_cancellation() {
+    loom::model(|| {
+        let (pool, counting) = pool(1, &[]);
+        let held = block_on(pool.get()).expect("first get dials");
+        let other = pool.clone();
+        let waiter = thread::spawn(move || {
+            let mut get = pin!(other.get());
+            let first = get.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            // Ready only if the return came first; either way, drop it.
+            drop(first);
+        });
+        drop(held);
+        waiter.join().unwrap();
+        let status = pool.status();
+        assert_eq!(
+            (status.size, status.idle, status.waiting),
+            (1, 1, 0),
+            "{status:?}"
+        );
+        assert_eq!(counting.made(), 1);
+        assert_quiescent(&pool, &counting);
+    });
+}
+
+/// `discard` releases its slot exactly once, and the waiter gets it.
+#[test]
+fn discard_releases_its_slot_exactly_once() {
+    loom::model(|| {
+        let (pool, counting) = pool(1, &[]);
+        let held = block_on(pool.get()).expect("first get dials");
+        let other = pool.clone();
+        let waiter = thread::spawn(move || {
+            let conn = block_on(other.get()).expect("served with the freed slot");
+            drop(conn);
+        });
+        held.discard();
+        waiter.join().unwrap();
+        let stats = pool.stats();
+        assert_eq!(stats.closed.discarded, 1);
+        assert_eq!(counting.made(), 2, "the waiter dialed into the freed slot");
+        assert_eq!(pool.status().size, 1, "one slot released, one taken");
+        assert_quiescent(&pool, &counting);
+    });
+}
+
+/// Invariant 1 under a shrinking reconfiguration: connections in use are
+/// spared, and once all are back the pool is within the new bound.
+#[test]
+fn reconfigure_shrinks_while_gets_and_returns_run() {
+    loom::model(|| {
+        let (pool, counting) = pool(2, &[]);
+        let held = block_on(pool.get()).expect("served");
+        let other = pool.clone();
+        let worker = thread::spawn(move || drop(block_on(other.get()).expect("served")));
+        let mut config = pool.config();
+        config.max_size = 1;
+        pool.reconfigure(config).expect("valid");
+        drop(held);
+        worker.join().unwrap();
+        assert!(counting.high_water() <= 2);
+        let status = pool.status();
+        assert!(
+            status.size <= 1,
+            "within the new bound once everything is back: {status:?}"
+        );
+        assert_quiescent(&pool, &counting);
+    });
+}
+
+/// Invariant 8: `close` racing a get and a return strands nothing.
+#[test]
+fn close_races_gets_and_returns() {
+    loom::model(|| {
+        let (pool, counting) = pool(1, &[]);
+        let held = block_on(pool.get()).expect("served");
+        let other = pool.clone();
+        let getter = thread::spawn(move || match block_on(other.get()) {
+            Ok(conn) => drop(conn),
+            Err(Error::Closed) => {}
+            Err(error) => panic!("unexpected: {error}"),
+        });
+        let closer = pool.clone();
+        let closing = thread::spawn(move || closer.close());
+        drop(held);
+        getter.join().unwrap();
+        closing.join().unwrap();
+        assert_eq!(
+            pool.status().size,
+            0,
+            "closed and everything returned: nothing left"
+        );
+        assert_eq!(counting.live(), 0);
+        assert_quiescent(&pool, &counting);
+    });
+}
+
+/// A fatal dial error while another get waits: both end (served or failed
+/// with the real error), and the failed dial holds no slot.
+#[test]
+fn a_connect_fails_while_another_get_waits() {
+    loom::model(|| {
+        let (pool, counting) = pool(1, &[Dial::Fatal]);
+        let other = pool.clone();
+        let racer = thread::spawn(move || match block_on(other.get()) {
+            Ok(conn) => {
+                drop(conn);
+                true
+            }
+            Err(Error::Connect(_)) => false,
+            Err(error) => panic!("unexpected: {error}"),
+        });
+        let mine = match block_on(pool.get()) {
+            Ok(conn) => {
+                drop(conn);
+                true
+            }
+            Err(Error::Connect(_)) => false,
+            Err(error) => panic!("unexpected: {error}"),
+        };
+        let theirs = racer.join().unwrap();
+        assert!(
+            !(mine && theirs),
+            "the first dial fails fatally, so some get fails"
+        );
+        assert_eq!(pool.stats().connect_errors, 1, "exactly one dial failed");
+        assert_quiescent(&pool, &counting);
+    });
+}
