@@ -62,6 +62,18 @@ struct Model {
     max_size: usize,
 }
 
+/// The `config_parse` check: config text never panics the parser, and what
+/// parses prints back to text that parses to the same config.
+pub fn config_round_trip(text: &str) {
+    let Ok(config) = text.parse::<ringpool::Config>() else {
+        return;
+    };
+    let _ = config.validate(1024);
+    let printed = config.to_string();
+    let reparsed: ringpool::Config = printed.parse().expect("Display output parses");
+    assert_eq!(reparsed, config, "round trip through {printed:?}");
+}
+
 /// Runs the operations encoded in `data`; panics on any violated invariant.
 pub fn run(data: &[u8]) {
     let mut input = Unstructured::new(data);
