@@ -8,37 +8,37 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc as StdArc;
-use std::sync::atomic::Ordering as StdOrdering;
 use std::task::Poll;
 
 use crate::Pooled;
-use crate::error::{Error, TimeoutError};
+use crate::error::{Error, TimeoutError, UnavailableError};
 use crate::idle::Entry;
-use crate::manager::{ErrorClass, Manager};
+use crate::manager::Manager;
 use crate::pool::{Inner, Pool};
 use crate::stats::Counter;
 use crate::sync::Arc;
-use crate::timer::{Raced, Sleep, with_deadline};
+use crate::dial::{DialEnd, DialPermit};
+use crate::timer::Sleep;
 use crate::waiters::{Grant, Outcome, Waiter};
 
 type ConnOf<M> = <M as Manager>::Connection;
 type ErrOf<M> = <M as Manager>::Error;
 
 /// A connection or slot held by a get; given back if the get is dropped.
-struct Claim<'a, M: Manager> {
+pub(crate) struct Claim<'a, M: Manager> {
     inner: &'a Inner<M>,
     grant: Option<Grant<ConnOf<M>>>,
 }
 
 impl<'a, M: Manager> Claim<'a, M> {
-    fn new(inner: &'a Inner<M>, grant: Grant<ConnOf<M>>) -> Self {
+    pub(crate) fn new(inner: &'a Inner<M>, grant: Grant<ConnOf<M>>) -> Self {
         Claim {
             inner,
             grant: Some(grant),
         }
     }
 
-    fn take(mut self) -> Grant<ConnOf<M>> {
+    pub(crate) fn take(mut self) -> Grant<ConnOf<M>> {
         self.grant
             .take()
             .expect("a claim holds its grant until taken")
@@ -75,42 +75,11 @@ impl<M: Manager> Drop for Queued<'_, M> {
     }
 }
 
-/// A dial in progress: keeps the `creating` gauge right and counts the dial
-/// as cancelled unless it finished (succeeded or failed).
-struct Dialing<'a, M: Manager> {
-    inner: &'a Inner<M>,
-    finished: bool,
-}
-
-impl<'a, M: Manager> Dialing<'a, M> {
-    fn start(inner: &'a Inner<M>) -> Self {
-        inner.creating.fetch_add(1, StdOrdering::Relaxed);
-        Dialing {
-            inner,
-            finished: false,
-        }
-    }
-}
-
-impl<M: Manager> Drop for Dialing<'_, M> {
-    fn drop(&mut self) {
-        self.inner.creating.fetch_sub(1, StdOrdering::Relaxed);
-        if !self.finished {
-            self.inner.stats.incr(Counter::DialsCancelled);
-        }
-    }
-}
-
 enum WaitEnd<'a, M: Manager> {
     Granted(Claim<'a, M>),
     Failed(StdArc<ErrOf<M>>),
+    Unavailable,
     Closed,
-    TimedOut,
-}
-
-enum DialEnd<M: Manager> {
-    Fatal(StdArc<ErrOf<M>>),
-    Retry,
     TimedOut,
 }
 
@@ -176,6 +145,7 @@ impl<M: Manager> Inner<M> {
                 claim = match self.take_or_wait(deadline, waited).await {
                     WaitEnd::Granted(claim) => Some(claim),
                     WaitEnd::Failed(error) => return Err(Error::Connect(error)),
+                    WaitEnd::Unavailable => return Err(self.unavailable_error()),
                     WaitEnd::Closed => return Err(Error::Closed),
                     WaitEnd::TimedOut => return Err(self.timeout_error(start)),
                 };
@@ -197,11 +167,15 @@ impl<M: Manager> Inner<M> {
                         claim = Some(Claim::new(self, Grant::Conn(entry)));
                         continue;
                     }
-                    if !self.gate.is_open(self.clock.now()) {
-                        drop(slot);
-                        continue;
-                    }
-                    match self.dial(slot, deadline).await {
+                    let dialing = match self.permit_dial(self.clock.now()) {
+                        DialPermit::Granted(dialing) => dialing,
+                        DialPermit::Wait => {
+                            drop(slot);
+                            continue;
+                        }
+                        DialPermit::Unavailable => return Err(self.unavailable_error()),
+                    };
+                    match self.dial(slot, dialing, deadline).await {
                         // Closed while dialing: the new connection is not
                         // handed out; the claim closes it on the next turn.
                         Ok(entry) if self.is_closed() => {
@@ -224,9 +198,19 @@ impl<M: Manager> Inner<M> {
             if let Some(entry) = self.idle.pop() {
                 return WaitEnd::Granted(Claim::new(self, Grant::Conn(entry)));
             }
-            if self.gate.is_open(self.clock.now()) && self.slots.try_reserve() {
+            let now = self.clock.now();
+            if self.breaker_open() {
+                // Only the probe dials; everybody else fails fast.
+                return match self.gate.is_open(now) && self.slots.try_reserve() {
+                    true => WaitEnd::Granted(Claim::new(self, Grant::Slot)),
+                    false => WaitEnd::Unavailable,
+                };
+            }
+            if self.can_dial(now) && self.slots.try_reserve() {
                 return WaitEnd::Granted(Claim::new(self, Grant::Slot));
             }
+        } else if self.breaker_open() {
+            return WaitEnd::Unavailable;
         }
         *waited = true;
         self.wait(deadline).await
@@ -286,60 +270,19 @@ impl<M: Manager> Inner<M> {
         match outcome {
             Outcome::Granted(grant) => WaitEnd::Granted(Claim::new(self, grant)),
             Outcome::Failed(error) => WaitEnd::Failed(error),
+            Outcome::Unavailable => WaitEnd::Unavailable,
             Outcome::Closed => WaitEnd::Closed,
             Outcome::TimedOut => WaitEnd::TimedOut,
         }
     }
 
-    async fn dial(
-        &self,
-        slot: Claim<'_, M>,
-        deadline: u64,
-    ) -> Result<Entry<ConnOf<M>>, DialEnd<M>> {
-        let mut dialing = Dialing::start(self);
-        let outcome = with_deadline(&self.clock, deadline, self.manager.connect()).await;
+    pub(crate) fn unavailable_error(&self) -> Error<ErrOf<M>> {
         let now = self.clock.now();
-        if let Raced::Done(_) = outcome {
-            dialing.finished = true;
-        }
-        match outcome {
-            Raced::TimedOut => Err(DialEnd::TimedOut),
-            Raced::Done(Ok(conn)) => {
-                self.stats.incr(Counter::Connects);
-                self.gate.on_success();
-                let expires = self.settings.load().lifetime_deadline(now, fastrand::f64());
-                let _ = slot.take();
-                Ok(Entry {
-                    conn,
-                    created: now,
-                    expires,
-                    last_used: now,
-                })
-            }
-            Raced::Done(Err(error)) => {
-                self.stats.incr(Counter::ConnectErrors);
-                let class = self.manager.classify(&error);
-                let error = StdArc::new(error);
-                tracing::warn!(error = %error, ?class, "ringpool: connect failed");
-                self.record_connect_error(StdArc::clone(&error));
-                match class {
-                    ErrorClass::Fatal => {
-                        // Fail the queue before the slot is freed, or the
-                        // slot would be handed to a waiter to dial again.
-                        self.waiters
-                            .settle_all(|| Outcome::Failed(StdArc::clone(&error)));
-                        drop(slot);
-                        Err(DialEnd::Fatal(error))
-                    }
-                    ErrorClass::Retryable => {
-                        self.gate.on_failure(now, &self.settings.load().config);
-                        drop(slot);
-                        self.waiters.wake_all();
-                        Err(DialEnd::Retry)
-                    }
-                }
-            }
-        }
+        Error::Unavailable(UnavailableError {
+            consecutive_failures: self.gate.consecutive_failures(),
+            retry_in: std::time::Duration::from_nanos(self.gate.closed_until(now).unwrap_or(now) - now),
+            last_connect_error: self.last_connect_error(),
+        })
     }
 
     fn timeout_error(&self, start: u64) -> Error<ErrOf<M>> {

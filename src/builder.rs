@@ -103,6 +103,36 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// See [`Config::max_concurrent_dials`].
+    pub fn max_concurrent_dials(mut self, dials: usize) -> Self {
+        self.config.max_concurrent_dials = dials;
+        self
+    }
+
+    /// See [`Config::breaker_threshold`].
+    pub fn breaker_threshold(mut self, failures: Option<u32>) -> Self {
+        self.config.breaker_threshold = failures;
+        self
+    }
+
+    /// See [`Config::maintenance_interval`].
+    pub fn maintenance_interval(mut self, interval: Duration) -> Self {
+        self.config.maintenance_interval = interval;
+        self
+    }
+
+    /// See [`Config::leak_threshold`].
+    pub fn leak_threshold(mut self, threshold: Option<Duration>) -> Self {
+        self.config.leak_threshold = threshold;
+        self
+    }
+
+    /// See [`Config::demand_half_life`].
+    pub fn demand_half_life(mut self, half_life: Option<Duration>) -> Self {
+        self.config.demand_half_life = half_life;
+        self
+    }
+
     /// Capacity of the lock-free idle queue, fixed for the pool's life; it
     /// caps how far `max_size` can be raised later. Default:
     /// `max(4 * max_size, 64)`.

@@ -56,6 +56,26 @@ pub struct Config {
     pub connect_backoff: Duration,
     /// Upper bound of the dial backoff. Default 5 s.
     pub connect_backoff_max: Duration,
+    /// Most dials in flight at once, for gets and refills together, so a
+    /// cold start or a recovery is no dial storm. Default 8.
+    pub max_concurrent_dials: usize,
+    /// After this many consecutive failed dials the breaker opens: gets that
+    /// need a new connection fail at once with the last connect error, and
+    /// one probe dial per backoff interval decides when to close it. Idle
+    /// connections are still served. `None` disables it. Default 5.
+    pub breaker_threshold: Option<u32>,
+    /// How often the background maintenance runs (idle expiry, leak checks,
+    /// refills, health checks), jittered by up to 10 %. Default 5 s.
+    pub maintenance_interval: Duration,
+    /// A connection held longer than this is reported once (a `tracing`
+    /// warning naming where it was checked out, and a counter). `None`
+    /// disables leak detection, which then costs nothing. Default `None`.
+    pub leak_threshold: Option<Duration>,
+    /// Keep the pool sized to the recent peak of concurrent use (in use plus
+    /// waiting), decaying with this half-life, within `[min_idle,
+    /// max_size]`: a burst finds connections ready and a quiet hour releases
+    /// them. `None` keeps only `min_idle`. Default `None`.
+    pub demand_half_life: Option<Duration>,
 }
 
 impl Default for Config {
@@ -70,6 +90,11 @@ impl Default for Config {
             check_after: Duration::from_millis(500),
             connect_backoff: Duration::from_millis(50),
             connect_backoff_max: Duration::from_secs(5),
+            max_concurrent_dials: 8,
+            breaker_threshold: Some(5),
+            maintenance_interval: Duration::from_secs(5),
+            leak_threshold: None,
+            demand_half_life: None,
         }
     }
 }
@@ -169,6 +194,41 @@ impl Config {
                 "keep connect_backoff_max >= connect_backoff",
             ));
         }
+        if self.max_concurrent_dials == 0 {
+            return Err(ConfigError::new(
+                "max_concurrent_dials",
+                "is 0, which would never dial",
+                "set it to at least 1",
+            ));
+        }
+        if self.breaker_threshold == Some(0) {
+            return Err(ConfigError::new(
+                "breaker_threshold",
+                "is 0, which would open the breaker before any dial",
+                "set it to at least 1, or None to disable the breaker",
+            ));
+        }
+        if self.maintenance_interval.is_zero() {
+            return Err(ConfigError::new(
+                "maintenance_interval",
+                "is zero, which would run maintenance in a tight loop",
+                "give it a positive duration, for example 5s",
+            ));
+        }
+        if self.leak_threshold == Some(Duration::ZERO) {
+            return Err(ConfigError::new(
+                "leak_threshold",
+                "is zero, which would report every checkout as a leak",
+                "give it a positive duration, or None to disable leak detection",
+            ));
+        }
+        if self.demand_half_life == Some(Duration::ZERO) {
+            return Err(ConfigError::new(
+                "demand_half_life",
+                "is zero",
+                "give it a positive duration, or None to keep only min_idle warm",
+            ));
+        }
         Ok(())
     }
 }
@@ -180,6 +240,7 @@ pub(crate) struct Settings {
     pub(crate) acquire_timeout_ns: u64,
     pub(crate) idle_timeout_ns: u64,
     pub(crate) check_after_ns: u64,
+    pub(crate) leak_threshold_ns: u64,
 }
 
 impl Settings {
@@ -188,6 +249,7 @@ impl Settings {
             acquire_timeout_ns: nanos(config.acquire_timeout),
             idle_timeout_ns: config.idle_timeout.map_or(u64::MAX, nanos),
             check_after_ns: nanos(config.check_after),
+            leak_threshold_ns: config.leak_threshold.map_or(u64::MAX, nanos),
             config,
         }
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::config::{Config, ConfigError};
 
 /// Every setting's name, in `Display` order.
-pub const SETTINGS: [&str; 9] = [
+pub const SETTINGS: [&str; 14] = [
     "max_size",
     "min_idle",
     "acquire_timeout",
@@ -22,6 +22,11 @@ pub const SETTINGS: [&str; 9] = [
     "check_after",
     "connect_backoff",
     "connect_backoff_max",
+    "max_concurrent_dials",
+    "breaker_threshold",
+    "maintenance_interval",
+    "leak_threshold",
+    "demand_half_life",
 ];
 
 fn count(field: &'static str, value: &str) -> Result<usize, ConfigError> {
@@ -48,6 +53,15 @@ fn optional_duration(field: &'static str, value: &str) -> Result<Option<Duration
     match value.trim() {
         "none" | "None" | "off" => Ok(None),
         other => duration(field, other).map(Some),
+    }
+}
+
+fn optional_count(field: &'static str, value: &str) -> Result<Option<u32>, ConfigError> {
+    match value.trim() {
+        "none" | "None" | "off" => Ok(None),
+        other => other.parse().map(Some).map_err(|_| {
+            ConfigError::new(field, format!("`{value}` is not a whole number"), "write a count such as 5, or none")
+        }),
     }
 }
 
@@ -95,6 +109,11 @@ impl Config {
             "connect_backoff_max" => {
                 self.connect_backoff_max = duration("connect_backoff_max", value)?
             }
+            "max_concurrent_dials" => self.max_concurrent_dials = count("max_concurrent_dials", value)?,
+            "breaker_threshold" => self.breaker_threshold = optional_count("breaker_threshold", value)?,
+            "maintenance_interval" => self.maintenance_interval = duration("maintenance_interval", value)?,
+            "leak_threshold" => self.leak_threshold = optional_duration("leak_threshold", value)?,
+            "demand_half_life" => self.demand_half_life = optional_duration("demand_half_life", value)?,
             unknown => {
                 return Err(ConfigError::new(
                     "setting",
@@ -164,7 +183,9 @@ impl fmt::Display for Config {
         write!(
             f,
             "max_size={},min_idle={},acquire_timeout={},idle_timeout={},max_lifetime={},\
-             lifetime_jitter={},check_after={},connect_backoff={},connect_backoff_max={}",
+             lifetime_jitter={},check_after={},connect_backoff={},connect_backoff_max={},\
+             max_concurrent_dials={},breaker_threshold={},maintenance_interval={},leak_threshold={},\
+             demand_half_life={}",
             self.max_size,
             self.min_idle,
             plain(self.acquire_timeout),
@@ -174,6 +195,11 @@ impl fmt::Display for Config {
             plain(self.check_after),
             plain(self.connect_backoff),
             plain(self.connect_backoff_max),
+            self.max_concurrent_dials,
+            self.breaker_threshold.map_or("none".to_string(), |n| n.to_string()),
+            plain(self.maintenance_interval),
+            optional(self.leak_threshold),
+            optional(self.demand_half_life),
         )
     }
 }

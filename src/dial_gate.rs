@@ -2,7 +2,7 @@
 //! every get and refill of one pool, so a down target sees a bounded dial
 //! rate however many callers wait.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::clock::nanos;
 use crate::config::Config;
@@ -11,6 +11,8 @@ pub(crate) struct DialGate {
     consecutive_failures: AtomicU32,
     /// No dial may start before this instant (ns since the clock's epoch).
     reopen_at: AtomicU64,
+    /// A probe dial is in flight while the breaker is open.
+    probing: AtomicBool,
 }
 
 impl DialGate {
@@ -18,6 +20,7 @@ impl DialGate {
         DialGate {
             consecutive_failures: AtomicU32::new(0),
             reopen_at: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
         }
     }
 
@@ -32,9 +35,24 @@ impl DialGate {
         (at > now).then_some(at)
     }
 
-    pub(crate) fn on_success(&self) {
-        self.consecutive_failures.store(0, Ordering::Relaxed);
+    /// Records a successful dial; `true` if failures had been recorded.
+    pub(crate) fn on_success(&self) -> bool {
+        let failures = self.consecutive_failures.swap(0, Ordering::AcqRel);
         self.reopen_at.store(0, Ordering::Release);
+        failures > 0
+    }
+
+    pub(crate) fn consecutive_failures(&self) -> u32 {
+        self.consecutive_failures.load(Ordering::Acquire)
+    }
+
+    /// Claims the one probe dial allowed while the breaker is open.
+    pub(crate) fn try_probe(&self) -> bool {
+        !self.probing.swap(true, Ordering::AcqRel)
+    }
+
+    pub(crate) fn end_probe(&self) {
+        self.probing.store(false, Ordering::Release);
     }
 
     /// Records a failure at `now` and closes the gate for the backoff, drawn

@@ -13,6 +13,10 @@ pub enum Error<E: std::error::Error + 'static> {
     /// Dialing failed with an error the manager classified as fatal.
     #[error("connect failed (fatal, not retried): {0}")]
     Connect(#[source] Arc<E>),
+    /// The target is down: the breaker opened after consecutive dial
+    /// failures and no idle connection was available.
+    #[error("{0}")]
+    Unavailable(UnavailableError<E>),
     /// The pool is closed.
     #[error("the pool is closed: close() or drain() was called, or its last handle was dropped")]
     Closed,
@@ -36,6 +40,31 @@ impl<E: std::error::Error + 'static> Error<E> {
     /// Whether this is an acquire timeout.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout(_))
+    }
+}
+
+/// Why the breaker refused to dial.
+#[derive(Debug)]
+pub struct UnavailableError<E> {
+    /// Dials that failed in a row.
+    pub consecutive_failures: u32,
+    /// When the breaker lets the next probe dial through.
+    pub retry_in: Duration,
+    /// The most recent connect error.
+    pub last_connect_error: Option<Arc<E>>,
+}
+
+impl<E: fmt::Display> fmt::Display for UnavailableError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "target unavailable: {} dials failed in a row, so the pool fails fast; the next probe dial is in {:?}",
+            self.consecutive_failures, self.retry_in
+        )?;
+        match &self.last_connect_error {
+            Some(error) => write!(f, "; last connect error: {error}"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -71,6 +71,11 @@ pub(crate) struct HotLimits {
     pub(crate) idle_timeout_ns: StdAtomicU64,
     pub(crate) check_after_ns: StdAtomicU64,
     pub(crate) min_idle: StdAtomicUsize,
+    pub(crate) max_dials: StdAtomicUsize,
+    /// 0 when the breaker is disabled.
+    pub(crate) breaker_threshold: std::sync::atomic::AtomicU32,
+    /// `u64::MAX` when leak detection is off.
+    pub(crate) leak_threshold_ns: StdAtomicU64,
 }
 
 impl HotLimits {
@@ -79,6 +84,9 @@ impl HotLimits {
             idle_timeout_ns: StdAtomicU64::new(0),
             check_after_ns: StdAtomicU64::new(0),
             min_idle: StdAtomicUsize::new(0),
+            max_dials: StdAtomicUsize::new(0),
+            breaker_threshold: std::sync::atomic::AtomicU32::new(0),
+            leak_threshold_ns: StdAtomicU64::new(u64::MAX),
         };
         hot.update(settings);
         hot
@@ -91,6 +99,12 @@ impl HotLimits {
             .store(settings.check_after_ns, StdOrdering::Relaxed);
         self.min_idle
             .store(settings.config.min_idle, StdOrdering::Relaxed);
+        self.max_dials
+            .store(settings.config.max_concurrent_dials, StdOrdering::Relaxed);
+        self.breaker_threshold
+            .store(settings.config.breaker_threshold.unwrap_or(0), StdOrdering::Relaxed);
+        self.leak_threshold_ns
+            .store(settings.leak_threshold_ns, StdOrdering::Relaxed);
     }
 }
 
@@ -198,7 +212,7 @@ impl<M: Manager> Inner<M> {
 
     /// The returner's half of the lost-wakeup handshake.
     #[inline]
-    fn after_publish(&self) {
+    pub(crate) fn after_publish(&self) {
         fence(Ordering::SeqCst);
         if self.waiters.count() != 0 {
             self.dispatch();
@@ -253,7 +267,7 @@ impl<M: Manager> Inner<M> {
         if let Some(entry) = self.idle.pop() {
             return Some(Grant::Conn(entry));
         }
-        (self.gate.is_open(now) && self.slots.try_reserve()).then_some(Grant::Slot)
+        (self.can_dial(now) && !self.breaker_open() && self.slots.try_reserve()).then_some(Grant::Slot)
     }
 
     /// Checks a connection taken from idle. A bad one is closed and its slot

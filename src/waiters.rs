@@ -30,7 +30,10 @@ pub(crate) enum Grant<C> {
 /// How a wait ended.
 pub(crate) enum Outcome<C, E> {
     Granted(Grant<C>),
+    /// A dial failed fatally with this error.
     Failed(StdArc<E>),
+    /// The breaker opened: the target is down.
+    Unavailable,
     Closed,
     TimedOut,
 }

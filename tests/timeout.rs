@@ -66,6 +66,9 @@ fn the_timeout_fires_without_the_waiter_being_polled() {
 #[test]
 fn the_timeout_names_the_last_connect_error() {
     let (pool, mock, clock) = mock_pool(2);
+    let mut config = pool.config();
+    config.breaker_threshold = None; // keep retrying until the timeout
+    pool.reconfigure(config).unwrap();
     mock.script(&[Step::Refused; 1000]);
     let mut get = pin!(pool.get());
     assert!(

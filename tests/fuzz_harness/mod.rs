@@ -225,7 +225,7 @@ fn take<'p>(
             held.push(conn);
         }
         Err(Error::Closed) => assert!(model.closed, "Closed from an open pool"),
-        Err(Error::Timeout(_) | Error::Connect(_)) => {}
+        Err(Error::Timeout(_) | Error::Connect(_) | Error::Unavailable(_)) => {}
         Err(other) => panic!("get failed with {other}"),
     }
 }
