@@ -5,19 +5,20 @@
 //! (a connection or a slot) at a time; each one is given back by `Drop` if
 //! the get is cancelled at any await point, so a dropped get never leaks.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc as StdArc;
 use std::task::Poll;
 
 use crate::Pooled;
+use crate::dial::{DialEnd, DialPermit};
 use crate::error::{Error, TimeoutError, UnavailableError};
 use crate::idle::Entry;
 use crate::manager::Manager;
 use crate::pool::{Inner, Pool};
 use crate::stats::Counter;
 use crate::sync::Arc;
-use crate::dial::{DialEnd, DialPermit};
 use crate::timer::Sleep;
 use crate::waiters::{Grant, Outcome, Waiter};
 
@@ -115,6 +116,9 @@ impl<M: Manager> Inner<M> {
         first: Option<Grant<ConnOf<M>>>,
     ) -> Result<Entry<ConnOf<M>>, Error<ErrOf<M>>> {
         self.stats.incr(Counter::SlowGets);
+        let in_use_or_dialing = self.slots.size().saturating_sub(self.idle.len());
+        self.lifecycle
+            .observe_demand(in_use_or_dialing + self.waiters.count() + 1);
         let start = self.clock.now();
         let deadline = start.saturating_add(self.settings.load().acquire_timeout_ns);
         let mut waited = false;
@@ -280,12 +284,14 @@ impl<M: Manager> Inner<M> {
         let now = self.clock.now();
         Error::Unavailable(UnavailableError {
             consecutive_failures: self.gate.consecutive_failures(),
-            retry_in: std::time::Duration::from_nanos(self.gate.closed_until(now).unwrap_or(now) - now),
+            retry_in: std::time::Duration::from_nanos(
+                self.gate.closed_until(now).unwrap_or(now) - now,
+            ),
             last_connect_error: self.last_connect_error(),
         })
     }
 
-    fn timeout_error(&self, start: u64) -> Error<ErrOf<M>> {
+    pub(crate) fn timeout_error(&self, start: u64) -> Error<ErrOf<M>> {
         self.stats.incr(Counter::Timeouts);
         let status = self.status();
         let waited = std::time::Duration::from_nanos(self.clock.now().saturating_sub(start));
@@ -330,14 +336,19 @@ impl<M: Manager> Pool<M> {
     /// assert_eq!(*conn, 7);
     /// # });
     /// ```
-    pub async fn get(&self) -> Result<Pooled<'_, M>, Error<ErrOf<M>>> {
-        let inner = &*self.inner;
-        match inner.try_fast() {
-            Fast::Hit(entry) => Ok(Pooled::new(self, entry)),
-            // Boxed so the common, fast-path future stays a few words.
-            Fast::Miss(first) => Box::pin(inner.acquire(first))
-                .await
-                .map(|entry| Pooled::new(self, entry)),
+    #[track_caller]
+    pub fn get(&self) -> impl Future<Output = Result<Pooled<'_, M>, Error<ErrOf<M>>>> + '_ {
+        // Where the connection was checked out, for leak reports.
+        let caller = Location::caller();
+        async move {
+            let inner = &*self.inner;
+            match inner.try_fast() {
+                Fast::Hit(entry) => Ok(Pooled::new(self, entry, caller)),
+                // Boxed so the common, fast-path future stays a few words.
+                Fast::Miss(first) => Box::pin(inner.acquire(first))
+                    .await
+                    .map(|entry| Pooled::new(self, entry, caller)),
+            }
         }
     }
 
@@ -345,6 +356,7 @@ impl<M: Manager> Pool<M> {
     ///
     /// The manager's `connect` runs on this thread, so it must not need a
     /// runtime context (a blocking or io_uring manager is fine).
+    #[track_caller]
     pub fn get_blocking(&self) -> Result<Pooled<'_, M>, Error<ErrOf<M>>> {
         futures_executor::block_on(self.get())
     }
@@ -355,6 +367,7 @@ impl<M: Manager> Pool<M> {
     ///
     /// [`Error::Exhausted`] when no idle connection is free or gets are
     /// queued (it never overtakes them); [`Error::Closed`].
+    #[track_caller]
     pub fn try_get(&self) -> Result<Pooled<'_, M>, Error<ErrOf<M>>> {
         let inner = &*self.inner;
         if inner.is_closed() {
@@ -362,12 +375,12 @@ impl<M: Manager> Pool<M> {
             return Err(Error::Closed);
         }
         if inner.waiters.count() == 0 {
-            let now = inner.clock.now();
+            let now = inner.clock.recent();
             while let Some(entry) = inner.idle.pop() {
                 match inner.validate(entry, now) {
                     Grant::Conn(entry) => {
                         inner.stats.incr(Counter::FastReuse);
-                        return Ok(Pooled::new(self, entry));
+                        return Ok(Pooled::new(self, entry, Location::caller()));
                     }
                     Grant::Slot => inner.release_slot(),
                 }

@@ -168,10 +168,12 @@ impl<M: Manager> Builder<M> {
         self.config.validate(capacity)?;
         let clock = self.clock.unwrap_or_default();
         let (manager, config) = (self.manager, self.config);
-        Ok(Pool {
+        let pool = Pool {
             inner: std::sync::Arc::new_cyclic(|self_ref| {
                 Inner::new(manager, config, capacity, clock, self_ref.clone())
             }),
-        })
+        };
+        pool.inner.housekeep();
+        Ok(pool)
     }
 }

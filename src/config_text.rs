@@ -60,7 +60,11 @@ fn optional_count(field: &'static str, value: &str) -> Result<Option<u32>, Confi
     match value.trim() {
         "none" | "None" | "off" => Ok(None),
         other => other.parse().map(Some).map_err(|_| {
-            ConfigError::new(field, format!("`{value}` is not a whole number"), "write a count such as 5, or none")
+            ConfigError::new(
+                field,
+                format!("`{value}` is not a whole number"),
+                "write a count such as 5, or none",
+            )
         }),
     }
 }
@@ -109,11 +113,19 @@ impl Config {
             "connect_backoff_max" => {
                 self.connect_backoff_max = duration("connect_backoff_max", value)?
             }
-            "max_concurrent_dials" => self.max_concurrent_dials = count("max_concurrent_dials", value)?,
-            "breaker_threshold" => self.breaker_threshold = optional_count("breaker_threshold", value)?,
-            "maintenance_interval" => self.maintenance_interval = duration("maintenance_interval", value)?,
+            "max_concurrent_dials" => {
+                self.max_concurrent_dials = count("max_concurrent_dials", value)?
+            }
+            "breaker_threshold" => {
+                self.breaker_threshold = optional_count("breaker_threshold", value)?
+            }
+            "maintenance_interval" => {
+                self.maintenance_interval = duration("maintenance_interval", value)?
+            }
             "leak_threshold" => self.leak_threshold = optional_duration("leak_threshold", value)?,
-            "demand_half_life" => self.demand_half_life = optional_duration("demand_half_life", value)?,
+            "demand_half_life" => {
+                self.demand_half_life = optional_duration("demand_half_life", value)?
+            }
             unknown => {
                 return Err(ConfigError::new(
                     "setting",
@@ -196,7 +208,8 @@ impl fmt::Display for Config {
             plain(self.connect_backoff),
             plain(self.connect_backoff_max),
             self.max_concurrent_dials,
-            self.breaker_threshold.map_or("none".to_string(), |n| n.to_string()),
+            self.breaker_threshold
+                .map_or("none".to_string(), |n| n.to_string()),
             plain(self.maintenance_interval),
             optional(self.leak_threshold),
             optional(self.demand_half_life),

@@ -67,13 +67,16 @@ impl<M: Manager> Inner<M> {
     /// Whether a dial could start now (dial gate open, capacity left).
     pub(crate) fn can_dial(&self, now: u64) -> bool {
         self.gate.is_open(now)
-            && self.creating.load(StdOrdering::Acquire) < self.hot.max_dials.load(StdOrdering::Relaxed)
+            && self.creating.load(StdOrdering::Acquire)
+                < self.hot.max_dials.load(StdOrdering::Relaxed)
     }
 
     fn try_start_dial(&self, probe: bool) -> Option<Dialing<'_, M>> {
         let limit = self.hot.max_dials.load(StdOrdering::Relaxed);
         self.creating
-            .fetch_update(StdOrdering::AcqRel, StdOrdering::Acquire, |n| (n < limit).then_some(n + 1))
+            .fetch_update(StdOrdering::AcqRel, StdOrdering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
             .ok()?;
         Some(Dialing {
             inner: self,

@@ -1,9 +1,11 @@
 //! The checked-out connection: returned on drop, so nobody can forget.
 
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 use std::time::Duration;
 
 use crate::idle::Entry;
+use crate::leak::LeakWatch;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::Pool;
 use crate::stats::Counter;
@@ -34,14 +36,20 @@ use crate::stats::Counter;
 pub struct Pooled<'a, M: Manager> {
     pool: &'a Pool<M>,
     entry: Option<Entry<M::Connection>>,
+    leak: Option<Box<LeakWatch>>,
 }
 
 impl<'a, M: Manager> Pooled<'a, M> {
     #[inline]
-    pub(crate) fn new(pool: &'a Pool<M>, entry: Entry<M::Connection>) -> Self {
+    pub(crate) fn new(
+        pool: &'a Pool<M>,
+        entry: Entry<M::Connection>,
+        caller: &'static Location<'static>,
+    ) -> Self {
         Pooled {
             pool,
             entry: Some(entry),
+            leak: pool.inner.watch_for_leak(caller),
         }
     }
 
@@ -52,6 +60,9 @@ impl<'a, M: Manager> Pooled<'a, M> {
     }
 
     fn take(mut self) -> Entry<M::Connection> {
+        if let Some(watch) = self.leak.take() {
+            self.pool.inner.unwatch(&watch);
+        }
         self.entry
             .take()
             .expect("a guard holds its connection until consumed")
@@ -111,6 +122,9 @@ impl<M: Manager> DerefMut for Pooled<'_, M> {
 impl<M: Manager> Drop for Pooled<'_, M> {
     #[inline]
     fn drop(&mut self) {
+        if let Some(watch) = self.leak.take() {
+            self.pool.inner.unwatch(&watch);
+        }
         if let Some(entry) = self.entry.take() {
             self.pool.inner.put(entry);
         }

@@ -101,8 +101,10 @@ impl HotLimits {
             .store(settings.config.min_idle, StdOrdering::Relaxed);
         self.max_dials
             .store(settings.config.max_concurrent_dials, StdOrdering::Relaxed);
-        self.breaker_threshold
-            .store(settings.config.breaker_threshold.unwrap_or(0), StdOrdering::Relaxed);
+        self.breaker_threshold.store(
+            settings.config.breaker_threshold.unwrap_or(0),
+            StdOrdering::Relaxed,
+        );
         self.leak_threshold_ns
             .store(settings.leak_threshold_ns, StdOrdering::Relaxed);
     }
@@ -126,8 +128,11 @@ pub(crate) struct Inner<M: Manager> {
     reconfiguring: StdMutex<()>,
     /// The deadline the waiter-timeout sweep is armed for (`u64::MAX`: none).
     sweep_at: StdAtomicU64,
-    /// This pool, for the timer that sweeps timed-out waiters.
-    self_ref: Weak<Inner<M>>,
+    /// Warm size, maintenance and drain wake-ups.
+    pub(crate) lifecycle: crate::lifecycle::Lifecycle,
+    /// This pool, for timers that act on it (timeout sweep, housekeeping,
+    /// leak alarms).
+    pub(crate) self_ref: Weak<Inner<M>>,
 }
 
 /// Wakes up at the earliest waiter deadline and times out what is due, so a
@@ -168,6 +173,7 @@ impl<M: Manager> Inner<M> {
             last_error: StdMutex::new(None),
             reconfiguring: StdMutex::new(()),
             sweep_at: StdAtomicU64::new(u64::MAX),
+            lifecycle: crate::lifecycle::Lifecycle::new(),
             self_ref,
         }
     }
@@ -202,12 +208,17 @@ impl<M: Manager> Inner<M> {
         self.stats.closed(reason);
         tracing::debug!(?reason, "ringpool: closing connection");
         self.manager.close(conn, reason);
+        // The pool shrank: maintenance may need to refill.
+        self.lifecycle.wake_maintenance();
     }
 
     /// Gives a slot back and lets a waiter have it.
     pub(crate) fn release_slot(&self) {
         self.slots.release();
         self.after_publish();
+        if self.is_closed() {
+            self.lifecycle.wake_drain();
+        }
     }
 
     /// The returner's half of the lost-wakeup handshake.
@@ -219,21 +230,27 @@ impl<M: Manager> Inner<M> {
         }
     }
 
-    /// Returns a connection to the pool (or closes it if it cannot stay).
+    /// Returns a used connection to the pool (or closes it if it cannot stay).
     pub(crate) fn put(&self, mut entry: Entry<M::Connection>) {
         if !self.manager.can_recycle(&mut entry.conn) {
             self.close_conn(entry.conn, CloseReason::Broken);
+            return self.release_slot();
+        }
+        entry.last_used = self.clock.recent();
+        self.reinsert(entry);
+    }
+
+    /// Puts a connection back without marking it used (maintenance, for
+    /// example, pings idle connections without resetting their idle time).
+    pub(crate) fn reinsert(&self, entry: Entry<M::Connection>) {
+        if self.is_closed() {
+            self.close_conn(entry.conn, CloseReason::PoolClosed);
             return self.release_slot();
         }
         if self.slots.try_shed() {
             // Over a lowered max_size: this connection is the surplus.
             return self.close_conn(entry.conn, CloseReason::Resize);
         }
-        if self.is_closed() {
-            self.close_conn(entry.conn, CloseReason::PoolClosed);
-            return self.release_slot();
-        }
-        entry.last_used = self.clock.recent();
         // Somebody waits: hand the connection straight to the oldest waiter.
         let entry = match self.waiters.count() {
             0 => entry,
@@ -267,7 +284,8 @@ impl<M: Manager> Inner<M> {
         if let Some(entry) = self.idle.pop() {
             return Some(Grant::Conn(entry));
         }
-        (self.can_dial(now) && !self.breaker_open() && self.slots.try_reserve()).then_some(Grant::Slot)
+        (self.can_dial(now) && !self.breaker_open() && self.slots.try_reserve())
+            .then_some(Grant::Slot)
     }
 
     /// Checks a connection taken from idle. A bad one is closed and its slot
@@ -336,10 +354,14 @@ impl<M: Manager> Inner<M> {
     }
 
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            tracing::info!("ringpool: pool closed");
+        }
         fence(Ordering::SeqCst);
         self.waiters.settle_all(|| Outcome::Closed);
         self.close_idle();
+        self.lifecycle.wake_maintenance();
+        self.lifecycle.wake_drain();
     }
 
     pub(crate) fn record_connect_error(&self, error: std::sync::Arc<M::Error>) {
@@ -364,6 +386,7 @@ impl<M: Manager> Inner<M> {
             creating,
             waiting: self.waiters.count(),
             max_size: self.slots.max(),
+            warm_target: self.lifecycle.warm_target(),
         }
     }
 
@@ -378,6 +401,7 @@ impl<M: Manager> Inner<M> {
         fence(Ordering::SeqCst);
         self.shed_idle();
         self.dispatch();
+        self.lifecycle.wake_maintenance();
         Ok(())
     }
 }

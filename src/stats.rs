@@ -37,9 +37,10 @@ pub(crate) enum Counter {
     ClosedDiscarded,
     ClosedPoolClosed,
     Detached,
+    Leaks,
 }
 
-const COUNTERS: usize = Counter::Detached as usize + 1;
+const COUNTERS: usize = Counter::Leaks as usize + 1;
 const STRIPES: usize = 8;
 
 type Stripe = CachePadded<[AtomicU64; COUNTERS]>;
@@ -117,6 +118,7 @@ impl StatsCells {
                 pool_closed: s(ClosedPoolClosed),
             },
             detached: s(Detached),
+            leaks: s(Leaks),
             wait_time: Duration::from_nanos(s(WaitNanos)),
         }
     }
@@ -147,6 +149,8 @@ pub struct Stats {
     pub closed: ClosedCounts,
     /// Connections taken out of the pool for good with `Pooled::detach`.
     pub detached: u64,
+    /// Checkouts held longer than `leak_threshold` (each reported once).
+    pub leaks: u64,
     /// Total time spent waiting by gets that waited.
     pub wait_time: Duration,
 }

@@ -19,4 +19,7 @@ pub struct Status {
     pub waiting: usize,
     /// The bound on `size`.
     pub max_size: usize,
+    /// Connections maintenance keeps open: `min_idle`, or the recent peak
+    /// of demand when `demand_half_life` is set.
+    pub warm_target: usize,
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 
-type Key = (u64, u64);
+/// Identifies an armed timer: (deadline, sequence number).
+pub(crate) type Key = (u64, u64);
 
 pub(crate) struct Timers {
     shared: Arc<Shared>,
@@ -71,6 +72,13 @@ impl Timers {
         self.arm(clock, deadline, &mut None, waker);
     }
 
+    /// Arms a timer the caller may disarm with the returned key.
+    pub(crate) fn arm_keyed(&self, clock: &Clock, deadline: u64, waker: &Waker) -> Key {
+        let mut key = None;
+        self.arm(clock, deadline, &mut key, waker);
+        key.expect("arming assigns a key")
+    }
+
     fn arm(&self, clock: &Clock, deadline: u64, key: &mut Option<Key>, waker: &Waker) {
         let mut state = self.state();
         if let Some(existing) = key.and_then(|k| state.armed.get_mut(&k)) {
@@ -104,7 +112,7 @@ impl Timers {
         }
     }
 
-    fn disarm(&self, key: Key) {
+    pub(crate) fn disarm(&self, key: Key) {
         self.state().armed.remove(&key);
     }
 }
