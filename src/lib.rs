@@ -22,7 +22,9 @@ mod slots;
 mod stats;
 mod status;
 mod sync;
+pub mod tcp;
 mod timer;
+mod uring;
 mod waiters;
 
 pub use builder::Builder;
@@ -36,3 +38,4 @@ pub use manager::{CloseReason, ErrorClass, Manager};
 pub use pool::Pool;
 pub use stats::{ClosedCounts, Stats};
 pub use status::Status;
+pub use uring::{BackendError, probe as probe_io_uring};

@@ -182,40 +182,61 @@ impl<M: Manager> Inner<M> {
         }
     }
 
-    /// Checks every connection idle longer than `check_after`, one at a
-    /// time: the manager's liveness check, then its ping under the acquire
-    /// timeout; a connection that fails either is closed.
-    async fn ping_idle(&self) {
+    /// Checks every connection idle longer than `check_after`: the
+    /// manager's batched liveness check on all of them at once, then its
+    /// ping on each survivor under the acquire timeout. A connection that
+    /// fails either is closed; the others go back without being marked used.
+    async fn check_idle(&self) {
         let check_after = self
             .hot
             .check_after_ns
             .load(std::sync::atomic::Ordering::Relaxed);
-        let mut due = self.idle.len();
-        while due > 0 && !self.is_closed() {
-            due -= 1;
+        let recent = self.clock.recent();
+        let mut due = Vec::new();
+        for _ in 0..self.idle.len() {
             let Some(entry) = self.idle.pop() else { break };
-            let mut loan = Loan {
+            let loan = Loan {
                 inner: self,
                 entry: Some(entry),
             };
-            let idle_for = self
-                .clock
-                .recent()
-                .saturating_sub(loan.entry.as_ref().map_or(0, |e| e.last_used));
-            if idle_for < check_after {
-                continue; // dropped: back into the pool as it was
+            if recent.saturating_sub(loan.entry.as_ref().map_or(0, |e| e.last_used)) >= check_after
+            {
+                due.push(loan);
+            } // else dropped: back into the pool as it was
+        }
+        if due.is_empty() {
+            return;
+        }
+        let broken = {
+            let mut conns: Vec<&mut M::Connection> = due
+                .iter_mut()
+                .map(|loan| &mut loan.entry.as_mut().expect("lent until returned").conn)
+                .collect();
+            self.manager.is_broken_batch(&mut conns)
+        };
+        let mut alive = Vec::with_capacity(due.len());
+        for (mut loan, dead) in due.into_iter().zip(broken) {
+            if dead {
+                let entry = loan.entry.take().expect("lent until returned");
+                self.close_conn(entry.conn, CloseReason::Broken);
+                self.release_slot();
+            } else {
+                alive.push(loan);
+            }
+        }
+        for mut loan in alive {
+            if self.is_closed() {
+                return; // the loans go back (and are closed) as they drop
             }
             let deadline = self
                 .clock
                 .now()
                 .saturating_add(self.settings.load().acquire_timeout_ns);
             let conn = &mut loan.entry.as_mut().expect("lent until returned").conn;
-            // The cheap liveness check first, then the protocol ping.
-            let healthy = !self.manager.is_broken(conn)
-                && matches!(
-                    with_deadline(&self.clock, deadline, self.manager.ping(conn)).await,
-                    Raced::Done(Ok(()))
-                );
+            let healthy = matches!(
+                with_deadline(&self.clock, deadline, self.manager.ping(conn)).await,
+                Raced::Done(Ok(()))
+            );
             if !healthy {
                 let entry = loan.entry.take().expect("lent until returned");
                 tracing::debug!("ringpool: idle connection failed its ping");
@@ -326,7 +347,7 @@ async fn maintenance_task<M: Manager>(pool: Weak<Inner<M>>, clock: Clock) {
             }
             // Errors are logged where they happen; keep going.
             let _ = inner.refill().await;
-            inner.ping_idle().await;
+            inner.check_idle().await;
             if inner.is_closed() {
                 return;
             }

@@ -72,6 +72,14 @@ pub trait Manager: Send + Sync + 'static {
         false
     }
 
+    /// The liveness check of many idle connections at once, used by
+    /// background maintenance; `result[i]` is `true` when `conns[i]` is
+    /// dead. The default runs [`is_broken`](Manager::is_broken) on each; the
+    /// TCP manager checks them all in one io_uring submission.
+    fn is_broken_batch(&self, conns: &mut [&mut Self::Connection]) -> Vec<bool> {
+        conns.iter_mut().map(|conn| self.is_broken(conn)).collect()
+    }
+
     /// Whether a connection given back to the pool may be reused. Must not
     /// block or do I/O; `false` closes it with [`CloseReason::Broken`].
     fn can_recycle(&self, _conn: &mut Self::Connection) -> bool {
