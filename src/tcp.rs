@@ -17,7 +17,7 @@ use std::time::Duration;
 use socket2::{SockRef, TcpKeepalive};
 
 use crate::manager::{CloseReason, ErrorClass, Manager};
-use crate::uring::{BackendError, Driver, peek_all};
+use crate::uring::{BackendError, Driver, peek_all, poll_all};
 
 /// How dials, closes and batched checks are done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +27,18 @@ pub enum Backend {
     /// Plain system calls. `connect` blocks the calling thread, so use it
     /// with `get_blocking` or the maintenance thread.
     Blocking,
+}
+
+/// How background maintenance checks many idle connections at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdleCheck {
+    /// One `poll(2)` call over all of them with a zero timeout. The fastest
+    /// measured here (see `docs/benchmarks.md`), so the default.
+    Poll,
+    /// One io_uring submission of non-blocking `MSG_PEEK` receives.
+    IoUring,
+    /// One non-blocking `MSG_PEEK` `recv` per connection.
+    PerSocket,
 }
 
 /// Socket options applied to every new connection.
@@ -40,6 +52,9 @@ pub struct TcpOptions {
     pub nodelay: bool,
     /// TCP keepalive idle time (`None`: the system default, usually off).
     pub keepalive: Option<Duration>,
+    /// How maintenance checks idle connections in bulk. Default
+    /// [`IdleCheck::Poll`].
+    pub idle_check: IdleCheck,
 }
 
 impl Default for TcpOptions {
@@ -48,6 +63,7 @@ impl Default for TcpOptions {
             connect_timeout: Duration::from_secs(1),
             nodelay: true,
             keepalive: None,
+            idle_check: IdleCheck::Poll,
         }
     }
 }
@@ -193,9 +209,10 @@ impl Manager for TcpManager {
 
     fn is_broken_batch(&self, conns: &mut [&mut TcpConn]) -> Vec<bool> {
         let fds: Vec<RawFd> = conns.iter().map(|conn| conn.as_raw_fd()).collect();
-        match &self.engine {
-            Engine::Uring(_) => peek_all(&fds),
-            Engine::Blocking => fds
+        match self.options.idle_check {
+            IdleCheck::Poll => poll_all(&fds),
+            IdleCheck::IoUring => peek_all(&fds),
+            IdleCheck::PerSocket => fds
                 .into_iter()
                 .map(crate::uring::peek_says_broken_fd)
                 .collect(),
@@ -239,6 +256,14 @@ impl TcpConn {
     /// Ownership of the stream (after [`Pooled::detach`](crate::Pooled::detach)).
     pub fn into_std(self) -> TcpStream {
         self.stream
+    }
+}
+
+/// Wraps a stream made elsewhere (for example one taken out with
+/// [`TcpConn::into_std`] and used by a custom runtime).
+impl From<TcpStream> for TcpConn {
+    fn from(stream: TcpStream) -> Self {
+        TcpConn { stream }
     }
 }
 

@@ -9,4 +9,4 @@ mod sweep;
 
 pub(crate) use driver::Driver;
 pub use probe::{BackendError, probe};
-pub(crate) use sweep::{peek_all, peek_one as peek_says_broken_fd};
+pub(crate) use sweep::{peek_all, peek_one as peek_says_broken_fd, poll_all};
