@@ -90,6 +90,13 @@ pub struct TcpManager {
     target: SocketAddr,
     options: TcpOptions,
     engine: Engine,
+    ping: Option<ProtocolPing>,
+}
+
+/// A request the protocol itself defines as a health check, and its reply.
+struct ProtocolPing {
+    request: Vec<u8>,
+    reply: Vec<u8>,
 }
 
 impl TcpManager {
@@ -129,6 +136,7 @@ impl TcpManager {
             target,
             options: TcpOptions::default(),
             engine,
+            ping: None,
         })
     }
 
@@ -146,6 +154,20 @@ impl TcpManager {
     /// Replaces the socket options.
     pub fn options(mut self, options: TcpOptions) -> Self {
         self.options = options;
+        self
+    }
+
+    /// Health-checks idle connections with a request the protocol defines
+    /// and the exact reply it must get, for example Redis
+    /// `ping_with(b"PING\r\n", b"+PONG\r\n")`. Maintenance sends it to
+    /// connections idle longer than `check_after`, under a timeout of the
+    /// connect timeout; a wrong or missing reply closes the connection.
+    /// Without it, health checks only peek and never write a byte.
+    pub fn ping_with(mut self, request: impl Into<Vec<u8>>, reply: impl Into<Vec<u8>>) -> Self {
+        self.ping = Some(ProtocolPing {
+            request: request.into(),
+            reply: reply.into(),
+        });
         self
     }
 
@@ -198,6 +220,38 @@ impl Manager for TcpManager {
             }
         };
         self.configure(stream)
+    }
+
+    /// The protocol ping set with [`TcpManager::ping_with`], if any: write
+    /// the request, read exactly the expected reply, under the connect
+    /// timeout.
+    async fn ping(&self, conn: &mut TcpConn) -> io::Result<()> {
+        let Some(ping) = &self.ping else {
+            return Ok(());
+        };
+        let stream = &mut conn.stream;
+        let limit = Some(self.options.connect_timeout);
+        stream.set_read_timeout(limit)?;
+        stream.set_write_timeout(limit)?;
+        let outcome = (|| {
+            stream.write_all(&ping.request)?;
+            let mut reply = vec![0u8; ping.reply.len()];
+            stream.read_exact(&mut reply)?;
+            match reply == ping.reply {
+                true => Ok(()),
+                false => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "ping reply {:?}, expected {:?}",
+                        String::from_utf8_lossy(&reply),
+                        String::from_utf8_lossy(&ping.reply)
+                    ),
+                )),
+            }
+        })();
+        stream.set_read_timeout(None)?;
+        stream.set_write_timeout(None)?;
+        outcome
     }
 
     /// A non-blocking one-byte `MSG_PEEK`: end of file, a reset, an error or
