@@ -25,6 +25,8 @@ mod sync;
 pub mod tcp;
 mod timer;
 mod uring;
+#[cfg(feature = "tokio-uring")]
+pub mod uring_io;
 mod waiters;
 
 pub use builder::Builder;
