@@ -15,11 +15,12 @@ use crate::Pooled;
 use crate::dial::{DialEnd, DialPermit};
 use crate::error::{Error, TimeoutError, UnavailableError};
 use crate::idle::Entry;
+use crate::manager::CloseReason;
 use crate::manager::Manager;
 use crate::pool::{Inner, Pool};
 use crate::stats::Counter;
 use crate::sync::Arc;
-use crate::timer::Sleep;
+use crate::timer::{Raced, Sleep, with_deadline};
 use crate::waiters::{Grant, Outcome, Waiter};
 
 type ConnOf<M> = <M as Manager>::Connection;
@@ -50,6 +51,22 @@ impl<M: Manager> Drop for Claim<'_, M> {
     fn drop(&mut self) {
         if let Some(grant) = self.grant.take() {
             self.inner.give_back_grant(grant);
+        }
+    }
+}
+
+/// A connection being pinged at checkout: if the get is dropped mid-ping,
+/// the connection's state is unknown, so it is closed (its slot freed).
+pub(crate) struct Pinging<'a, M: Manager> {
+    pub(crate) inner: &'a Inner<M>,
+    pub(crate) entry: Option<Entry<ConnOf<M>>>,
+}
+
+impl<M: Manager> Drop for Pinging<'_, M> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            self.inner.close_conn(entry.conn, CloseReason::Broken);
+            self.inner.release_slot();
         }
     }
 }
@@ -101,13 +118,53 @@ impl<M: Manager> Inner<M> {
         let Some(entry) = self.idle.pop() else {
             return Fast::Miss(None);
         };
-        match self.validate(entry, self.clock.recent()) {
+        let now = self.clock.recent();
+        match self.validate(entry, now) {
+            Grant::Conn(entry) if self.needs_ping(&entry, now) => {
+                Fast::Miss(Some(Grant::Conn(entry)))
+            }
             Grant::Conn(entry) => {
                 self.stats.incr(Counter::FastReuse);
                 Fast::Hit(entry)
             }
             slot => Fast::Miss(Some(slot)),
         }
+    }
+
+    #[inline]
+    fn needs_ping(&self, entry: &Entry<ConnOf<M>>, now: u64) -> bool {
+        now.saturating_sub(entry.last_used)
+            >= self
+                .hot
+                .ping_after_ns
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Pings `entry` under the ping timeout (and the get's deadline). A
+    /// failed, timed-out or cancelled ping closes the connection; its slot
+    /// stays with the caller.
+    async fn ping_checkout(&self, entry: Entry<ConnOf<M>>, deadline: u64) -> Grant<ConnOf<M>> {
+        let mut pinging = Pinging {
+            inner: self,
+            entry: Some(entry),
+        };
+        let limit = self
+            .clock
+            .now()
+            .saturating_add(self.settings.load().ping_timeout_ns)
+            .min(deadline);
+        let conn = &mut pinging.entry.as_mut().expect("held while pinging").conn;
+        let healthy = matches!(
+            with_deadline(&self.clock, limit, self.manager.ping(conn)).await,
+            Raced::Done(Ok(()))
+        );
+        let entry = pinging.entry.take().expect("held while pinging");
+        if healthy {
+            return Grant::Conn(entry);
+        }
+        tracing::debug!("ringpool: connection failed its checkout ping");
+        self.close_conn(entry.conn, CloseReason::Broken);
+        Grant::Slot
     }
 
     /// The slow path: queue, dial, retry, until served or out of time.
@@ -156,13 +213,22 @@ impl<M: Manager> Inner<M> {
                 continue;
             };
             match held.take() {
-                Grant::Conn(entry) => match self.validate(entry, self.clock.recent()) {
-                    Grant::Conn(entry) => {
-                        self.stats.incr(Counter::SlowReuse);
-                        return Ok(entry);
+                Grant::Conn(entry) => {
+                    let now = self.clock.recent();
+                    let checked = match self.validate(entry, now) {
+                        Grant::Conn(entry) if self.needs_ping(&entry, now) => {
+                            self.ping_checkout(entry, deadline).await
+                        }
+                        checked => checked,
+                    };
+                    match checked {
+                        Grant::Conn(entry) => {
+                            self.stats.incr(Counter::SlowReuse);
+                            return Ok(entry);
+                        }
+                        slot => claim = Some(Claim::new(self, slot)),
                     }
-                    slot => claim = Some(Claim::new(self, slot)),
-                },
+                }
                 Grant::Slot => {
                     let slot = Claim::new(self, Grant::Slot);
                     if let Some(entry) = self.idle.pop() {

@@ -103,6 +103,13 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// See [`Config::ping_after`] and [`Config::ping_timeout`].
+    pub fn ping_after(mut self, idle: Option<Duration>, timeout: Duration) -> Self {
+        self.config.ping_after = idle;
+        self.config.ping_timeout = timeout;
+        self
+    }
+
     /// See [`Config::max_concurrent_dials`].
     pub fn max_concurrent_dials(mut self, dials: usize) -> Self {
         self.config.max_concurrent_dials = dials;

@@ -59,6 +59,13 @@ pub struct Config {
     /// Most dials in flight at once, for gets and refills together, so a
     /// cold start or a recovery is no dial storm. Default 8.
     pub max_concurrent_dials: usize,
+    /// A connection idle at least this long is pinged (`Manager::ping`)
+    /// before it is handed out; a failed or timed-out ping closes it and the
+    /// get moves on. `None` never pings at checkout. Default `None`.
+    pub ping_after: Option<Duration>,
+    /// Every ping (at checkout and in maintenance) runs under this timeout,
+    /// so a dead peer cannot hang a get or the maintenance task. Default 1 s.
+    pub ping_timeout: Duration,
     /// After this many consecutive failed dials the breaker opens: gets that
     /// need a new connection fail at once with the last connect error, and
     /// one probe dial per backoff interval decides when to close it. Idle
@@ -90,6 +97,8 @@ impl Default for Config {
             check_after: Duration::from_millis(500),
             connect_backoff: Duration::from_millis(50),
             connect_backoff_max: Duration::from_secs(5),
+            ping_after: None,
+            ping_timeout: Duration::from_secs(1),
             max_concurrent_dials: 8,
             breaker_threshold: Some(5),
             maintenance_interval: Duration::from_secs(5),
@@ -194,6 +203,13 @@ impl Config {
                 "keep connect_backoff_max >= connect_backoff",
             ));
         }
+        if self.ping_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "ping_timeout",
+                "is zero, which would fail every ping",
+                "give it a positive duration, for example 1s",
+            ));
+        }
         if self.max_concurrent_dials == 0 {
             return Err(ConfigError::new(
                 "max_concurrent_dials",
@@ -241,6 +257,8 @@ pub(crate) struct Settings {
     pub(crate) idle_timeout_ns: u64,
     pub(crate) check_after_ns: u64,
     pub(crate) leak_threshold_ns: u64,
+    pub(crate) ping_after_ns: u64,
+    pub(crate) ping_timeout_ns: u64,
 }
 
 impl Settings {
@@ -250,6 +268,8 @@ impl Settings {
             idle_timeout_ns: config.idle_timeout.map_or(u64::MAX, nanos),
             check_after_ns: nanos(config.check_after),
             leak_threshold_ns: config.leak_threshold.map_or(u64::MAX, nanos),
+            ping_after_ns: config.ping_after.map_or(u64::MAX, nanos),
+            ping_timeout_ns: nanos(config.ping_timeout),
             config,
         }
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::config::{Config, ConfigError};
 
 /// Every setting's name, in `Display` order.
-pub const SETTINGS: [&str; 14] = [
+pub const SETTINGS: [&str; 16] = [
     "max_size",
     "min_idle",
     "acquire_timeout",
@@ -22,6 +22,8 @@ pub const SETTINGS: [&str; 14] = [
     "check_after",
     "connect_backoff",
     "connect_backoff_max",
+    "ping_after",
+    "ping_timeout",
     "max_concurrent_dials",
     "breaker_threshold",
     "maintenance_interval",
@@ -113,6 +115,8 @@ impl Config {
             "connect_backoff_max" => {
                 self.connect_backoff_max = duration("connect_backoff_max", value)?
             }
+            "ping_after" => self.ping_after = optional_duration("ping_after", value)?,
+            "ping_timeout" => self.ping_timeout = duration("ping_timeout", value)?,
             "max_concurrent_dials" => {
                 self.max_concurrent_dials = count("max_concurrent_dials", value)?
             }
@@ -196,8 +200,8 @@ impl fmt::Display for Config {
             f,
             "max_size={},min_idle={},acquire_timeout={},idle_timeout={},max_lifetime={},\
              lifetime_jitter={},check_after={},connect_backoff={},connect_backoff_max={},\
-             max_concurrent_dials={},breaker_threshold={},maintenance_interval={},leak_threshold={},\
-             demand_half_life={}",
+             ping_after={},ping_timeout={},max_concurrent_dials={},breaker_threshold={},\
+             maintenance_interval={},leak_threshold={},demand_half_life={}",
             self.max_size,
             self.min_idle,
             plain(self.acquire_timeout),
@@ -207,6 +211,8 @@ impl fmt::Display for Config {
             plain(self.check_after),
             plain(self.connect_backoff),
             plain(self.connect_backoff_max),
+            optional(self.ping_after),
+            plain(self.ping_timeout),
             self.max_concurrent_dials,
             self.breaker_threshold
                 .map_or("none".to_string(), |n| n.to_string()),

@@ -22,7 +22,7 @@ use std::task::{Poll, Wake, Waker};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use crate::acquire::Claim;
+use crate::acquire::{Claim, Pinging};
 use crate::clock::{Clock, nanos};
 use crate::dial::{DialEnd, DialPermit};
 use crate::error::Error;
@@ -228,17 +228,25 @@ impl<M: Manager> Inner<M> {
             if self.is_closed() {
                 return; // the loans go back (and are closed) as they drop
             }
+            // Mid-ping the connection's state is unknown: if this task is
+            // dropped now, `Pinging` closes it rather than returning it.
+            let mut pinging = Pinging {
+                inner: self,
+                entry: loan.entry.take(),
+            };
             let deadline = self
                 .clock
                 .now()
-                .saturating_add(self.settings.load().acquire_timeout_ns);
-            let conn = &mut loan.entry.as_mut().expect("lent until returned").conn;
+                .saturating_add(self.settings.load().ping_timeout_ns);
+            let conn = &mut pinging.entry.as_mut().expect("lent until returned").conn;
             let healthy = matches!(
                 with_deadline(&self.clock, deadline, self.manager.ping(conn)).await,
                 Raced::Done(Ok(()))
             );
-            if !healthy {
-                let entry = loan.entry.take().expect("lent until returned");
+            let entry = pinging.entry.take().expect("lent until returned");
+            if healthy {
+                self.reinsert(entry);
+            } else {
                 tracing::debug!("ringpool: idle connection failed its ping");
                 self.close_conn(entry.conn, CloseReason::Broken);
                 self.release_slot();

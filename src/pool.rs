@@ -76,6 +76,8 @@ pub(crate) struct HotLimits {
     pub(crate) breaker_threshold: std::sync::atomic::AtomicU32,
     /// `u64::MAX` when leak detection is off.
     pub(crate) leak_threshold_ns: StdAtomicU64,
+    /// `u64::MAX` when checkout pings are off.
+    pub(crate) ping_after_ns: StdAtomicU64,
 }
 
 impl HotLimits {
@@ -87,6 +89,7 @@ impl HotLimits {
             max_dials: StdAtomicUsize::new(0),
             breaker_threshold: std::sync::atomic::AtomicU32::new(0),
             leak_threshold_ns: StdAtomicU64::new(u64::MAX),
+            ping_after_ns: StdAtomicU64::new(u64::MAX),
         };
         hot.update(settings);
         hot
@@ -107,6 +110,8 @@ impl HotLimits {
         );
         self.leak_threshold_ns
             .store(settings.leak_threshold_ns, StdOrdering::Relaxed);
+        self.ping_after_ns
+            .store(settings.ping_after_ns, StdOrdering::Relaxed);
     }
 }
 

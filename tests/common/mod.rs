@@ -44,6 +44,9 @@ pub struct State {
     script: Mutex<VecDeque<Step>>,
     broken: Mutex<HashSet<u64>>,
     unrecyclable: Mutex<HashSet<u64>>,
+    ping_fails: Mutex<HashSet<u64>>,
+    pub ping_hangs: std::sync::atomic::AtomicBool,
+    pub pings: AtomicUsize,
     slow: tokio::sync::Semaphore,
 }
 
@@ -58,6 +61,9 @@ impl Default for State {
             script: Mutex::new(VecDeque::new()),
             broken: Mutex::new(HashSet::new()),
             unrecyclable: Mutex::new(HashSet::new()),
+            ping_fails: Mutex::new(HashSet::new()),
+            ping_hangs: std::sync::atomic::AtomicBool::new(false),
+            pings: AtomicUsize::new(0),
             slow: tokio::sync::Semaphore::new(0),
         }
     }
@@ -111,6 +117,14 @@ impl Mock {
 
     pub fn break_conn(&self, id: u64) {
         self.state.broken.lock().unwrap().insert(id);
+    }
+
+    pub fn fail_pings(&self, id: u64) {
+        self.state.ping_fails.lock().unwrap().insert(id);
+    }
+
+    pub fn pings(&self) -> usize {
+        self.state.pings.load(Ordering::SeqCst)
     }
 
     pub fn make_unrecyclable(&self, id: u64) {
@@ -182,6 +196,17 @@ impl Manager for Mock {
 
     fn can_recycle(&self, conn: &mut Conn) -> bool {
         !self.state.unrecyclable.lock().unwrap().contains(&conn.id)
+    }
+
+    async fn ping(&self, conn: &mut Conn) -> Result<(), MockError> {
+        self.state.pings.fetch_add(1, Ordering::SeqCst);
+        if self.state.ping_hangs.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        match self.state.ping_fails.lock().unwrap().contains(&conn.id) {
+            true => Err(MockError::Refused),
+            false => Ok(()),
+        }
     }
 
     fn classify(&self, error: &MockError) -> ErrorClass {
