@@ -173,9 +173,15 @@ impl<M: Manager> Inner<M> {
         first: Option<Grant<ConnOf<M>>>,
     ) -> Result<Entry<ConnOf<M>>, Error<ErrOf<M>>> {
         self.stats.incr(Counter::SlowGets);
-        let in_use_or_dialing = self.slots.size().saturating_sub(self.idle.len());
-        self.lifecycle
-            .observe_demand(in_use_or_dialing + self.waiters.count() + 1);
+        if self
+            .hot
+            .track_demand
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let in_use_or_dialing = self.slots.size().saturating_sub(self.idle.len());
+            self.lifecycle
+                .observe_demand(in_use_or_dialing + self.waiters.count() + 1);
+        }
         let start = self.clock.now();
         let deadline = start.saturating_add(self.settings.load().acquire_timeout_ns);
         let mut waited = false;

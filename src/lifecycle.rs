@@ -75,7 +75,11 @@ impl Lifecycle {
 
     /// Records the demand a slow-path get sees.
     pub(crate) fn observe_demand(&self, demand: usize) {
-        self.burst_peak.fetch_max(demand, Ordering::Relaxed);
+        // A load first: in steady state the peak is already higher, and a
+        // read-modify-write would pull the line from the other cores.
+        if demand > self.burst_peak.load(Ordering::Relaxed) {
+            self.burst_peak.fetch_max(demand, Ordering::Relaxed);
+        }
     }
 
     /// Folds the burst peak and the current `demand` into the decaying peak

@@ -78,6 +78,8 @@ pub(crate) struct HotLimits {
     pub(crate) leak_threshold_ns: StdAtomicU64,
     /// `u64::MAX` when checkout pings are off.
     pub(crate) ping_after_ns: StdAtomicU64,
+    /// Whether slow-path gets record demand (`demand_half_life` is set).
+    pub(crate) track_demand: std::sync::atomic::AtomicBool,
 }
 
 impl HotLimits {
@@ -90,6 +92,7 @@ impl HotLimits {
             breaker_threshold: std::sync::atomic::AtomicU32::new(0),
             leak_threshold_ns: StdAtomicU64::new(u64::MAX),
             ping_after_ns: StdAtomicU64::new(u64::MAX),
+            track_demand: std::sync::atomic::AtomicBool::new(false),
         };
         hot.update(settings);
         hot
@@ -112,6 +115,10 @@ impl HotLimits {
             .store(settings.leak_threshold_ns, StdOrdering::Relaxed);
         self.ping_after_ns
             .store(settings.ping_after_ns, StdOrdering::Relaxed);
+        self.track_demand.store(
+            settings.config.demand_half_life.is_some(),
+            StdOrdering::Relaxed,
+        );
     }
 }
 
