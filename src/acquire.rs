@@ -17,7 +17,7 @@ use crate::error::{Error, TimeoutError, UnavailableError};
 use crate::idle::Entry;
 use crate::manager::CloseReason;
 use crate::manager::Manager;
-use crate::pool::{Inner, Pool};
+use crate::pool::{Checked, Inner, Pool};
 use crate::stats::Counter;
 use crate::sync::Arc;
 use crate::timer::{Raced, Sleep, with_deadline};
@@ -118,26 +118,15 @@ impl<M: Manager> Inner<M> {
         let Some(entry) = self.idle.pop() else {
             return Fast::Miss(None);
         };
-        let now = self.clock.recent();
-        match self.validate(entry, now) {
-            Grant::Conn(entry) if self.needs_ping(&entry, now) => {
-                Fast::Miss(Some(Grant::Conn(entry)))
-            }
-            Grant::Conn(entry) => {
+        match self.validate(entry, self.clock.recent()) {
+            Checked::Ready(entry) => {
                 self.stats.incr(Counter::FastReuse);
                 Fast::Hit(entry)
             }
-            slot => Fast::Miss(Some(slot)),
+            // The slow path pings it.
+            Checked::NeedsPing(entry) => Fast::Miss(Some(Grant::Conn(entry))),
+            Checked::Closed => Fast::Miss(Some(Grant::Slot)),
         }
-    }
-
-    #[inline]
-    fn needs_ping(&self, entry: &Entry<ConnOf<M>>, now: u64) -> bool {
-        now.saturating_sub(entry.last_used)
-            >= self
-                .hot
-                .ping_after_ns
-                .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Pings `entry` under the ping timeout (and the get's deadline). A
@@ -220,12 +209,10 @@ impl<M: Manager> Inner<M> {
             };
             match held.take() {
                 Grant::Conn(entry) => {
-                    let now = self.clock.recent();
-                    let checked = match self.validate(entry, now) {
-                        Grant::Conn(entry) if self.needs_ping(&entry, now) => {
-                            self.ping_checkout(entry, deadline).await
-                        }
-                        checked => checked,
+                    let checked = match self.validate(entry, self.clock.recent()) {
+                        Checked::Ready(entry) => Grant::Conn(entry),
+                        Checked::NeedsPing(entry) => self.ping_checkout(entry, deadline).await,
+                        Checked::Closed => Grant::Slot,
                     };
                     match checked {
                         Grant::Conn(entry) => {
@@ -450,11 +437,13 @@ impl<M: Manager> Pool<M> {
             let now = inner.clock.recent();
             while let Some(entry) = inner.idle.pop() {
                 match inner.validate(entry, now) {
-                    Grant::Conn(entry) => {
+                    // try_get never waits, so it cannot ping: a connection
+                    // due a ping is handed out after the synchronous checks.
+                    Checked::Ready(entry) | Checked::NeedsPing(entry) => {
                         inner.stats.incr(Counter::FastReuse);
                         return Ok(Pooled::new(self, entry, Location::caller()));
                     }
-                    Grant::Slot => inner.release_slot(),
+                    Checked::Closed => inner.release_slot(),
                 }
             }
         }

@@ -65,6 +65,16 @@ impl<M: Manager> Clone for Pool<M> {
     }
 }
 
+/// What the checkout checks made of an idle connection.
+pub(crate) enum Checked<C> {
+    /// Good to hand out.
+    Ready(Entry<C>),
+    /// Passed the synchronous checks, but idle past `ping_after`.
+    NeedsPing(Entry<C>),
+    /// Closed; its slot stays with the caller.
+    Closed,
+}
+
 /// Settings read on every checkout, mirrored from the live config so the hot
 /// path does a few relaxed loads instead of an `ArcSwap` load.
 pub(crate) struct HotLimits {
@@ -78,6 +88,9 @@ pub(crate) struct HotLimits {
     pub(crate) leak_threshold_ns: StdAtomicU64,
     /// `u64::MAX` when checkout pings are off.
     pub(crate) ping_after_ns: StdAtomicU64,
+    /// The least of the idle-time thresholds (`idle_timeout`,
+    /// `check_after`, `ping_after`): below it a checkout needs no check.
+    pub(crate) quick_ns: StdAtomicU64,
     /// Whether slow-path gets record demand (`demand_half_life` is set).
     pub(crate) track_demand: std::sync::atomic::AtomicBool,
 }
@@ -93,6 +106,7 @@ impl HotLimits {
             leak_threshold_ns: StdAtomicU64::new(u64::MAX),
             ping_after_ns: StdAtomicU64::new(u64::MAX),
             track_demand: std::sync::atomic::AtomicBool::new(false),
+            quick_ns: StdAtomicU64::new(0),
         };
         hot.update(settings);
         hot
@@ -119,6 +133,11 @@ impl HotLimits {
             settings.config.demand_half_life.is_some(),
             StdOrdering::Relaxed,
         );
+        let quick = settings
+            .idle_timeout_ns
+            .min(settings.check_after_ns)
+            .min(settings.ping_after_ns);
+        self.quick_ns.store(quick, StdOrdering::Relaxed);
     }
 }
 
@@ -254,6 +273,7 @@ impl<M: Manager> Inner<M> {
 
     /// Puts a connection back without marking it used (maintenance, for
     /// example, pings idle connections without resetting their idle time).
+    #[inline]
     pub(crate) fn reinsert(&self, entry: Entry<M::Connection>) {
         if self.is_closed() {
             self.close_conn(entry.conn, CloseReason::PoolClosed);
@@ -303,12 +323,23 @@ impl<M: Manager> Inner<M> {
     /// Checks a connection taken from idle. A bad one is closed and its slot
     /// stays with the caller (`Grant::Slot`), who may dial into it.
     #[inline]
-    pub(crate) fn validate(
+    pub(crate) fn validate(&self, entry: Entry<M::Connection>, now: u64) -> Checked<M::Connection> {
+        let idle_for = now.saturating_sub(entry.last_used);
+        // One load and two compares for a connection used recently and
+        // not near its end of life: the checkout hot path.
+        if idle_for < self.hot.quick_ns.load(StdOrdering::Relaxed) && now < entry.expires {
+            return Checked::Ready(entry);
+        }
+        self.validate_idle(entry, now, idle_for)
+    }
+
+    /// The full checks, for a connection idle long enough to need one.
+    fn validate_idle(
         &self,
         mut entry: Entry<M::Connection>,
         now: u64,
-    ) -> Grant<M::Connection> {
-        let idle_for = now.saturating_sub(entry.last_used);
+        idle_for: u64,
+    ) -> Checked<M::Connection> {
         let reason = if now >= entry.expires {
             Some(CloseReason::Lifetime)
         } else if idle_for >= self.hot.idle_timeout_ns.load(StdOrdering::Relaxed)
@@ -323,10 +354,13 @@ impl<M: Manager> Inner<M> {
             None
         };
         match reason {
-            None => Grant::Conn(entry),
+            None if idle_for >= self.hot.ping_after_ns.load(StdOrdering::Relaxed) => {
+                Checked::NeedsPing(entry)
+            }
+            None => Checked::Ready(entry),
             Some(reason) => {
                 self.close_conn(entry.conn, reason);
-                Grant::Slot
+                Checked::Closed
             }
         }
     }
