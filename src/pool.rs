@@ -262,13 +262,20 @@ impl<M: Manager> Inner<M> {
     }
 
     /// Returns a used connection to the pool (or closes it if it cannot stay).
+    #[inline]
     pub(crate) fn put(&self, mut entry: Entry<M::Connection>) {
         if !self.manager.can_recycle(&mut entry.conn) {
-            self.close_conn(entry.conn, CloseReason::Broken);
-            return self.release_slot();
+            return self.close_and_release(entry.conn, CloseReason::Broken);
         }
         entry.last_used = self.clock.recent();
         self.reinsert(entry);
+    }
+
+    /// Closes a connection and frees its slot (the uncommon return paths).
+    #[cold]
+    fn close_and_release(&self, conn: M::Connection, reason: CloseReason) {
+        self.close_conn(conn, reason);
+        self.release_slot();
     }
 
     /// Puts a connection back without marking it used (maintenance, for
@@ -276,8 +283,7 @@ impl<M: Manager> Inner<M> {
     #[inline]
     pub(crate) fn reinsert(&self, entry: Entry<M::Connection>) {
         if self.is_closed() {
-            self.close_conn(entry.conn, CloseReason::PoolClosed);
-            return self.release_slot();
+            return self.close_and_release(entry.conn, CloseReason::PoolClosed);
         }
         if self.slots.try_shed() {
             // Over a lowered max_size: this connection is the surplus.
@@ -293,8 +299,7 @@ impl<M: Manager> Inner<M> {
         };
         if let Err(entry) = self.idle.push(entry) {
             // Unreachable while max_size <= capacity; never lose it anyway.
-            self.close_conn(entry.conn, CloseReason::Resize);
-            return self.release_slot();
+            return self.close_and_release(entry.conn, CloseReason::Resize);
         }
         fence(Ordering::SeqCst);
         if self.closed.load(Ordering::Relaxed) {
