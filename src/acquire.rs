@@ -133,6 +133,21 @@ impl<M: Manager> Inner<M> {
     /// failed, timed-out or cancelled ping closes the connection; its slot
     /// stays with the caller.
     async fn ping_checkout(&self, entry: Entry<ConnOf<M>>, deadline: u64) -> Grant<ConnOf<M>> {
+        match self.ping_entry(entry, deadline).await {
+            Some(entry) => Grant::Conn(entry),
+            None => Grant::Slot,
+        }
+    }
+
+    /// Pings `entry` under the ping timeout (and `deadline`). Healthy: the
+    /// entry comes back. Failed or timed out: the connection is closed and
+    /// `None` returned, its slot still the caller's. Dropped mid-ping: the
+    /// connection is closed and its slot freed (`Pinging`).
+    pub(crate) async fn ping_entry(
+        &self,
+        entry: Entry<ConnOf<M>>,
+        deadline: u64,
+    ) -> Option<Entry<ConnOf<M>>> {
         let mut pinging = Pinging {
             inner: self,
             entry: Some(entry),
@@ -149,11 +164,11 @@ impl<M: Manager> Inner<M> {
         );
         let entry = pinging.entry.take().expect("held while pinging");
         if healthy {
-            return Grant::Conn(entry);
+            return Some(entry);
         }
-        tracing::debug!("ringpool: connection failed its checkout ping");
+        tracing::debug!("ringpool: connection failed its ping");
         self.close_conn(entry.conn, CloseReason::Broken);
-        Grant::Slot
+        None
     }
 
     /// The slow path: queue, dial, retry, until served or out of time.

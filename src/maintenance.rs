@@ -22,14 +22,14 @@ use std::task::{Poll, Wake, Waker};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use crate::acquire::{Claim, Pinging};
+use crate::acquire::Claim;
 use crate::clock::{Clock, nanos};
 use crate::dial::{DialEnd, DialPermit};
 use crate::error::Error;
 use crate::idle::Entry;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::{Inner, Pool};
-use crate::timer::{Raced, Sleep, with_deadline};
+use crate::timer::Sleep;
 use crate::waiters::Grant;
 
 /// The housekeeping timer's waker: runs a round on the timer thread.
@@ -229,27 +229,11 @@ impl<M: Manager> Inner<M> {
                 return; // the loans go back (and are closed) as they drop
             }
             // Mid-ping the connection's state is unknown: if this task is
-            // dropped now, `Pinging` closes it rather than returning it.
-            let mut pinging = Pinging {
-                inner: self,
-                entry: loan.entry.take(),
-            };
-            let deadline = self
-                .clock
-                .now()
-                .saturating_add(self.settings.load().ping_timeout_ns);
-            let conn = &mut pinging.entry.as_mut().expect("lent until returned").conn;
-            let healthy = matches!(
-                with_deadline(&self.clock, deadline, self.manager.ping(conn)).await,
-                Raced::Done(Ok(()))
-            );
-            let entry = pinging.entry.take().expect("lent until returned");
-            if healthy {
-                self.reinsert(entry);
-            } else {
-                tracing::debug!("ringpool: idle connection failed its ping");
-                self.close_conn(entry.conn, CloseReason::Broken);
-                self.release_slot();
+            // dropped now, it is closed rather than returned.
+            let entry = loan.entry.take().expect("lent until returned");
+            match self.ping_entry(entry, u64::MAX).await {
+                Some(entry) => self.reinsert(entry),
+                None => self.release_slot(),
             }
         }
     }
