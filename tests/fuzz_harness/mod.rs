@@ -46,6 +46,12 @@ pub enum Op {
     Reconfigure(u8),
     /// Close the pool.
     Close,
+    /// Let the maintenance task run (refills, liveness checks, pings).
+    Maintain,
+    /// Make pings of the n-th held connection fail from now on.
+    FailPings(u8),
+    /// Set `min_idle` to n % 4 and turn checkout pings on or off.
+    Lifecycle { min_idle: u8, ping: bool },
 }
 
 type GetFuture<'p> = Pin<Box<dyn Future<Output = Result<Pooled<'p, Mock>, Error<MockError>>> + 'p>>;
@@ -102,6 +108,8 @@ pub fn run_ops(ops: &[Op]) {
     let mut held: Vec<Pooled<'_, Mock>> = Vec::new();
     let mut detached: Vec<Conn> = Vec::new();
     let mut released = 0usize;
+    let mut maintenance: Pin<Box<dyn Future<Output = ()> + '_>> = Box::pin(pool.maintenance());
+    let mut maintenance_done = false;
 
     for op in ops.iter().copied() {
         let size_before = pool.status().size;
@@ -173,6 +181,7 @@ pub fn run_ops(ops: &[Op]) {
             Op::Reconfigure(n) => {
                 let mut config = pool.config();
                 config.max_size = 1 + usize::from(n) % CAPACITY;
+                config.min_idle = config.min_idle.min(config.max_size);
                 pool.reconfigure(config).expect("within the idle capacity");
                 model.max_size = 1 + usize::from(n) % CAPACITY;
             }
@@ -180,12 +189,30 @@ pub fn run_ops(ops: &[Op]) {
                 pool.close();
                 model.closed = true;
             }
+            Op::Maintain => {
+                if !maintenance_done {
+                    maintenance_done = poll_once(maintenance.as_mut()).is_ready();
+                    assert!(!maintenance_done || model.closed, "maintenance ends only with the pool");
+                }
+            }
+            Op::FailPings(n) => {
+                if let Some(i) = pick(n, held.len()) {
+                    mock.fail_pings(held[i].id);
+                }
+            }
+            Op::Lifecycle { min_idle, ping } => {
+                let mut config = pool.config();
+                config.min_idle = usize::from(min_idle % 4).min(config.max_size);
+                config.ping_after = ping.then_some(Duration::from_millis(100));
+                pool.reconfigure(config).expect("valid lifecycle settings");
+            }
         }
         check_step(&pool, &mock, &model, &held, detached.len(), size_before);
     }
 
     // Wind down: cancel what waits, return what is held, then everything
     // must be accounted for.
+    drop(maintenance);
     drop(pending);
     drop(held);
     mock.release(1_000);
