@@ -97,6 +97,9 @@ pub trait Manager: Send + Sync + 'static {
     }
 
     /// Closes a connection the pool is done with. Dropping it is the default.
+    ///
+    /// Background expiry calls it from the clock's timer thread, so it must
+    /// not block for long (the TCP manager hands the close to io_uring).
     fn close(&self, conn: Self::Connection, _reason: CloseReason) {
         drop(conn);
     }
