@@ -192,7 +192,10 @@ pub fn run_ops(ops: &[Op]) {
             Op::Maintain => {
                 if !maintenance_done {
                     maintenance_done = poll_once(maintenance.as_mut()).is_ready();
-                    assert!(!maintenance_done || model.closed, "maintenance ends only with the pool");
+                    assert!(
+                        !maintenance_done || model.closed,
+                        "maintenance ends only with the pool"
+                    );
                 }
             }
             Op::FailPings(n) => {
