@@ -8,7 +8,10 @@
 //! - `deadpool_tokio`: the same with deadpool (managed) over the same tokio
 //!   `TcpStream`s;
 //! - `dial_per_request`: a new connection for every request (closed with
-//!   `SO_LINGER` 0, so no TIME_WAIT piles up).
+//!   `SO_LINGER` 0, so no TIME_WAIT piles up);
+//! - `fifo_rotation`: no pool, the same number of connections rotated
+//!   through a plain queue (first in, first out), isolating what rotating
+//!   through connections costs compared with each task keeping its own.
 //!
 //! Placement, the same for every function: client tasks and the echo server
 //! run on one current-thread tokio runtime on one OS thread, so no request
@@ -166,6 +169,37 @@ fn pooled_request(c: &mut Criterion) {
                             request(&mut stream).await;
                         }
                         owned.borrow_mut().push(stream);
+                    }
+                })
+            })
+        });
+
+        // fifo_rotation: no pool at all, the same connections taken from
+        // the front of a plain queue and put back at its end: the cost of
+        // rotating through connections in first-in, first-out order.
+        let rotation: Rc<RefCell<std::collections::VecDeque<TcpStream>>> = Rc::new(RefCell::new(
+            setup
+                .local
+                .block_on(
+                    &setup.runtime,
+                    futures_util::future::join_all((0..tasks).map(|_| dial(addr))),
+                )
+                .into_iter()
+                .map(Result::unwrap)
+                .collect(),
+        ));
+        group.bench_function(BenchmarkId::new("fifo_rotation", tasks), |b| {
+            b.iter_custom(|iters| {
+                let rotation = Rc::clone(&rotation);
+                run(&setup, tasks, iters, move |n| {
+                    let rotation = Rc::clone(&rotation);
+                    async move {
+                        for _ in 0..n {
+                            let mut stream =
+                                rotation.borrow_mut().pop_front().expect("one per task");
+                            request(&mut stream).await;
+                            rotation.borrow_mut().push_back(stream);
+                        }
                     }
                 })
             })
