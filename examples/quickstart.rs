@@ -8,22 +8,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use ringpool::{Manager, Pool};
-
-/// Dials plain blocking TCP connections (the io_uring backend is the
-/// production choice; this keeps the example dependency-free).
-struct Tcp(SocketAddr);
-
-impl Manager for Tcp {
-    type Connection = TcpStream;
-    type Error = std::io::Error;
-
-    async fn connect(&self) -> std::io::Result<TcpStream> {
-        let stream = TcpStream::connect_timeout(&self.0, Duration::from_secs(1))?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    }
-}
+use ringpool::Pool;
+use ringpool::tcp::TcpManager;
 
 /// An echo server on 127.0.0.1 that serves each connection on its own thread.
 fn start_echo_server() -> std::io::Result<SocketAddr> {
@@ -47,7 +33,7 @@ fn echo(mut stream: TcpStream) {
     }
 }
 
-fn request(stream: &mut TcpStream) -> std::io::Result<()> {
+fn request(stream: &mut (impl Read + Write)) -> std::io::Result<()> {
     let mut buf = [7u8; 64];
     stream.write_all(&buf)?;
     stream.read_exact(&mut buf)
@@ -72,12 +58,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let per_thread: usize = std::env::args().nth(1).map_or(Ok(2_000), |n| n.parse())?;
     let threads = 4;
     let addr = start_echo_server()?;
-    let pool = Pool::builder(Tcp(addr)).max_size(4).build()?;
+    // io_uring dials and closes where the kernel allows it, plain system
+    // calls where it does not (the reason is logged).
+    let manager = TcpManager::with_best_backend(addr)?;
+    let backend = manager.backend();
+    let pool = Pool::builder(manager).max_size(4).build()?;
 
     let pooled = timed(threads, || {
         for _ in 0..per_thread {
             let mut conn = pool.get_blocking().map_err(std::io::Error::other)?;
-            if let Err(error) = request(&mut conn) {
+            if let Err(error) = request(&mut *conn) {
                 conn.discard(); // never put a connection in an unknown state back
                 return Err(error);
             }
@@ -96,7 +86,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total = threads * per_thread;
     let stats = pool.stats();
     let status = pool.status();
-    println!("{total} requests from {threads} threads to an echo server at {addr}");
+    println!(
+        "{total} requests from {threads} threads to an echo server at {addr} ({backend:?} backend)"
+    );
     println!(
         "  pooled:            {:>8.0} req/s  ({} dials, {} reused, max_size {})",
         total as f64 / pooled.as_secs_f64(),
