@@ -116,6 +116,13 @@ fn setup() -> Setup {
     }
 }
 
+/// Dials `count` connections before timing starts.
+fn dial_all(setup: &Setup, count: usize) -> Vec<TcpStream> {
+    let dials = futures_util::future::join_all((0..count).map(|_| dial(setup.addr)));
+    let streams = setup.local.block_on(&setup.runtime, dials);
+    streams.into_iter().map(Result::unwrap).collect()
+}
+
 /// Spreads `iters` requests over `tasks` tasks, each running `work(n)`;
 /// returns the elapsed time.
 fn run<F, Fut>(setup: &Setup, tasks: usize, iters: u64, work: F) -> Duration
@@ -147,17 +154,8 @@ fn pooled_request(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
     for tasks in [16usize, 256] {
         // dedicated: each task owns one connection, dialed before timing.
-        let owned: Rc<RefCell<Vec<TcpStream>>> = Rc::new(RefCell::new(
-            setup
-                .local
-                .block_on(
-                    &setup.runtime,
-                    futures_util::future::join_all((0..tasks).map(|_| dial(addr))),
-                )
-                .into_iter()
-                .map(Result::unwrap)
-                .collect(),
-        ));
+        let owned: Rc<RefCell<Vec<TcpStream>>> =
+            Rc::new(RefCell::new(dial_all(&setup, tasks).into_iter().collect()));
         group.bench_function(BenchmarkId::new("dedicated", tasks), |b| {
             b.iter_custom(|iters| {
                 let owned = Rc::clone(&owned);
@@ -177,17 +175,8 @@ fn pooled_request(c: &mut Criterion) {
         // fifo_rotation: no pool at all, the same connections taken from
         // the front of a plain queue and put back at its end: the cost of
         // rotating through connections in first-in, first-out order.
-        let rotation: Rc<RefCell<std::collections::VecDeque<TcpStream>>> = Rc::new(RefCell::new(
-            setup
-                .local
-                .block_on(
-                    &setup.runtime,
-                    futures_util::future::join_all((0..tasks).map(|_| dial(addr))),
-                )
-                .into_iter()
-                .map(Result::unwrap)
-                .collect(),
-        ));
+        let rotation: Rc<RefCell<std::collections::VecDeque<TcpStream>>> =
+            Rc::new(RefCell::new(dial_all(&setup, tasks).into_iter().collect()));
         group.bench_function(BenchmarkId::new("fifo_rotation", tasks), |b| {
             b.iter_custom(|iters| {
                 let rotation = Rc::clone(&rotation);

@@ -1,7 +1,8 @@
 //! The io_uring backend: one ring thread per process that dials and closes
 //! sockets for every [`TcpManager`](crate::tcp::TcpManager), a detection step
-//! that explains why io_uring is unavailable and how to fix it, and batched
-//! liveness checks of many idle connections in one submission.
+//! that explains why io_uring is unavailable and how to fix it, and the bulk
+//! liveness checks of idle connections (one io_uring submission, one
+//! `poll(2)` call, or one `recv` each; see `TcpOptions::idle_check`).
 
 mod driver;
 mod probe;
