@@ -1,43 +1,39 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
-#![warn(rust_2018_idioms, unreachable_pub)]
+#![warn(
+    rust_2018_idioms,
+    unreachable_pub,
+    missing_debug_implementations,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod acquire;
-mod builder;
-mod clock;
-mod config;
-mod config_text;
-mod dial;
-mod dial_gate;
-mod drain;
-mod error;
-mod guard;
-mod idle;
-mod leak;
-mod lifecycle;
-mod maintenance;
-mod manager;
+// The layers, from the bottom up; each module's documentation says what it
+// owns and what it may touch.
+mod core;
+mod drop_guard;
 mod pool;
-mod slots;
-mod stats;
-mod status;
-mod sync;
-pub mod tcp;
-mod timer;
-mod uring;
-#[cfg(feature = "tokio-uring")]
-pub mod uring_io;
-mod waiters;
+mod time;
 
-pub use builder::Builder;
-pub use clock::{Clock, MockClock, RECENT_TIME_INTERVAL};
-pub use config::{Config, ConfigError};
-pub use config_text::SETTINGS;
-pub use drain::DrainReport;
+mod config;
+mod error;
+mod manager;
+mod metrics;
+
+mod checkout;
+mod dial;
+mod lifecycle;
+
+pub mod tcp;
+mod uring;
+
+pub use checkout::Pooled;
+pub use config::{Builder, Config, ConfigError, SETTINGS};
 pub use error::{Error, TimeoutError, UnavailableError};
-pub use guard::Pooled;
+pub use lifecycle::DrainReport;
 pub use manager::{CloseReason, ErrorClass, Manager};
+pub use metrics::{ClosedCounts, Stats, Status};
 pub use pool::Pool;
-pub use stats::{ClosedCounts, Stats};
-pub use status::Status;
+pub use time::{Clock, MockClock, RECENT_TIME_INTERVAL};
 pub use uring::{BackendError, probe as probe_io_uring};

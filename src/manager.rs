@@ -4,6 +4,7 @@ use std::future::Future;
 
 /// Whether a connect error is worth retrying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// The target may come back (refused, reset, timed out): the pool backs
     /// off and dials again while gets wait.
@@ -16,6 +17,7 @@ pub enum ErrorClass {
 /// Why the pool closed a connection; each reason has its own counter in
 /// [`Stats`](crate::Stats).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// The liveness check or a ping found it dead, or it was returned in a
     /// state that cannot be reused.

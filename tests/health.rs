@@ -15,7 +15,8 @@ fn pool() -> (Pool<Mock>, Mock, MockClock) {
     let mock = Mock::new();
     let (clock, control) = Clock::mock();
     let pool = Pool::builder(mock.clone())
-        .ping_after(Some(SECOND), SECOND)
+        .ping_after(Some(SECOND))
+        .ping_timeout(SECOND)
         .idle_timeout(None)
         .clock(clock)
         .build()

@@ -273,7 +273,8 @@ fn while_the_target_is_down_dials_are_bounded_and_gets_fail_fast() {
     let Poll::Ready(Err(Error::Unavailable(down))) = poll_once(get.as_mut()) else {
         panic!("fails fast while the breaker is open")
     };
-    assert!(down.to_string().contains("connection refused"), "{down}");
+    let cause = std::error::Error::source(&down).expect("the connect error is the source");
+    assert!(cause.to_string().contains("connection refused"), "{cause}");
     assert!(
         h.pool.stats().closed.broken >= 2,
         "dead connections were not handed out"

@@ -241,7 +241,8 @@ fn the_pool_recovers_when_the_server_restarts() {
             .max_size(2)
             .check_after(Duration::ZERO)
             .acquire_timeout(Duration::from_millis(300))
-            .connect_backoff(Duration::from_millis(5), Duration::from_millis(20))
+            .connect_backoff(Duration::from_millis(5))
+            .connect_backoff_max(Duration::from_millis(20))
             .breaker_threshold(None)
             .build()
             .unwrap();
@@ -310,7 +311,8 @@ fn no_descriptor_leaks_across_cycles_failures_and_cancellations() {
         let pool = pool_for(server.addr, backend);
         let dead_pool = Pool::builder(TcpManager::with_backend(refused, backend).unwrap())
             .acquire_timeout(Duration::from_millis(20))
-            .connect_backoff(Duration::from_millis(1), Duration::from_millis(2))
+            .connect_backoff(Duration::from_millis(1))
+            .connect_backoff_max(Duration::from_millis(2))
             .build()
             .unwrap();
         let mut rng = fastrand::Rng::with_seed(7);

@@ -1,69 +1,24 @@
-//! The ring thread: one `io_uring` instance, driven by a thread that sleeps
-//! in `io_uring_enter` until a completion arrives. Futures hand it
-//! operations through a queue and wake it with an eventfd whose read is
-//! always armed on the ring; completions wake the futures.
-//!
-//! Invariant: an operation's buffers (socket address, timeout, the socket
-//! itself) live in its `Op`, and the ring thread holds that `Op` until every
-//! completion the operation produces has arrived, so the kernel never sees a
-//! dangling pointer, and a future dropped mid-operation only marks it
-//! abandoned (the socket is closed once the kernel is done with it).
+//! The ring thread: one `io_uring` instance, driven by a thread
+//! (`ringpool-uring`) that sleeps in `io_uring_enter` until a completion
+//! arrives. Futures hand it operations through a queue and wake it with an
+//! eventfd whose read is always armed on the ring; completions wake the
+//! futures.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll, Waker};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
+use super::op::{Completion, Kind, Op, UserData, WAKE};
 use super::probe::{BackendError, probe};
+use crate::core::sync::plain::Mutex;
 
 const RING_ENTRIES: u32 = 256;
-/// `user_data` of the eventfd read that wakes the ring thread.
-const WAKE: u64 = 0;
-
-/// What an operation needs the kernel to see until it completes.
-enum Kind {
-    Connect {
-        socket: Mutex<Option<OwnedFd>>,
-        addr: socket2::SockAddr,
-        timeout: types::Timespec,
-    },
-    Close {
-        fd: RawFd,
-    },
-    /// Completes once every operation submitted before it has completed.
-    Barrier,
-}
-
-struct Op {
-    kind: Kind,
-    state: Mutex<OpState>,
-}
-
-#[derive(Default)]
-struct OpState {
-    result: Option<i32>,
-    waker: Option<Waker>,
-}
-
-impl Op {
-    fn complete(&self, result: i32) {
-        let waker = {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            state.result = Some(result);
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
 
 struct Shared {
     queue: Mutex<Vec<Arc<Op>>>,
@@ -74,6 +29,12 @@ struct Shared {
 #[derive(Clone)]
 pub(crate) struct Driver {
     shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
+    }
 }
 
 impl Driver {
@@ -115,11 +76,7 @@ impl Driver {
     }
 
     fn submit(&self, op: Arc<Op>) {
-        self.shared
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(op);
+        self.shared.queue.lock().push(op);
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a valid u64 to our eventfd.
         let written = unsafe {
@@ -145,15 +102,12 @@ impl Driver {
                 socket2::Type::STREAM.cloexec(),
                 Some(socket2::Protocol::TCP),
             )?;
-            let op = Arc::new(Op {
-                kind: Kind::Connect {
-                    socket: Mutex::new(Some(socket.into())),
-                    addr: addr.into(),
-                    timeout: types::Timespec::new()
-                        .sec(timeout.as_secs())
-                        .nsec(timeout.subsec_nanos()),
-                },
-                state: Mutex::new(OpState::default()),
+            let op = Op::new(Kind::Connect {
+                socket: Mutex::new(Some(socket.into())),
+                addr: addr.into(),
+                timeout: types::Timespec::new()
+                    .sec(timeout.as_secs())
+                    .nsec(timeout.subsec_nanos()),
             });
             driver.submit(Arc::clone(&op));
             let result = Completion(Arc::clone(&op)).await;
@@ -162,7 +116,7 @@ impl Driver {
                     let Kind::Connect { socket, .. } = &op.kind else {
                         unreachable!("a connect op")
                     };
-                    let socket = socket.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    let socket = socket.lock().take();
                     socket.ok_or_else(|| io::Error::other("connected socket already taken"))
                 }
                 error if -error == libc::ECANCELED => Err(io::Error::new(
@@ -177,40 +131,16 @@ impl Driver {
     /// Completes once every operation submitted before it (closes included)
     /// has completed.
     pub(crate) async fn barrier(&self) {
-        let op = Arc::new(Op {
-            kind: Kind::Barrier,
-            state: Mutex::new(OpState::default()),
-        });
+        let op = Op::new(Kind::Barrier);
         self.submit(Arc::clone(&op));
         Completion(op).await;
     }
 
     /// Closes `fd` on the ring, without waiting.
     pub(crate) fn close(&self, fd: OwnedFd) {
-        self.submit(Arc::new(Op {
-            kind: Kind::Close {
-                fd: fd.into_raw_fd(),
-            },
-            state: Mutex::new(OpState::default()),
+        self.submit(Op::new(Kind::Close {
+            fd: fd.into_raw_fd(),
         }));
-    }
-}
-
-/// Waits for an operation's result.
-struct Completion(Arc<Op>);
-
-impl Future for Completion {
-    type Output = i32;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<i32> {
-        let mut state = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
-        match state.result {
-            Some(result) => Poll::Ready(result),
-            None => {
-                state.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
     }
 }
 
@@ -224,13 +154,37 @@ fn push(ring: &mut IoUring, entry: &squeue::Entry) {
             return;
         }
         if let Err(error) = ring.submit() {
-            tracing::error!(%error, "ringpool: io_uring submit failed");
+            tracing::error!(%error, "io_uring submit failed");
+        }
+    }
+}
+
+/// Operations the kernel still holds, by id, with the completions each
+/// still owes; and barriers waiting for every operation before them.
+#[derive(Default)]
+struct InFlight {
+    ops: BTreeMap<u64, (Arc<Op>, u8)>,
+    /// Barriers in submission order, each with the id it was given: it
+    /// completes once no operation with a smaller id is in flight.
+    barriers: VecDeque<(u64, Arc<Op>)>,
+}
+
+impl InFlight {
+    /// Completes every barrier that no earlier operation holds back.
+    fn settle_barriers(&mut self) {
+        let oldest = self.ops.keys().next().copied().unwrap_or(u64::MAX);
+        while let Some((id, _)) = self.barriers.front() {
+            if *id > oldest {
+                break;
+            }
+            let (_, barrier) = self.barriers.pop_front().expect("a front barrier");
+            barrier.complete(0);
         }
     }
 }
 
 fn run(mut ring: IoUring, shared: &Shared) {
-    let mut in_flight: HashMap<u64, (Arc<Op>, u8)> = HashMap::new();
+    let mut in_flight = InFlight::default();
     let mut next_id: u64 = 1;
     let mut wake_buf = [0u8; 8];
     let arm_wake = |ring: &mut IoUring, buf: &mut [u8; 8]| {
@@ -245,7 +199,7 @@ fn run(mut ring: IoUring, shared: &Shared) {
             Ok(_) => {}
             Err(error) if error.raw_os_error() == Some(libc::EINTR) => continue,
             Err(error) => {
-                tracing::error!(%error, "ringpool: io_uring wait failed");
+                tracing::error!(%error, "io_uring wait failed");
                 continue;
             }
         }
@@ -256,18 +210,21 @@ fn run(mut ring: IoUring, shared: &Shared) {
         for (user_data, result) in done {
             if user_data == WAKE {
                 arm_wake(&mut ring, &mut wake_buf);
-                let ops =
-                    std::mem::take(&mut *shared.queue.lock().unwrap_or_else(|p| p.into_inner()));
+                let ops = std::mem::take(&mut *shared.queue.lock());
                 for op in ops {
                     let id = next_id;
                     next_id += 1;
-                    let completions = start(&mut ring, &op, id);
-                    in_flight.insert(id, (op, completions));
+                    match start(&mut ring, &op, id) {
+                        0 => in_flight.barriers.push_back((id, op)),
+                        completions => {
+                            in_flight.ops.insert(id, (op, completions));
+                        }
+                    }
                 }
                 continue;
             }
-            let (id, is_timeout) = (user_data >> 1, user_data & 1 == 1);
-            let Some((op, remaining)) = in_flight.get_mut(&id) else {
+            let UserData { id, is_timeout } = UserData::decode(user_data);
+            let Some((op, remaining)) = in_flight.ops.get_mut(&id) else {
                 continue;
             };
             if !is_timeout {
@@ -276,32 +233,39 @@ fn run(mut ring: IoUring, shared: &Shared) {
             *remaining -= 1;
             if *remaining == 0 {
                 // Every completion is in: the kernel is done with the op.
-                in_flight.remove(&id);
+                in_flight.ops.remove(&id);
             }
         }
+        in_flight.settle_barriers();
     }
 }
 
-/// Queues the entries of `op`; returns how many completions it will produce.
+/// Queues the entries of `op`; returns how many completions it will produce
+/// (0 for a barrier, which the ring thread settles itself).
 fn start(ring: &mut IoUring, op: &Op, id: u64) -> u8 {
+    let main = UserData {
+        id,
+        is_timeout: false,
+    }
+    .encode();
     match &op.kind {
         Kind::Connect {
             socket,
             addr,
             timeout,
         } => {
-            let fd = socket
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .map_or(-1, AsRawFd::as_raw_fd);
+            let fd = socket.lock().as_ref().map_or(-1, AsRawFd::as_raw_fd);
             let connect = opcode::Connect::new(types::Fd(fd), addr.as_ptr().cast(), addr.len())
                 .build()
                 .flags(squeue::Flags::IO_LINK)
-                .user_data(id << 1);
-            let limit = opcode::LinkTimeout::new(timeout)
-                .build()
-                .user_data(id << 1 | 1);
+                .user_data(main);
+            let limit = opcode::LinkTimeout::new(timeout).build().user_data(
+                UserData {
+                    id,
+                    is_timeout: true,
+                }
+                .encode(),
+            );
             push(ring, &connect);
             push(ring, &limit);
             2
@@ -309,19 +273,10 @@ fn start(ring: &mut IoUring, op: &Op, id: u64) -> u8 {
         Kind::Close { fd } => {
             push(
                 ring,
-                &opcode::Close::new(types::Fd(*fd))
-                    .build()
-                    .user_data(id << 1),
+                &opcode::Close::new(types::Fd(*fd)).build().user_data(main),
             );
             1
         }
-        Kind::Barrier => {
-            let drain = opcode::Nop::new()
-                .build()
-                .flags(squeue::Flags::IO_DRAIN)
-                .user_data(id << 1);
-            push(ring, &drain);
-            1
-        }
+        Kind::Barrier => 0,
     }
 }

@@ -1,13 +1,18 @@
 //! The io_uring backend: one ring thread per process that dials and closes
-//! sockets for every [`TcpManager`](crate::tcp::TcpManager), a detection step
-//! that explains why io_uring is unavailable and how to fix it, and the bulk
-//! liveness checks of idle connections (one io_uring submission, one
-//! `poll(2)` call, or one `recv` each; see `TcpOptions::idle_check`).
+//! sockets for every [`TcpManager`](crate::tcp::TcpManager) (`driver`, with
+//! its operations and their `user_data` codec in `op`), a detection step
+//! that explains why io_uring is unavailable and how to fix it (`probe`),
+//! and the batched liveness check of idle connections in one submission
+//! (`sweep`).
+//!
+//! Owns: rings, operations and the buffers the kernel sees. May touch:
+//! nothing of the pool; the TCP layer calls it.
 
 mod driver;
+mod op;
 mod probe;
 mod sweep;
 
 pub(crate) use driver::Driver;
 pub use probe::{BackendError, probe};
-pub(crate) use sweep::{peek_all, peek_one as peek_says_broken_fd, poll_all};
+pub(crate) use sweep::peek_all;

@@ -6,9 +6,10 @@ use io_uring::{IoUring, Probe, opcode};
 
 /// Why the io_uring backend cannot be used here.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BackendError {
     /// `io_uring_setup` failed.
-    #[error("io_uring is unavailable: io_uring_setup failed with {source}; {fix}")]
+    #[error("io_uring is unavailable: io_uring_setup failed; {fix}")]
     Setup {
         /// The OS error.
         source: std::io::Error,
@@ -25,10 +26,10 @@ pub enum BackendError {
         opcode: &'static str,
     },
     /// The ring thread could not be started.
-    #[error("cannot start the io_uring thread: {0}")]
+    #[error("cannot start the io_uring thread")]
     Thread(#[source] std::io::Error),
     /// The target address did not resolve.
-    #[error("cannot resolve the target address: {0}")]
+    #[error("cannot resolve the target address")]
     Address(#[source] std::io::Error),
 }
 

@@ -6,22 +6,13 @@ use std::os::fd::RawFd;
 
 use io_uring::{IoUring, opcode, types};
 
+use crate::tcp::liveness::{peek_result_says_broken, peek_says_broken};
+
 /// Largest batch submitted at once.
 const BATCH: usize = 1024;
 
 thread_local! {
     static RING: RefCell<Option<IoUring>> = const { RefCell::new(None) };
-}
-
-/// What a non-blocking one-byte peek says about a socket: `EAGAIN` means
-/// alive and quiet; end of file, a reset or unread bytes mean it cannot be
-/// reused.
-pub(crate) fn peek_says_broken(result: isize, errno: i32) -> bool {
-    match result {
-        0 => true,
-        n if n > 0 => true,
-        _ => errno != libc::EAGAIN && errno != libc::EWOULDBLOCK,
-    }
 }
 
 /// Peeks every socket in `fds`; `broken[i]` tells whether `fds[i]` is dead.
@@ -46,7 +37,7 @@ pub(crate) fn peek_all(fds: &[RawFd]) -> Vec<bool> {
                 .chunks(BATCH)
                 .flat_map(|chunk| peek_chunk(ring, chunk))
                 .collect(),
-            None => fds.iter().map(|&fd| peek_one(fd)).collect(),
+            None => fds.iter().map(|&fd| peek_says_broken(fd)).collect(),
         }
     })
 }
@@ -68,56 +59,15 @@ fn peek_chunk(ring: &mut IoUring, fds: &[RawFd]) -> Vec<bool> {
     while reaped < fds.len() {
         if let Err(error) = ring.submit_and_wait(fds.len() - reaped) {
             if error.raw_os_error() != Some(libc::EINTR) {
-                tracing::error!(%error, "ringpool: batched liveness check failed");
-                return fds.iter().map(|&fd| peek_one(fd)).collect();
+                tracing::error!(%error, "batched liveness check failed");
+                return fds.iter().map(|&fd| peek_says_broken(fd)).collect();
             }
         }
         for cqe in ring.completion() {
             let result = cqe.result();
-            broken[cqe.user_data() as usize] = peek_says_broken(result as isize, -result);
+            broken[cqe.user_data() as usize] = peek_result_says_broken(result as isize, -result);
             reaped += 1;
         }
     }
     broken
-}
-
-/// The same check with one system call.
-pub(crate) fn peek_one(fd: RawFd) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: receives at most one byte into a valid local buffer.
-    let result = unsafe {
-        libc::recv(
-            fd,
-            (&mut byte as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    let errno = if result < 0 {
-        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-    } else {
-        0
-    };
-    peek_says_broken(result, errno)
-}
-
-/// The same check for many sockets with one `poll(2)` call and a zero
-/// timeout: a quiet, healthy socket reports no event; end of file, a reset,
-/// an error or unread bytes report one.
-pub(crate) fn poll_all(fds: &[RawFd]) -> Vec<bool> {
-    let mut polled: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN | libc::POLLRDHUP,
-            revents: 0,
-        })
-        .collect();
-    // SAFETY: `polled` is a valid array of `polled.len()` pollfd structs
-    // that outlives the call; a zero timeout never blocks.
-    let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, 0) };
-    if ready < 0 {
-        return fds.iter().map(|&fd| peek_one(fd)).collect();
-    }
-    polled.iter().map(|p| p.revents != 0).collect()
 }

@@ -1,0 +1,144 @@
+//! The public checkout calls and their lock-free fast path.
+//!
+//! Fast path: nobody waits, an idle connection is there, it passes its
+//! checks: one pop, no lock, no allocation. Anything else goes to the slow
+//! path (`slow::acquire`), boxed so the common future stays a few words.
+
+use std::future::Future;
+use std::panic::Location;
+
+use super::guard::Pooled;
+use super::slow::acquire;
+use super::validate::{Checked, validate};
+use crate::core::handoff::release_slot;
+use crate::core::idle::Entry;
+use crate::core::waiters::Grant;
+use crate::error::Error;
+use crate::lifecycle::housekeeping::refill_if_below_min_idle;
+use crate::manager::Manager;
+use crate::metrics::stats::Counter;
+use crate::metrics::status::status;
+use crate::pool::Pool;
+use crate::pool::inner::Inner;
+
+type ErrOf<M> = <M as Manager>::Error;
+
+/// What the fast path found.
+enum Fast<C> {
+    Hit(Entry<C>),
+    /// Go slow; a slot freed by closing a bad idle connection comes along.
+    Miss(Option<Grant<C>>),
+}
+
+/// One lock-free attempt: only when nobody waits (FIFO).
+#[inline]
+fn try_fast<M: Manager>(inner: &Inner<M>) -> Fast<M::Connection> {
+    if inner.waiters.count() != 0 || inner.is_closed() {
+        return Fast::Miss(None);
+    }
+    let Some(entry) = inner.idle.pop() else {
+        return Fast::Miss(None);
+    };
+    match validate(inner, entry, inner.clock.recent()) {
+        Checked::Ready(entry) => {
+            inner.stats.incr(Counter::FastReuse);
+            refill_if_below_min_idle(inner);
+            Fast::Hit(entry)
+        }
+        // The slow path pings it.
+        Checked::NeedsPing(entry) => Fast::Miss(Some(Grant::Conn(entry))),
+        Checked::Closed => Fast::Miss(Some(Grant::Slot)),
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// Checks out a connection, waiting up to the acquire timeout.
+    ///
+    /// Served first from idle connections, then by dialing into a free slot,
+    /// else by queueing: waiters are served strictly in arrival order, and a
+    /// new call never overtakes a queued one. Dropping the future at any
+    /// point gives back whatever it held.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] with the pool's state and the last connect error;
+    /// [`Error::Connect`] when a dial failed fatally; [`Error::Unavailable`]
+    /// while the breaker is open; [`Error::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ringpool::{Manager, Pool};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(7) }
+    /// # }
+    /// # futures_executor::block_on(async {
+    /// let pool = Pool::builder(Numbers).build().unwrap();
+    /// let conn = pool.get().await.unwrap();
+    /// assert_eq!(*conn, 7);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn get(&self) -> impl Future<Output = Result<Pooled<'_, M>, Error<ErrOf<M>>>> + '_ {
+        // Where the connection was checked out, for leak reports.
+        let caller = Location::caller();
+        async move {
+            let inner = &*self.inner;
+            match try_fast(inner) {
+                Fast::Hit(entry) => Ok(Pooled::new(self, entry, caller)),
+                Fast::Miss(first) => Box::pin(acquire(inner, first))
+                    .await
+                    .map(|entry| Pooled::new(self, entry, caller)),
+            }
+        }
+    }
+
+    /// [`get`](Pool::get) for synchronous callers: blocks the thread.
+    ///
+    /// The manager's `connect` runs on this thread, so it must not need a
+    /// runtime context (a blocking or io_uring manager is fine).
+    #[track_caller]
+    pub fn get_blocking(&self) -> Result<Pooled<'_, M>, Error<ErrOf<M>>> {
+        futures_executor::block_on(self.get())
+    }
+
+    /// Checks out an idle connection without waiting or dialing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Exhausted`] when no idle connection is free or gets are
+    /// queued (it never overtakes them); [`Error::Closed`].
+    #[track_caller]
+    pub fn try_get(&self) -> Result<Pooled<'_, M>, Error<ErrOf<M>>> {
+        let inner = &*self.inner;
+        if inner.is_closed() {
+            inner.stats.incr(Counter::SlowGets);
+            return Err(Error::Closed);
+        }
+        if inner.waiters.count() == 0 {
+            let now = inner.clock.recent();
+            while let Some(entry) = inner.idle.pop() {
+                match validate(inner, entry, now) {
+                    // try_get never waits, so it cannot ping: a connection
+                    // due a ping is handed out after the synchronous checks.
+                    Checked::Ready(entry) | Checked::NeedsPing(entry) => {
+                        inner.stats.incr(Counter::FastReuse);
+                        return Ok(Pooled::new(self, entry, Location::caller()));
+                    }
+                    Checked::Closed => release_slot(inner),
+                }
+            }
+        }
+        inner.stats.incr(Counter::SlowGets);
+        let status = status(inner);
+        Err(Error::Exhausted {
+            size: status.size,
+            in_use: status.in_use,
+            waiting: status.waiting,
+            max_size: status.max_size,
+        })
+    }
+}

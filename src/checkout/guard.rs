@@ -1,0 +1,143 @@
+//! The checked-out connection: returned on drop, so nobody can forget.
+
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::time::Duration;
+
+use crate::core::handoff::{close_and_release, put, release_slot};
+use crate::core::idle::Entry;
+use crate::lifecycle::leak::{LeakWatch, unwatch, watch_for_leak};
+use crate::manager::{CloseReason, Manager};
+use crate::metrics::stats::Counter;
+use crate::pool::Pool;
+
+/// A connection checked out of a [`Pool`]. Dereferences to the connection;
+/// dropping it gives the connection back.
+///
+/// # Examples
+///
+/// ```
+/// # use ringpool::{Manager, Pool};
+/// # struct Numbers;
+/// # impl Manager for Numbers {
+/// #     type Connection = u64;
+/// #     type Error = std::io::Error;
+/// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(7) }
+/// # }
+/// let pool = Pool::builder(Numbers).max_size(1).build().unwrap();
+/// {
+///     let mut conn = pool.get_blocking().unwrap();
+///     *conn += 1; // use it like the connection itself
+/// } // back in the pool here
+/// assert_eq!(*pool.get_blocking().unwrap(), 8);
+///
+/// pool.get_blocking().unwrap().discard(); // closed, slot freed
+/// assert_eq!(pool.status().size, 0);
+/// ```
+pub struct Pooled<'a, M: Manager> {
+    pool: &'a Pool<M>,
+    entry: Option<Entry<M::Connection>>,
+    leak: Option<Box<LeakWatch>>,
+}
+
+impl<'a, M: Manager> Pooled<'a, M> {
+    #[inline]
+    pub(crate) fn new(
+        pool: &'a Pool<M>,
+        entry: Entry<M::Connection>,
+        caller: &'static Location<'static>,
+    ) -> Self {
+        Pooled {
+            pool,
+            entry: Some(entry),
+            leak: watch_for_leak(&pool.inner, caller),
+        }
+    }
+
+    fn entry(&self) -> &Entry<M::Connection> {
+        self.entry
+            .as_ref()
+            .expect("a guard holds its connection until consumed")
+    }
+
+    fn take(mut self) -> Entry<M::Connection> {
+        if let Some(watch) = self.leak.take() {
+            unwatch(&self.pool.inner, &watch);
+        }
+        self.entry
+            .take()
+            .expect("a guard holds its connection until consumed")
+    }
+
+    /// Closes the connection instead of returning it (for example after a
+    /// protocol error left it in an unknown state). Its slot is freed.
+    pub fn discard(self) {
+        let inner = &self.pool.inner;
+        let entry = self.take();
+        close_and_release(inner, entry.conn, CloseReason::Discarded);
+    }
+
+    /// Takes the connection out of the pool for good; its slot is freed and
+    /// the pool no longer counts or closes it.
+    pub fn detach(self) -> M::Connection {
+        let inner = &self.pool.inner;
+        let entry = self.take();
+        inner.stats.incr(Counter::Detached);
+        release_slot(inner);
+        entry.conn
+    }
+
+    /// How long ago the connection was dialed.
+    pub fn age(&self) -> Duration {
+        let now = self.pool.inner.clock.recent();
+        Duration::from_nanos(now.saturating_sub(self.entry().created))
+    }
+
+    /// The pool this connection belongs to.
+    pub fn pool(&self) -> &'a Pool<M> {
+        self.pool
+    }
+}
+
+impl<M: Manager> Deref for Pooled<'_, M> {
+    type Target = M::Connection;
+
+    #[inline]
+    fn deref(&self) -> &M::Connection {
+        &self.entry().conn
+    }
+}
+
+impl<M: Manager> DerefMut for Pooled<'_, M> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut M::Connection {
+        &mut self
+            .entry
+            .as_mut()
+            .expect("a guard holds its connection until consumed")
+            .conn
+    }
+}
+
+impl<M: Manager> Drop for Pooled<'_, M> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(watch) = self.leak.take() {
+            unwatch(&self.pool.inner, &watch);
+        }
+        if let Some(entry) = self.entry.take() {
+            put(&self.pool.inner, entry);
+        }
+    }
+}
+
+impl<M: Manager> std::fmt::Debug for Pooled<'_, M>
+where
+    M::Connection: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pooled")
+            .field("conn", &self.entry().conn)
+            .finish_non_exhaustive()
+    }
+}

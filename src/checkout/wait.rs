@@ -1,0 +1,167 @@
+//! Waiting for a connection: taking one (or a slot) if nobody waits ahead,
+//! else queueing; and the one timer that times out every due waiter.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc as StdArc;
+use std::sync::atomic::Ordering as StdOrdering;
+use std::task::{Poll, Wake, Waker};
+
+use crate::core::claim::{Claim, claim};
+use crate::core::handoff::{dispatch, give_back, next_grant};
+use crate::core::sync::Arc;
+use crate::core::waiters::{Grant, Outcome, Waiter};
+use crate::drop_guard::{DropGuard, Unwinding};
+use crate::manager::Manager;
+use crate::pool::inner::Inner;
+use crate::time::Sleep;
+
+type ConnOf<M> = <M as Manager>::Connection;
+type ErrOf<M> = <M as Manager>::Error;
+
+/// How a wait ended.
+pub(crate) enum WaitEnd<'a, M: Manager> {
+    Granted(Claim<'a, M>),
+    Failed(StdArc<ErrOf<M>>),
+    Unavailable,
+    Closed,
+    TimedOut,
+}
+
+/// A place in the waiter queue; withdrawn (and anything it was handed given
+/// back) if the get is dropped while queued.
+type Queued<'a, M> = DropGuard<'a, Inner<M>, Arc<Waiter<ConnOf<M>, ErrOf<M>>>>;
+
+fn withdraw_and_give_back<M: Manager>(
+    inner: &Inner<M>,
+    waiter: Arc<Waiter<ConnOf<M>, ErrOf<M>>>,
+    _: Unwinding,
+) {
+    if let Some(outcome) = inner.waiters.withdraw(&waiter) {
+        give_back(inner, outcome);
+    }
+}
+
+/// Takes an idle connection or a slot if nobody waits ahead; otherwise
+/// queues and waits to be served.
+pub(crate) async fn take_or_wait<'a, M: Manager>(
+    inner: &'a Inner<M>,
+    deadline: u64,
+    waited: &mut bool,
+) -> WaitEnd<'a, M> {
+    let gate = &inner.gate;
+    if inner.waiters.count() == 0 {
+        if let Some(entry) = inner.idle.pop() {
+            return WaitEnd::Granted(claim(inner, Grant::Conn(entry)));
+        }
+        let now = inner.clock.now();
+        if gate.breaker_open() {
+            // Only the probe dials; everybody else fails fast.
+            return match gate.is_open(now) && inner.slots.try_reserve() {
+                true => WaitEnd::Granted(claim(inner, Grant::Slot)),
+                false => WaitEnd::Unavailable,
+            };
+        }
+        if gate.can_dial(now) && inner.slots.try_reserve() {
+            return WaitEnd::Granted(claim(inner, Grant::Slot));
+        }
+    } else if gate.breaker_open() {
+        return WaitEnd::Unavailable;
+    }
+    *waited = true;
+    wait(inner, deadline).await
+}
+
+async fn wait<M: Manager>(inner: &Inner<M>, deadline: u64) -> WaitEnd<'_, M> {
+    let now = inner.clock.now();
+    let registered =
+        inner
+            .waiters
+            .register(deadline, || inner.is_closed(), || next_grant(inner, now));
+    let Some(waiter) = registered else {
+        return WaitEnd::Closed;
+    };
+    let mut queued: Option<Queued<'_, M>> =
+        Some(DropGuard::new(inner, waiter, withdraw_and_give_back));
+    arm_timeout_sweep(inner, deadline);
+    // Only while the dial gate is closed: wake when it reopens, to dispatch
+    // slots. The acquire timeout itself is the sweep's job.
+    let mut gate_sleep: Option<Sleep<'_>> = None;
+    poll_fn(|cx| {
+        loop {
+            let waiter = queued.as_ref().expect("queued until settled");
+            if let Poll::Ready(outcome) = waiter.poll(cx) {
+                drop(queued.take().map(DropGuard::disarm));
+                return Poll::Ready(wait_end(inner, outcome));
+            }
+            let now = inner.clock.now();
+            if now >= deadline {
+                let waiter = queued.take().expect("queued until settled").disarm();
+                return Poll::Ready(match inner.waiters.withdraw(&waiter) {
+                    None => WaitEnd::TimedOut,
+                    Some(outcome) => wait_end(inner, outcome),
+                });
+            }
+            match inner.gate.closed_until(now) {
+                // Open, and we were waiting for it to reopen: dispatch.
+                None if gate_sleep.take().is_some() => {}
+                None => return Poll::Pending,
+                Some(reopen) => {
+                    let sleep =
+                        gate_sleep.get_or_insert_with(|| Sleep::until(&inner.clock, reopen));
+                    sleep.reset(reopen);
+                    if Pin::new(sleep).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    gate_sleep = None;
+                }
+            }
+            dispatch(inner);
+        }
+    })
+    .await
+}
+
+fn wait_end<M: Manager>(inner: &Inner<M>, outcome: Outcome<ConnOf<M>, ErrOf<M>>) -> WaitEnd<'_, M> {
+    match outcome {
+        Outcome::Granted(grant) => WaitEnd::Granted(claim(inner, grant)),
+        Outcome::Failed(error) => WaitEnd::Failed(error),
+        Outcome::Unavailable => WaitEnd::Unavailable,
+        Outcome::Closed => WaitEnd::Closed,
+        Outcome::TimedOut => WaitEnd::TimedOut,
+    }
+}
+
+/// Wakes up at the earliest waiter deadline and times out what is due, so a
+/// waiting get needs no timer of its own.
+struct TimeoutSweep<M: Manager>(std::sync::Weak<Inner<M>>);
+
+impl<M: Manager> Wake for TimeoutSweep<M> {
+    fn wake(self: std::sync::Arc<Self>) {
+        if let Some(inner) = self.0.upgrade() {
+            sweep_timeouts(&inner);
+        }
+    }
+}
+
+/// Makes sure the timeout sweep runs at or before `deadline`.
+fn arm_timeout_sweep<M: Manager>(inner: &Inner<M>, deadline: u64) {
+    // Usually an earlier waiter armed it already: a load, no write. SeqCst
+    // pairs with the reset in `sweep_timeouts`, so a sweep that cleared
+    // `sweep_at` is either seen here or sees our waiter.
+    if inner.sweep_at.load(StdOrdering::SeqCst) <= deadline
+        || inner.sweep_at.fetch_min(deadline, StdOrdering::SeqCst) <= deadline
+    {
+        return;
+    }
+    let sweep = Waker::from(std::sync::Arc::new(TimeoutSweep(inner.self_ref.clone())));
+    inner.clock.timers().arm_detached(deadline, &sweep);
+}
+
+fn sweep_timeouts<M: Manager>(inner: &Inner<M>) {
+    // Pairs with the loads in `arm_timeout_sweep` (see there).
+    inner.sweep_at.store(u64::MAX, StdOrdering::SeqCst);
+    if let Some(next) = inner.waiters.expire(inner.clock.now()) {
+        arm_timeout_sweep(inner, next);
+    }
+}

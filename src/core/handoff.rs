@@ -1,0 +1,146 @@
+//! The put/handoff half of the protocol: giving connections and slots back,
+//! and handing them to waiters in arrival order.
+//!
+//! Every function here publishes a resource and then runs the returner's
+//! half of the lost-wake-up handshake described in `core/mod.rs`.
+
+use crate::core::idle::Entry;
+use crate::core::sync::{Ordering, fence};
+use crate::core::waiters::{Grant, Outcome};
+use crate::drop_guard::{DropGuard, Unwinding};
+use crate::lifecycle::policy;
+use crate::manager::{CloseReason, Manager};
+use crate::pool::inner::Inner;
+
+/// Returns a used connection to the pool, or closes it if it cannot stay:
+/// the manager refuses it (`can_recycle`), or it has outlived its lifetime.
+#[inline]
+pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
+    // `can_recycle` is user code: if it panics, the guard closes the
+    // connection and frees its slot as the panic passes.
+    let mut held = DropGuard::new(inner, entry, close_after_panic);
+    if !inner.manager.can_recycle(&mut held.conn) {
+        let entry = held.disarm();
+        return close_and_release(inner, entry.conn, CloseReason::Broken);
+    }
+    let mut entry = held.disarm();
+    entry.last_used = inner.clock.recent();
+    if policy::outlived(&inner.hot, &entry, entry.last_used) {
+        return close_and_release(inner, entry.conn, CloseReason::Lifetime);
+    }
+    reinsert(inner, entry);
+}
+
+/// A connection whose check panicked: closed (dropped, if the thread is
+/// unwinding, so no more user code runs) and its slot freed.
+pub(crate) fn close_after_panic<M: Manager>(
+    inner: &Inner<M>,
+    entry: Entry<M::Connection>,
+    unwinding: Unwinding,
+) {
+    match unwinding {
+        Unwinding(true) => {
+            inner.stats.closed(CloseReason::Broken);
+            drop(entry);
+        }
+        Unwinding(false) => inner.close_conn(entry.conn, CloseReason::Broken),
+    }
+    release_slot(inner);
+}
+
+/// Closes a connection and frees its slot (the uncommon return paths).
+#[cold]
+pub(crate) fn close_and_release<M: Manager>(
+    inner: &Inner<M>,
+    conn: M::Connection,
+    reason: CloseReason,
+) {
+    inner.close_conn(conn, reason);
+    release_slot(inner);
+}
+
+/// Gives a slot back and lets a waiter have it.
+pub(crate) fn release_slot<M: Manager>(inner: &Inner<M>) {
+    inner.slots.release();
+    after_publish(inner);
+    if inner.is_closed() {
+        inner.lifecycle.wake_drain();
+    }
+}
+
+/// The returner's half of the lost-wake-up handshake.
+#[inline]
+pub(crate) fn after_publish<M: Manager>(inner: &Inner<M>) {
+    // Pairs with the fence in `Waiters::register`: our published resource,
+    // or the waiter's raised count, is seen by the other side.
+    fence(Ordering::SeqCst);
+    if inner.waiters.count() != 0 {
+        dispatch(inner);
+    }
+}
+
+/// Puts a connection back without marking it used (maintenance, for
+/// example, checks idle connections without resetting their idle time).
+#[inline]
+pub(crate) fn reinsert<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
+    if inner.is_closed() {
+        return close_and_release(inner, entry.conn, CloseReason::PoolClosed);
+    }
+    if inner.slots.try_shed() {
+        // Over a lowered max_size: this connection is the surplus.
+        return inner.close_conn(entry.conn, CloseReason::Resize);
+    }
+    // Somebody waits: hand the connection straight to the oldest waiter.
+    let entry = match inner.waiters.count() {
+        0 => entry,
+        _ => match inner.waiters.hand_over(entry) {
+            None => return,
+            Some(entry) => entry,
+        },
+    };
+    if let Err(entry) = inner.idle.push(entry) {
+        // Unreachable while max_size <= capacity; never lose it anyway.
+        return close_and_release(inner, entry.conn, CloseReason::Resize);
+    }
+    // Pairs with the fence in `Waiters::register` (a waiter that came after
+    // our count check) and with the one in `lifecycle::close::close` (a
+    // close that missed our push): the other side sees our push, or we see
+    // its count or flag.
+    fence(Ordering::SeqCst);
+    if inner.closed.load(Ordering::Relaxed) {
+        inner.close_idle(CloseReason::PoolClosed);
+    }
+    if inner.waiters.count() != 0 {
+        dispatch(inner);
+    }
+}
+
+/// Hands idle connections, then free slots, to waiters in arrival order.
+pub(crate) fn dispatch<M: Manager>(inner: &Inner<M>) {
+    let now = inner.clock.now();
+    inner.waiters.serve(|| next_grant(inner, now));
+}
+
+/// An idle connection, else a free slot if a dial may start at `now`.
+pub(crate) fn next_grant<M: Manager>(inner: &Inner<M>, now: u64) -> Option<Grant<M::Connection>> {
+    if let Some(entry) = inner.idle.pop() {
+        return Some(Grant::Conn(entry));
+    }
+    (inner.gate.can_dial(now) && !inner.gate.breaker_open() && inner.slots.try_reserve())
+        .then_some(Grant::Slot)
+}
+
+/// Gives back whatever a withdrawn waiter had been handed.
+pub(crate) fn give_back<M: Manager>(inner: &Inner<M>, outcome: Outcome<M::Connection, M::Error>) {
+    if let Outcome::Granted(grant) = outcome {
+        give_back_grant(inner, grant);
+    }
+}
+
+/// Gives back a connection (as a return) or a slot.
+pub(crate) fn give_back_grant<M: Manager>(inner: &Inner<M>, grant: Grant<M::Connection>) {
+    match grant {
+        Grant::Conn(entry) => put(inner, entry),
+        Grant::Slot => release_slot(inner),
+    }
+}

@@ -1,0 +1,120 @@
+//! One dial, and what its outcome does to the pool: a new entry, or
+//! backoff, breaker and failed waiters.
+
+use std::sync::Arc as StdArc;
+
+use super::permit::Dialing;
+use crate::core::claim::Claim;
+use crate::core::idle::Entry;
+use crate::core::waiters::Outcome;
+use crate::manager::{ErrorClass, Manager};
+use crate::metrics::stats::Counter;
+use crate::pool::inner::Inner;
+use crate::time::{Raced, nanos, with_deadline};
+
+/// How a dial ended, when it did not produce a connection.
+pub(crate) enum DialEnd<E> {
+    Fatal(StdArc<E>),
+    Retry,
+    TimedOut,
+}
+
+/// Dials into `slot` until `deadline` (the caller's) or `create_timeout`,
+/// whichever comes first. On success the slot becomes the new connection's;
+/// otherwise it is given back.
+pub(crate) async fn dial<'a, M: Manager>(
+    inner: &'a Inner<M>,
+    slot: Claim<'a, M>,
+    mut dialing: Dialing<'a, M>,
+    deadline: u64,
+) -> Result<Entry<M::Connection>, DialEnd<M::Error>> {
+    let started = inner.clock.now();
+    let limit = started.saturating_add(inner.settings.load().create_timeout_ns);
+    let outcome = with_deadline(&inner.clock, limit.min(deadline), inner.manager.connect()).await;
+    if let Raced::Done(_) = outcome {
+        dialing.finished = true;
+    }
+    match outcome {
+        // The caller's own deadline: it gave up; the dial is cancelled.
+        Raced::TimedOut if limit > deadline => Err(DialEnd::TimedOut),
+        Raced::TimedOut => {
+            dialing.finished = true;
+            Err(timed_out(inner, slot, started))
+        }
+        Raced::Done(Ok(conn)) => {
+            inner.stats.incr(Counter::Connects);
+            if inner.gate.on_success() {
+                tracing::info!("dial succeeded, breaker closed");
+            }
+            let _slot_is_the_connections_now = slot.disarm();
+            let recent = inner.clock.recent();
+            Ok(Entry::new(conn, recent, recent))
+        }
+        Raced::Done(Err(error)) => Err(failed(inner, slot, error)),
+    }
+}
+
+/// A dial ran past `create_timeout`: a failure for backoff and the
+/// breaker, like a refused connect.
+fn timed_out<M: Manager>(inner: &Inner<M>, slot: Claim<'_, M>, started: u64) -> DialEnd<M::Error> {
+    let now = inner.clock.now();
+    inner.stats.incr(Counter::ConnectErrors);
+    let reopen = inner.gate.on_failure(now, &inner.settings.load().config);
+    tracing::warn!(
+        took_ms = (now - started) / 1_000_000,
+        failures = inner.gate.consecutive_failures(),
+        backoff_ms = (reopen - now) / 1_000_000,
+        "dial timed out (create_timeout), backing off"
+    );
+    if inner.gate.breaker_open() {
+        inner.waiters.settle_all(|| Outcome::Unavailable);
+    }
+    drop(slot);
+    inner.waiters.wake_all();
+    DialEnd::Retry
+}
+
+/// A dial failed with `error`: record it, back off, and fail the waiters
+/// that cannot be served any more.
+fn failed<M: Manager>(inner: &Inner<M>, slot: Claim<'_, M>, error: M::Error) -> DialEnd<M::Error> {
+    let now = inner.clock.now();
+    inner.stats.incr(Counter::ConnectErrors);
+    let class = inner.manager.classify(&error);
+    let error = StdArc::new(error);
+    inner.record_connect_error(StdArc::clone(&error));
+    let config = &inner.settings.load().config;
+    match class {
+        ErrorClass::Fatal => {
+            // Refills stop until a dial succeeds, the config changes, or the
+            // longest backoff has passed: retrying at once cannot help.
+            let resume = now.saturating_add(nanos(config.connect_backoff_max));
+            inner.gate.pause_refills(resume);
+            tracing::error!(error = %error, refills_paused_ms = (resume - now) / 1_000_000,
+                "connect failed fatally");
+            // Fail the queue before the slot is freed, or the slot would be
+            // handed to a waiter to dial again.
+            inner
+                .waiters
+                .settle_all(|| Outcome::Failed(StdArc::clone(&error)));
+            drop(slot);
+            DialEnd::Fatal(error)
+        }
+        ErrorClass::Retryable => {
+            let reopen = inner.gate.on_failure(now, config);
+            tracing::warn!(
+                error = %error,
+                failures = inner.gate.consecutive_failures(),
+                backoff_ms = (reopen - now) / 1_000_000,
+                "connect failed, backing off"
+            );
+            if inner.gate.breaker_open() {
+                // Nobody should wait out a timeout for a target that is
+                // down: fail the queue now.
+                inner.waiters.settle_all(|| Outcome::Unavailable);
+            }
+            drop(slot);
+            inner.waiters.wake_all();
+            DialEnd::Retry
+        }
+    }
+}

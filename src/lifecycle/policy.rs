@@ -1,0 +1,51 @@
+//! Why a connection is closed rather than used again: the one close policy,
+//! applied at checkout, on return and by background expiry alike.
+
+use crate::config::HotLimits;
+use crate::core::idle::Entry;
+use crate::manager::{CloseReason, Manager};
+use crate::pool::inner::Inner;
+
+/// Whether `entry` has outlived its lifetime at `now`, under the
+/// `max_lifetime` in force (so a reconfigured lifetime reaches it).
+#[inline]
+pub(crate) fn outlived<C>(hot: &HotLimits, entry: &Entry<C>, now: u64) -> bool {
+    let age = now.saturating_sub(entry.created);
+    // One relaxed load for every connection younger than the shortest
+    // possible lifetime; the exact, jittered one only past it.
+    age >= hot
+        .lifetime_floor_ns
+        .load(crate::core::sync::Ordering::Relaxed)
+        && age >= hot.lifetime_ns(entry.jitter_draw)
+}
+
+/// The time-based reason to close `entry` at `now`, if any: its lifetime,
+/// or (only when it is `spare`) its idle timeout.
+pub(crate) fn expiry<C>(
+    hot: &HotLimits,
+    entry: &Entry<C>,
+    now: u64,
+    spare: bool,
+) -> Option<CloseReason> {
+    let idle_timeout = hot
+        .idle_timeout_ns
+        .load(crate::core::sync::Ordering::Relaxed);
+    if outlived(hot, entry, now) {
+        Some(CloseReason::Lifetime)
+    } else if spare && now.saturating_sub(entry.last_used) >= idle_timeout {
+        Some(CloseReason::IdleTimeout)
+    } else {
+        None
+    }
+}
+
+/// Whether one connection out of the idle queue, with `idle_others` still
+/// idle, may be closed for idleness: the others keep `min_idle`, and the
+/// pool stays above its warm size.
+pub(crate) fn is_spare<M: Manager>(inner: &Inner<M>, idle_others: usize) -> bool {
+    let min_idle = inner
+        .hot
+        .min_idle
+        .load(crate::core::sync::Ordering::Relaxed);
+    idle_others >= min_idle && inner.slots.size() > inner.lifecycle.warm_target()
+}

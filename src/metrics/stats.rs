@@ -1,0 +1,199 @@
+//! Monotonic counters, striped per thread so the hot path pays one
+//! uncontended atomic add and never a lock.
+//!
+//! Each thread adds to its own cache-padded stripe (threads beyond the stripe
+//! count share stripes, which stays correct because adds are atomic); a
+//! snapshot sums the stripes. Counters are bookkeeping, not protocol, so they
+//! use `std` atomics even under loom.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::manager::CloseReason;
+use crate::manager::Manager;
+use crate::pool::Pool;
+
+/// One counter per variant.
+#[derive(Clone, Copy, Debug)]
+#[repr(usize)]
+pub(crate) enum Counter {
+    /// Gets served from idle without leaving the fast path.
+    FastReuse,
+    /// Gets that left the fast path (each is counted once).
+    SlowGets,
+    /// Slow-path gets served with an idle connection.
+    SlowReuse,
+    Waited,
+    WaitNanos,
+    Timeouts,
+    Connects,
+    ConnectErrors,
+    DialsCancelled,
+    ClosedBroken,
+    ClosedIdleTimeout,
+    ClosedLifetime,
+    ClosedResize,
+    ClosedDiscarded,
+    ClosedPoolClosed,
+    Detached,
+    Leaks,
+    ManagerPanics,
+}
+
+const COUNTERS: usize = Counter::ManagerPanics as usize + 1;
+const STRIPES: usize = 8;
+
+type Stripe = CachePadded<[AtomicU64; COUNTERS]>;
+
+pub(crate) struct StatsCells {
+    stripes: Box<[Stripe]>,
+}
+
+fn stripe_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    INDEX.with(|index| {
+        if index.get() == usize::MAX {
+            index.set(NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES);
+        }
+        index.get()
+    })
+}
+
+impl StatsCells {
+    pub(crate) fn new() -> Self {
+        let stripes = (0..STRIPES)
+            .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+            .collect();
+        StatsCells { stripes }
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, counter: Counter, n: u64) {
+        self.stripes[stripe_index()][counter as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn incr(&self, counter: Counter) {
+        self.add(counter, 1);
+    }
+
+    pub(crate) fn closed(&self, reason: CloseReason) {
+        self.incr(match reason {
+            CloseReason::Broken => Counter::ClosedBroken,
+            CloseReason::IdleTimeout => Counter::ClosedIdleTimeout,
+            CloseReason::Lifetime => Counter::ClosedLifetime,
+            CloseReason::Resize => Counter::ClosedResize,
+            CloseReason::Discarded => Counter::ClosedDiscarded,
+            CloseReason::PoolClosed => Counter::ClosedPoolClosed,
+        });
+    }
+
+    fn sum(&self, counter: Counter) -> u64 {
+        self.stripes
+            .iter()
+            .map(|stripe| stripe[counter as usize].load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        use Counter::*;
+        let s = |c| self.sum(c);
+        Stats {
+            gets: s(FastReuse) + s(SlowGets),
+            reused: s(FastReuse) + s(SlowReuse),
+            waited: s(Waited),
+            timeouts: s(Timeouts),
+            connects: s(Connects),
+            connect_errors: s(ConnectErrors),
+            dials_cancelled: s(DialsCancelled),
+            closed: ClosedCounts {
+                broken: s(ClosedBroken),
+                idle_timeout: s(ClosedIdleTimeout),
+                lifetime: s(ClosedLifetime),
+                resize: s(ClosedResize),
+                discarded: s(ClosedDiscarded),
+                pool_closed: s(ClosedPoolClosed),
+            },
+            detached: s(Detached),
+            leaks: s(Leaks),
+            manager_panics: s(ManagerPanics),
+            wait_time: Duration::from_nanos(s(WaitNanos)),
+        }
+    }
+}
+
+/// Monotonic counters since the pool was built. Read with
+/// [`Pool::stats`](crate::Pool::stats); each field only ever grows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Calls to `get`, `get_blocking` and `try_get` that reached the pool.
+    pub gets: u64,
+    /// Gets served with a connection that was already open.
+    pub reused: u64,
+    /// Gets that had to queue behind others or wait for a connection.
+    pub waited: u64,
+    /// Gets that failed with an acquire timeout.
+    pub timeouts: u64,
+    /// Connections opened (successful dials). Once nothing is in flight,
+    /// `connects = closed_total() + detached + Status::size`.
+    pub connects: u64,
+    /// Dials that failed.
+    pub connect_errors: u64,
+    /// Dials abandoned before they finished: the get was dropped, or its
+    /// acquire timeout ran out mid-dial.
+    pub dials_cancelled: u64,
+    /// Connections closed, by reason.
+    pub closed: ClosedCounts,
+    /// Connections taken out of the pool for good with `Pooled::detach`.
+    pub detached: u64,
+    /// Checkouts held longer than `leak_threshold` (each reported once).
+    pub leaks: u64,
+    /// Panics in the manager that the pool caught: in `Manager::close`
+    /// anywhere, and in any callback on a background path (maintenance,
+    /// housekeeping). A panic in a callback a caller's own get or return
+    /// ran propagates to that caller instead, after the pool has closed the
+    /// connection and freed its slot.
+    pub manager_panics: u64,
+    /// Total time spent waiting by gets that waited.
+    pub wait_time: Duration,
+}
+
+impl Stats {
+    /// Every connection the pool has closed, whatever the reason.
+    pub fn closed_total(&self) -> u64 {
+        let c = &self.closed;
+        c.broken + c.idle_timeout + c.lifetime + c.resize + c.discarded + c.pool_closed
+    }
+}
+
+/// Connections closed, by [`CloseReason`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClosedCounts {
+    /// Found dead at checkout, by a ping, or not recyclable when returned.
+    pub broken: u64,
+    /// Idle longer than `idle_timeout`.
+    pub idle_timeout: u64,
+    /// Older than their `max_lifetime`.
+    pub lifetime: u64,
+    /// Surplus after `max_size` was lowered.
+    pub resize: u64,
+    /// Discarded by their user.
+    pub discarded: u64,
+    /// Closed because the pool was closed or dropped.
+    pub pool_closed: u64,
+}
+
+impl<M: Manager> Pool<M> {
+    /// Monotonic counters since the pool was built.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats.snapshot()
+    }
+}

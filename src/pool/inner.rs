@@ -1,0 +1,120 @@
+//! The pool's shared state, and the few operations every layer needs on it.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Weak;
+use std::sync::atomic::AtomicU64 as StdAtomicU64;
+
+use crate::config::{Config, HotLimits, Settings};
+use crate::core::idle::Entry;
+use crate::core::slots::Slots;
+use crate::core::sync::{AtomicBool, IdleQueue, Ordering, SwapCell, plain};
+use crate::core::waiters::Waiters;
+use crate::dial::gate::DialGate;
+use crate::lifecycle::warm::Lifecycle;
+use crate::manager::{CloseReason, Manager};
+use crate::metrics::stats::{Counter, StatsCells};
+use crate::time::Clock;
+
+/// Everything one pool owns, shared by its handles, guards, timers and
+/// maintenance task.
+pub(crate) struct Inner<M: Manager> {
+    pub(crate) manager: M,
+    pub(crate) clock: Clock,
+    pub(crate) settings: SwapCell<Settings>,
+    pub(crate) hot: HotLimits,
+    /// Written on dial and close only; padded so waiter traffic does not
+    /// evict it from the readers' caches.
+    pub(crate) slots: crossbeam_utils::CachePadded<Slots>,
+    pub(crate) idle: IdleQueue<Entry<M::Connection>>,
+    pub(crate) waiters: Waiters<M::Connection, M::Error>,
+    pub(crate) closed: AtomicBool,
+    pub(crate) gate: DialGate,
+    pub(crate) stats: StatsCells,
+    pub(crate) last_error: plain::Mutex<Option<std::sync::Arc<M::Error>>>,
+    /// Serialises `reconfigure` calls.
+    pub(crate) reconfiguring: plain::Mutex<()>,
+    /// The deadline the waiter-timeout sweep is armed for (`u64::MAX`:
+    /// none). Bookkeeping outside the protocol: a waiter's timeout is also
+    /// checked on every poll.
+    pub(crate) sweep_at: StdAtomicU64,
+    /// Warm size, maintenance and drain wake-ups.
+    pub(crate) lifecycle: Lifecycle,
+    /// This pool, for timers that act on it (timeout sweep, housekeeping,
+    /// leak alarms).
+    pub(crate) self_ref: Weak<Inner<M>>,
+}
+
+impl<M: Manager> Inner<M> {
+    pub(crate) fn new(
+        manager: M,
+        config: Config,
+        idle_capacity: usize,
+        clock: Clock,
+        self_ref: Weak<Inner<M>>,
+    ) -> Self {
+        let settings = Settings::new(config);
+        Inner {
+            manager,
+            clock,
+            hot: HotLimits::new(&settings.config),
+            slots: crossbeam_utils::CachePadded::new(Slots::new(settings.config.max_size)),
+            gate: DialGate::new(&settings.config),
+            settings: SwapCell::new(settings),
+            idle: IdleQueue::new(idle_capacity),
+            waiters: Waiters::new(),
+            closed: AtomicBool::new(false),
+            stats: StatsCells::new(),
+            last_error: plain::Mutex::new(None),
+            reconfiguring: plain::Mutex::new(()),
+            sweep_at: StdAtomicU64::new(u64::MAX),
+            lifecycle: Lifecycle::new(),
+            self_ref,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Hands a connection the pool is done with to `Manager::close`. A
+    /// panicking `close` is caught, counted and logged: the connection was
+    /// moved into it and is dropped by the unwinding, and the pool's books
+    /// stay balanced. The caller frees the slot.
+    pub(crate) fn close_conn(&self, conn: M::Connection, reason: CloseReason) {
+        self.stats.closed(reason);
+        tracing::debug!(?reason, "closing connection");
+        if catch_unwind(AssertUnwindSafe(|| self.manager.close(conn, reason))).is_err() {
+            self.stats.incr(Counter::ManagerPanics);
+            tracing::error!(
+                ?reason,
+                "Manager::close panicked; the connection was dropped"
+            );
+        }
+        // The pool shrank: maintenance may need to refill.
+        self.lifecycle.wake_maintenance();
+    }
+
+    /// Closes every idle connection and frees its slot.
+    pub(crate) fn close_idle(&self, reason: CloseReason) {
+        while let Some(entry) = self.idle.pop() {
+            self.close_conn(entry.conn, reason);
+            self.slots.release();
+        }
+    }
+
+    pub(crate) fn record_connect_error(&self, error: std::sync::Arc<M::Error>) {
+        *self.last_error.lock() = Some(error);
+    }
+
+    pub(crate) fn last_connect_error(&self) -> Option<std::sync::Arc<M::Error>> {
+        self.last_error.lock().clone()
+    }
+}
+
+impl<M: Manager> Drop for Inner<M> {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.close_idle(CloseReason::PoolClosed);
+    }
+}

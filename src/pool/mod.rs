@@ -1,0 +1,97 @@
+//! The pool handle and the state it shares.
+//!
+//! Owns: [`Pool`] (the cheap-to-clone public handle) and `Inner` (the state
+//! every layer works on). Each layer adds the public methods of its concern
+//! to `Pool` in its own module: checkout (`get`, `try_get`, ...), lifecycle
+//! (`maintenance`, `warm_up`, `close`, `drain`, `reconfigure`), metrics
+//! (`status`, `stats`).
+
+pub(crate) mod inner;
+
+use crate::config::{Builder, Config};
+use crate::manager::Manager;
+use crate::time::Clock;
+use inner::Inner;
+
+/// A pool of connections made by `M`.
+///
+/// Cheap to clone: clones share one pool. `Send + Sync` when the manager's
+/// connection type is `Send`.
+///
+/// # Examples
+///
+/// ```
+/// use ringpool::{Manager, Pool};
+///
+/// struct Numbers;
+/// impl Manager for Numbers {
+///     type Connection = u64;
+///     type Error = std::io::Error;
+///     async fn connect(&self) -> Result<u64, std::io::Error> {
+///         Ok(7)
+///     }
+/// }
+///
+/// let pool = Pool::builder(Numbers).max_size(4).build().unwrap();
+/// let conn = pool.get_blocking().unwrap();
+/// assert_eq!(*conn, 7);
+/// drop(conn);
+/// assert_eq!(pool.status().idle, 1);
+/// ```
+pub struct Pool<M: Manager> {
+    pub(crate) inner: std::sync::Arc<Inner<M>>,
+}
+
+impl<M: Manager> Clone for Pool<M> {
+    fn clone(&self) -> Self {
+        Pool {
+            inner: std::sync::Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// Starts building a pool around `manager`.
+    pub fn builder(manager: M) -> Builder<M> {
+        Builder::new(manager)
+    }
+
+    /// A pool over validated settings; housekeeping starts at once.
+    pub(crate) fn new(manager: M, config: Config, idle_capacity: usize, clock: Clock) -> Self {
+        let pool = Pool {
+            inner: std::sync::Arc::new_cyclic(|self_ref| {
+                Inner::new(manager, config, idle_capacity, clock, self_ref.clone())
+            }),
+        };
+        crate::lifecycle::housekeeping::housekeep(&pool.inner);
+        pool
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Config {
+        self.inner.settings.load().config.clone()
+    }
+
+    /// Whether [`close`](Pool::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The manager that makes this pool's connections.
+    pub fn manager(&self) -> &M {
+        &self.inner.manager
+    }
+
+    /// The pool's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+}
+
+impl<M: Manager> std::fmt::Debug for Pool<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}

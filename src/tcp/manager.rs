@@ -1,0 +1,238 @@
+//! The TCP manager: dials a target with a timeout, sets socket options, and
+//! checks liveness without reading a byte the protocol did not ask for.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use socket2::{SockRef, TcpKeepalive};
+
+use super::conn::TcpConn;
+use super::liveness::{peek_says_broken, poll_says_broken};
+use super::options::{Backend, IdleCheck, TcpOptions};
+use crate::manager::{CloseReason, ErrorClass, Manager};
+use crate::uring::{BackendError, Driver, peek_all};
+
+#[derive(Debug)]
+enum Engine {
+    Uring(Driver),
+    Blocking,
+}
+
+/// Makes TCP connections to one target for a [`Pool`](crate::Pool).
+///
+/// # Examples
+///
+/// ```no_run
+/// use ringpool::Pool;
+/// use ringpool::tcp::TcpManager;
+///
+/// let manager = TcpManager::new("127.0.0.1:6379")?; // fails with the cause if io_uring is blocked
+/// let pool = Pool::builder(manager).max_size(32).build()?;
+/// let conn = pool.get_blocking()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct TcpManager {
+    target: SocketAddr,
+    options: TcpOptions,
+    engine: Engine,
+    ping: Option<ProtocolPing>,
+}
+
+/// A request the protocol itself defines as a health check, and its reply.
+#[derive(Debug)]
+struct ProtocolPing {
+    request: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl TcpManager {
+    /// A manager for `target` on io_uring.
+    ///
+    /// # Errors
+    ///
+    /// [`BackendError`] if the address does not resolve or io_uring is
+    /// unavailable; the error says why and how to fix it (or to fall back
+    /// with [`TcpManager::with_backend`]).
+    pub fn new(target: impl ToSocketAddrs) -> Result<Self, BackendError> {
+        Self::with_backend(target, Backend::IoUring)
+    }
+
+    /// A manager for `target` on the chosen backend.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpManager::new`]; never an io_uring error for
+    /// [`Backend::Blocking`].
+    pub fn with_backend(
+        target: impl ToSocketAddrs,
+        backend: Backend,
+    ) -> Result<Self, BackendError> {
+        let target = target
+            .to_socket_addrs()
+            .map_err(BackendError::Address)?
+            .next()
+            .ok_or_else(|| {
+                BackendError::Address(io::Error::other("the name resolved to no address"))
+            })?;
+        let engine = match backend {
+            Backend::IoUring => Engine::Uring(Driver::get()?),
+            Backend::Blocking => Engine::Blocking,
+        };
+        Ok(TcpManager {
+            target,
+            options: TcpOptions::default(),
+            engine,
+            ping: None,
+        })
+    }
+
+    /// io_uring if it works here, else plain system calls (logged).
+    pub fn with_best_backend(target: impl ToSocketAddrs + Clone) -> Result<Self, BackendError> {
+        match Self::with_backend(target.clone(), Backend::IoUring) {
+            Err(error @ (BackendError::Setup { .. } | BackendError::MissingOpcode { .. })) => {
+                tracing::warn!(%error, "falling back to blocking sockets");
+                Self::with_backend(target, Backend::Blocking)
+            }
+            other => other,
+        }
+    }
+
+    /// Replaces the socket options.
+    pub fn options(mut self, options: TcpOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Health-checks idle connections with a request the protocol defines
+    /// and the exact reply it must get, for example Redis
+    /// `ping_with(b"PING\r\n", b"+PONG\r\n")`. Maintenance sends it to
+    /// connections idle longer than `check_after`, under a timeout of the
+    /// connect timeout; a wrong or missing reply closes the connection.
+    /// Without it, health checks only peek and never write a byte.
+    pub fn ping_with(mut self, request: impl Into<Vec<u8>>, reply: impl Into<Vec<u8>>) -> Self {
+        self.ping = Some(ProtocolPing {
+            request: request.into(),
+            reply: reply.into(),
+        });
+        self
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        match self.engine {
+            Engine::Uring(_) => Backend::IoUring,
+            Engine::Blocking => Backend::Blocking,
+        }
+    }
+
+    /// Waits until every close this process submitted to the io_uring thread
+    /// so far has completed (at once for [`Backend::Blocking`], whose closes
+    /// are synchronous). For an orderly shutdown, and for tests that count
+    /// descriptors.
+    pub async fn wait_for_closes(&self) {
+        if let Engine::Uring(driver) = &self.engine {
+            driver.barrier().await;
+        }
+    }
+
+    /// The target address.
+    pub fn target(&self) -> SocketAddr {
+        self.target
+    }
+
+    fn configure(&self, stream: TcpStream) -> io::Result<TcpConn> {
+        stream.set_nodelay(self.options.nodelay)?;
+        if let Some(idle) = self.options.keepalive {
+            SockRef::from(&stream).set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?;
+        }
+        Ok(TcpConn::from(stream))
+    }
+}
+
+impl Manager for TcpManager {
+    type Connection = TcpConn;
+    type Error = io::Error;
+
+    async fn connect(&self) -> io::Result<TcpConn> {
+        let stream = match &self.engine {
+            Engine::Uring(driver) => {
+                let fd: OwnedFd = driver
+                    .connect(self.target, self.options.connect_timeout)
+                    .await?;
+                TcpStream::from(fd)
+            }
+            Engine::Blocking => {
+                TcpStream::connect_timeout(&self.target, self.options.connect_timeout)?
+            }
+        };
+        self.configure(stream)
+    }
+
+    /// The protocol ping set with [`TcpManager::ping_with`], if any: write
+    /// the request, read exactly the expected reply, under the connect
+    /// timeout. The socket's own read and write timeouts are restored
+    /// afterwards, whatever the outcome.
+    async fn ping(&self, conn: &mut TcpConn) -> io::Result<()> {
+        let Some(ping) = &self.ping else {
+            return Ok(());
+        };
+        let stream = conn.stream_mut();
+        let (read_before, write_before) = (stream.read_timeout()?, stream.write_timeout()?);
+        let limit = Some(self.options.connect_timeout);
+        stream.set_read_timeout(limit)?;
+        stream.set_write_timeout(limit)?;
+        let outcome = (|| {
+            stream.write_all(&ping.request)?;
+            let mut reply = vec![0u8; ping.reply.len()];
+            stream.read_exact(&mut reply)?;
+            match reply == ping.reply {
+                true => Ok(()),
+                false => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "ping reply {:?}, expected {:?}",
+                        String::from_utf8_lossy(&reply),
+                        String::from_utf8_lossy(&ping.reply)
+                    ),
+                )),
+            }
+        })();
+        stream.set_read_timeout(read_before)?;
+        stream.set_write_timeout(write_before)?;
+        outcome
+    }
+
+    /// A non-blocking one-byte `MSG_PEEK`: end of file, a reset, an error or
+    /// unread bytes (a reply nobody asked for) all mean broken. Nothing is
+    /// written and nothing is consumed.
+    fn is_broken(&self, conn: &mut TcpConn) -> bool {
+        peek_says_broken(conn.as_raw_fd())
+    }
+
+    fn is_broken_batch(&self, conns: &mut [&mut TcpConn]) -> Vec<bool> {
+        let fds: Vec<RawFd> = conns.iter().map(|conn| conn.as_raw_fd()).collect();
+        match self.options.idle_check {
+            IdleCheck::Poll => poll_says_broken(&fds),
+            IdleCheck::IoUring => peek_all(&fds),
+            IdleCheck::PerSocket => fds.into_iter().map(peek_says_broken).collect(),
+        }
+    }
+
+    /// Refused, reset, unreachable and timed-out dials are worth retrying;
+    /// a dial the host forbids (`EACCES`, `EPERM`) is not.
+    fn classify(&self, error: &io::Error) -> ErrorClass {
+        match error.kind() {
+            io::ErrorKind::PermissionDenied => ErrorClass::Fatal,
+            _ => ErrorClass::Retryable,
+        }
+    }
+
+    fn close(&self, conn: TcpConn, _reason: CloseReason) {
+        match &self.engine {
+            Engine::Uring(driver) => driver.close(OwnedFd::from(conn.into_std())),
+            Engine::Blocking => drop(conn),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The TCP backend: a [`TcpManager`] that dials a target (on io_uring, or
+//! with plain system calls where io_uring is blocked), sets socket options,
+//! and checks liveness without reading a byte the protocol did not ask for.
+//!
+//! Owns: the manager (`manager`), the connection it hands out ([`TcpConn`],
+//! in `conn`), its options (`options`), the liveness checks (`liveness`),
+//! and, with the `tokio-uring` feature, I/O on pooled connections through
+//! tokio-uring ([`UringConn`], in `uring_conn`). May touch: the io_uring
+//! driver, and the pool only through the [`Manager`](crate::Manager) trait
+//! and the public API.
+//!
+//! With [`Backend::IoUring`] (the default) dials and closes run on the
+//! process's io_uring thread; [`Backend::Blocking`] uses plain system calls.
+//! Both hand out the same [`TcpConn`]: a `std::net::TcpStream` that an
+//! application drives from any runtime (its raw descriptor, or ownership
+//! through [`Pooled::detach`](crate::Pooled::detach)).
+
+mod conn;
+pub(crate) mod liveness;
+mod manager;
+mod options;
+#[cfg(feature = "tokio-uring")]
+mod uring_conn;
+
+pub use conn::TcpConn;
+pub use manager::TcpManager;
+pub use options::{Backend, IdleCheck, TcpOptions};
+#[cfg(feature = "tokio-uring")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-uring")))]
+pub use uring_conn::UringConn;

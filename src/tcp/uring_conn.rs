@@ -1,0 +1,164 @@
+//! I/O on pooled TCP connections through tokio-uring (feature
+//! `tokio-uring`).
+//!
+//! tokio-uring's `TcpStream` is `!Send` and cannot give its descriptor
+//! back, so it cannot live in the shared idle queue. Connections stay in the
+//! pool as `Send` [`TcpConn`](crate::tcp::TcpConn)s; [`Pool::get_uring`]
+//! checks one out and wraps a duplicate of its descriptor in a tokio-uring
+//! stream for the current thread. Dropping the [`UringConn`] closes the
+//! duplicate and returns the connection, unless an operation was still in
+//! flight: tokio-uring does not cancel a dropped operation in the kernel (an
+//! orphaned read would swallow the next bytes on the socket), so then the
+//! socket is shut down, which completes the orphan, and closed instead of
+//! being returned.
+
+use std::cell::Cell;
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::AsRawFd;
+
+use tokio_uring::buf::fixed::FixedBuf;
+use tokio_uring::buf::{BoundedBuf, BoundedBufMut};
+
+use super::manager::TcpManager;
+use crate::checkout::guard::Pooled;
+use crate::error::Error;
+use crate::pool::Pool;
+
+/// A pooled connection used through tokio-uring on the current thread.
+pub struct UringConn<'a> {
+    stream: Option<tokio_uring::net::TcpStream>,
+    pooled: Option<Pooled<'a, TcpManager>>,
+    /// An operation was started and its future dropped before completion.
+    orphaned: Cell<bool>,
+}
+
+/// Marks the connection orphaned unless the operation it guards finishes.
+struct Flight<'c> {
+    orphaned: &'c Cell<bool>,
+    finished: bool,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.orphaned.set(true);
+        }
+    }
+}
+
+impl<'a> UringConn<'a> {
+    fn new(pooled: Pooled<'a, TcpManager>) -> io::Result<Self> {
+        let duplicate = pooled.stream().try_clone()?;
+        Ok(UringConn {
+            stream: Some(tokio_uring::net::TcpStream::from_std(duplicate)),
+            pooled: Some(pooled),
+            orphaned: Cell::new(false),
+        })
+    }
+
+    fn stream(&self) -> &tokio_uring::net::TcpStream {
+        self.stream.as_ref().expect("present until drop")
+    }
+
+    async fn guarded<T>(&self, operation: impl std::future::Future<Output = T>) -> T {
+        let mut flight = Flight {
+            orphaned: &self.orphaned,
+            finished: false,
+        };
+        let output = operation.await;
+        flight.finished = true;
+        output
+    }
+
+    /// Reads into `buf`; returns the count and the buffer.
+    pub async fn read<T: BoundedBufMut>(&self, buf: T) -> tokio_uring::BufResult<usize, T> {
+        self.guarded(self.stream().read(buf)).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all<T: BoundedBuf>(&self, buf: T) -> tokio_uring::BufResult<(), T> {
+        self.guarded(self.stream().write_all(buf)).await
+    }
+
+    /// Writes from several buffers at once.
+    pub async fn writev<T: BoundedBuf>(
+        &self,
+        bufs: Vec<T>,
+    ) -> tokio_uring::BufResult<usize, Vec<T>> {
+        self.guarded(self.stream().writev(bufs)).await
+    }
+
+    /// Reads into a registered (fixed) buffer.
+    pub async fn read_fixed<T>(&self, buf: T) -> tokio_uring::BufResult<usize, T>
+    where
+        T: BoundedBufMut<BufMut = FixedBuf>,
+    {
+        self.guarded(self.stream().read_fixed(buf)).await
+    }
+
+    /// Writes all of a registered (fixed) buffer.
+    pub async fn write_fixed_all<T>(&self, buf: T) -> tokio_uring::BufResult<(), T>
+    where
+        T: BoundedBuf<Buf = FixedBuf>,
+    {
+        self.guarded(self.stream().write_fixed_all(buf)).await
+    }
+
+    /// Closes the connection instead of returning it.
+    pub fn discard(mut self) {
+        self.stream.take();
+        if let Some(pooled) = self.pooled.take() {
+            pooled.discard();
+        }
+    }
+}
+
+impl std::fmt::Debug for UringConn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringConn")
+            .field("fd", &self.stream().as_raw_fd())
+            .field("orphaned", &self.orphaned.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for UringConn<'_> {
+    fn drop(&mut self) {
+        let Some(pooled) = self.pooled.take() else {
+            return;
+        };
+        if self.orphaned.get() {
+            // Complete the orphaned operation (it sees end of file) before
+            // the socket goes, and never hand this socket out again.
+            let _ = pooled.stream().shutdown(Shutdown::Both);
+            drop(self.stream.take());
+            tracing::debug!(
+                fd = pooled.as_raw_fd(),
+                "ringpool: connection dropped mid-operation, closed"
+            );
+            pooled.discard();
+        } else {
+            drop(self.stream.take());
+            drop(pooled);
+        }
+    }
+}
+
+impl Pool<TcpManager> {
+    /// Checks out a connection for I/O through tokio-uring on this thread
+    /// (call it inside `tokio_uring::start`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::get`]; a failure to duplicate the descriptor (the
+    /// connection goes back to the pool) is reported as [`Error::Connect`].
+    pub async fn get_uring(&self) -> Result<UringConn<'_>, Error<io::Error>> {
+        let pooled = self.get().await?;
+        let fd = pooled.as_raw_fd();
+        UringConn::new(pooled).map_err(|error| {
+            tracing::warn!(fd, %error, "ringpool: cannot duplicate a pooled descriptor");
+            Error::Connect(std::sync::Arc::new(error))
+        })
+    }
+}

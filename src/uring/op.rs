@@ -1,0 +1,125 @@
+//! One operation on the ring: what the kernel must see until it completes,
+//! its result, the future that waits for it, and how its submissions are
+//! named in `user_data`.
+//!
+//! Invariant: an operation's buffers (socket address, timeout, the socket
+//! itself) live in its `Op`, and the ring thread holds that `Op` until every
+//! completion the operation produces has arrived, so the kernel never sees a
+//! dangling pointer, and a future dropped mid-operation only stops waiting
+//! (the socket is closed once the kernel is done with it).
+
+use std::future::Future;
+use std::os::fd::{OwnedFd, RawFd};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use io_uring::types;
+
+use crate::core::sync::plain::Mutex;
+
+/// What an operation needs the kernel to see until it completes.
+pub(super) enum Kind {
+    Connect {
+        socket: Mutex<Option<OwnedFd>>,
+        addr: socket2::SockAddr,
+        timeout: types::Timespec,
+    },
+    Close {
+        fd: RawFd,
+    },
+    /// Completes once every operation submitted before it has completed.
+    /// Never reaches the kernel: the ring thread settles it.
+    Barrier,
+}
+
+pub(super) struct Op {
+    pub(super) kind: Kind,
+    state: Mutex<OpState>,
+}
+
+#[derive(Default)]
+struct OpState {
+    result: Option<i32>,
+    waker: Option<Waker>,
+}
+
+impl Op {
+    pub(super) fn new(kind: Kind) -> Arc<Op> {
+        Arc::new(Op {
+            kind,
+            state: Mutex::new(OpState::default()),
+        })
+    }
+
+    /// Records the result and wakes the waiting future.
+    pub(super) fn complete(&self, result: i32) {
+        let waker = {
+            let mut state = self.state.lock();
+            state.result = Some(result);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// Waits for an operation's result.
+pub(super) struct Completion(pub(super) Arc<Op>);
+
+impl Future for Completion {
+    type Output = i32;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<i32> {
+        let mut state = self.0.state.lock();
+        match state.result {
+            Some(result) => Poll::Ready(result),
+            None => {
+                state.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// The `user_data` of the eventfd read that wakes the ring thread.
+pub(super) const WAKE: u64 = 0;
+
+/// How an operation's submissions are named: its id (from 1) in the high
+/// bits, and whether the submission is the operation's linked timeout in
+/// the lowest bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct UserData {
+    pub(super) id: u64,
+    pub(super) is_timeout: bool,
+}
+
+impl UserData {
+    pub(super) fn encode(self) -> u64 {
+        self.id << 1 | u64::from(self.is_timeout)
+    }
+
+    pub(super) fn decode(user_data: u64) -> Self {
+        UserData {
+            id: user_data >> 1,
+            is_timeout: user_data & 1 == 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{UserData, WAKE};
+
+    #[test]
+    fn user_data_round_trips_and_never_collides_with_the_wake_up() {
+        for id in [1, 2, 7, u64::MAX >> 1] {
+            for is_timeout in [false, true] {
+                let data = UserData { id, is_timeout };
+                assert_eq!(UserData::decode(data.encode()), data);
+                assert_ne!(data.encode(), WAKE);
+            }
+        }
+    }
+}
