@@ -249,8 +249,10 @@ fn the_pool_recovers_when_the_server_restarts() {
         drop(pool.get_blocking().unwrap());
         let addr = server.stop();
         let error = pool.get_blocking().expect_err("the server is down");
-        assert!(
-            error.to_string().contains("refused"),
+        let cause = error.connect_error().expect("a dial failed");
+        assert_eq!(
+            cause.kind(),
+            std::io::ErrorKind::ConnectionRefused,
             "{backend:?}: {error}"
         );
         let _server = Server::start_on(TcpListener::bind(addr).unwrap());

@@ -86,12 +86,21 @@ fn the_timeout_names_the_last_connect_error() {
     let Poll::Ready(Err(Error::Timeout(timeout))) = result else {
         panic!("times out")
     };
-    let message = timeout.to_string();
-    assert!(
-        message.contains("last connect error: connection refused"),
-        "{message}"
-    );
+    // A report that walks the source chain names the cause exactly once.
+    let error = Error::Timeout(timeout);
+    let mut report = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        report += &format!(": {cause}");
+        source = cause.source();
+    }
+    assert_eq!(report.matches("connection refused").count(), 1, "{report}");
+    assert!(report.contains("dials are failing"), "{report}");
+    let Error::Timeout(timeout) = error else {
+        unreachable!()
+    };
     assert_eq!(timeout.size, 0, "failed dials hold no slot");
+    assert_eq!(timeout.waiting, 1, "the caller counts as waiting");
     assert!(pool.stats().connect_errors >= 2, "dials were retried");
     mock.clear_script();
     assert_quiescent(&pool, &mock);
