@@ -107,10 +107,20 @@ impl Manager for Mgr {
 
 /// A pool of at most `max_size` on a mock clock, with its manager.
 pub fn pool(max_size: usize, script: &[Dial]) -> (Pool<Mgr>, Arc<Counting>) {
+    pool_with_dial_limit(max_size, 8, script)
+}
+
+/// As [`pool`], with at most `max_dials` dials in flight at once.
+pub fn pool_with_dial_limit(
+    max_size: usize,
+    max_dials: usize,
+    script: &[Dial],
+) -> (Pool<Mgr>, Arc<Counting>) {
     let counting = Counting::new(script);
     let (clock, _never_advanced) = Clock::mock();
     let pool = Pool::builder(Mgr(Arc::clone(&counting)))
         .max_size(max_size)
+        .max_concurrent_dials(max_dials)
         .clock(clock)
         .build()
         .expect("valid config");

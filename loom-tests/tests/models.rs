@@ -7,7 +7,7 @@ use std::task::{Context, Waker};
 
 use loom::future::block_on;
 use loom::thread;
-use loom_tests::{Dial, assert_quiescent, pool};
+use loom_tests::{Dial, assert_quiescent, pool, pool_with_dial_limit};
 use ringpool::Error;
 
 /// Invariant 1: live connections never exceed `max_size`, and every get is
@@ -186,6 +186,37 @@ fn a_connect_fails_while_another_get_waits() {
             "the first dial fails fatally, so some get fails"
         );
         assert_eq!(pool.stats().connect_errors, 1, "exactly one dial failed");
+        assert_quiescent(&pool, &counting);
+    });
+}
+
+/// Invariants 5 and 10: with one dial allowed at a time and two free
+/// slots, a get that finds the dial limit reached waits; the dial in flight
+/// fails fatally (failing the waiter, or leaving a freed permit a later get
+/// dials with), and the next dial succeeds. Nobody is stranded, the limit
+/// is never exceeded, and the permit is given back.
+#[test]
+fn gets_wait_at_the_dial_limit_while_dials_fail_and_succeed() {
+    loom::model(|| {
+        let (pool, counting) = pool_with_dial_limit(2, 1, &[Dial::Fatal, Dial::Ok]);
+        let outcome = |result: Result<ringpool::Pooled<'_, loom_tests::Mgr>, Error<_>>| {
+            match result {
+                Ok(conn) => {
+                    drop(conn);
+                    true
+                }
+                Err(Error::Connect(_)) => false,
+                Err(error) => panic!("unexpected: {error}"),
+            }
+        };
+        let other = pool.clone();
+        let racer = thread::spawn(move || outcome(block_on(other.get())));
+        let mine = outcome(block_on(pool.get()));
+        let theirs = racer.join().unwrap();
+        assert!(!(mine && theirs), "the first dial fails, so some get fails");
+        assert_eq!(pool.stats().connect_errors, 1, "exactly one dial failed");
+        assert_eq!(pool.status().creating, 0, "the dial permit is back");
+        assert!(counting.high_water() <= 1);
         assert_quiescent(&pool, &counting);
     });
 }

@@ -149,10 +149,15 @@ impl DialGate {
 mod tests {
     use super::DialGate;
     use crate::config::Config;
+    use crate::core::sync::model;
     use std::time::Duration;
 
     #[test]
     fn backoff_doubles_within_jitter_and_is_capped() {
+        model::check(backoff_doubles);
+    }
+
+    fn backoff_doubles() {
         let config = Config {
             connect_backoff: Duration::from_millis(100),
             connect_backoff_max: Duration::from_millis(400),
@@ -181,6 +186,10 @@ mod tests {
 
     #[test]
     fn dial_capacity_is_bounded_and_given_back() {
+        model::check(dial_capacity_is_bounded);
+    }
+
+    fn dial_capacity_is_bounded() {
         let config = Config {
             max_concurrent_dials: 2,
             ..Config::default()
