@@ -6,76 +6,14 @@
 //! `run_until_stalled` after each clock move: deterministic, no sleeping.
 mod common;
 
-use std::cell::Cell;
 use std::pin::pin;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
+use common::harness::Harness;
 use common::{Mock, SECOND, Step, assert_quiescent, poll_once};
-use futures_executor::LocalPool;
-use futures_util::task::LocalSpawnExt;
-use ringpool::{Builder, Clock, Error, MockClock, Pool};
-
-/// The pool under test, its manager, and what moves time and maintenance.
-struct Harness {
-    pool: Pool<Mock>,
-    mock: Mock,
-    run: Stepper,
-}
-
-/// Moves the mock clock and runs the maintenance task.
-struct Stepper {
-    clock: MockClock,
-    executor: LocalPool,
-    maintenance_done: Rc<Cell<bool>>,
-}
-
-impl Harness {
-    fn new(edit: impl FnOnce(Builder<Mock>) -> Builder<Mock>) -> Self {
-        let mock = Mock::new();
-        let (clock, control) = Clock::mock();
-        let pool = edit(Pool::builder(mock.clone()).max_size(8).clock(clock))
-            .build()
-            .unwrap();
-        let executor = LocalPool::new();
-        let maintenance_done = Rc::new(Cell::new(false));
-        let task = pool.maintenance();
-        let done = Rc::clone(&maintenance_done);
-        executor
-            .spawner()
-            .spawn_local(async move {
-                task.await;
-                done.set(true);
-            })
-            .unwrap();
-        let mut run = Stepper {
-            clock: control,
-            executor,
-            maintenance_done,
-        };
-        run.settle();
-        Harness { pool, mock, run }
-    }
-}
-
-impl Stepper {
-    /// Lets the maintenance task run until it waits on something.
-    fn settle(&mut self) {
-        self.executor.run_until_stalled();
-    }
-
-    /// Moves the clock in `step`s over `span`, letting maintenance run after each.
-    fn advance(&mut self, span: Duration, step: Duration) {
-        let mut moved = Duration::ZERO;
-        while moved < span {
-            self.clock.advance(step);
-            self.settle();
-            moved += step;
-        }
-    }
-}
+use ringpool::{Clock, Error, Pool};
 
 #[test]
 fn min_idle_is_opened_and_kept_topped_up() {

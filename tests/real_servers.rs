@@ -1,17 +1,35 @@
 //! ringpool against real servers from Debian's packages: `redis-server`,
 //! health-checked with a Redis `PING`, and `nginx`, with HTTP/1.1 keep-alive
-//! requests. Each counts reuse. A missing server binary skips its test with
-//! a loud message, unless `RINGPOOL_REQUIRE_SERVERS=1` (as in CI), where it
-//! fails.
+//! requests. Each counts reuse. A missing server binary reports its test as
+//! ignored (not run), or failed under `RINGPOOL_REQUIRE_SERVERS=1` (as in
+//! CI).
+
+mod servers;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringpool::Pool;
 use ringpool::tcp::TcpManager;
+use servers::{Redis, ServerTest, free_port, wait_listening};
+
+fn main() {
+    servers::run(vec![
+        ServerTest {
+            name: "redis_with_a_ping_health_check",
+            needs: "redis-server",
+            run: redis_with_a_ping_health_check,
+        },
+        ServerTest {
+            name: "nginx_with_http_keep_alive",
+            needs: "nginx",
+            run: nginx_with_http_keep_alive,
+        },
+    ])
+}
 
 /// A server process, killed on drop.
 struct Running(Child);
@@ -23,73 +41,9 @@ impl Drop for Running {
     }
 }
 
-fn find(binary: &str) -> Option<PathBuf> {
-    ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"]
-        .iter()
-        .map(|dir| Path::new(dir).join(binary))
-        .find(|path| path.exists())
-}
-
-fn required(binary: &str) -> Option<PathBuf> {
-    let found = find(binary);
-    if found.is_none() {
-        if std::env::var("RINGPOOL_REQUIRE_SERVERS").as_deref() == Ok("1") {
-            panic!("{binary} is required (RINGPOOL_REQUIRE_SERVERS=1) but not installed");
-        }
-        eprintln!(
-            "\n!!! SKIPPED: {binary} is not installed; install it (apt-get install {binary}) to run this test !!!\n"
-        );
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Waits, bounded, until `addr` accepts connections.
-fn wait_listening(addr: SocketAddr, server: &mut Child) {
-    let started = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        if let Ok(Some(status)) = server.try_wait() {
-            panic!("the server exited before listening: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{addr} never started listening"
-        );
-        std::thread::yield_now();
-    }
-}
-
-#[test]
-fn redis_with_a_ping_health_check() {
-    let Some(redis) = required("redis-server") else {
-        return;
-    };
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut child = Command::new(redis)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(addr, &mut child);
-    let _server = Running(child);
-
+fn redis_with_a_ping_health_check(binary: PathBuf) {
+    let redis = Redis::start(binary, &[]);
+    let addr = redis.addr;
     let manager = TcpManager::new(addr)
         .unwrap()
         .ping_with(b"PING\r\n".to_vec(), b"+PONG\r\n".to_vec());
@@ -162,11 +116,7 @@ fn read_bulk(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
-#[test]
-fn nginx_with_http_keep_alive() {
-    let Some(nginx) = required("nginx") else {
-        return;
-    };
+fn nginx_with_http_keep_alive(nginx: PathBuf) {
     let dir = std::env::temp_dir().join(format!("ringpool-nginx-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let port = free_port();

@@ -199,15 +199,14 @@ fn a_connect_fails_while_another_get_waits() {
 fn gets_wait_at_the_dial_limit_while_dials_fail_and_succeed() {
     loom::model(|| {
         let (pool, counting) = pool_with_dial_limit(2, 1, &[Dial::Fatal, Dial::Ok]);
-        let outcome = |result: Result<ringpool::Pooled<'_, loom_tests::Mgr>, Error<_>>| {
-            match result {
-                Ok(conn) => {
-                    drop(conn);
-                    true
-                }
-                Err(Error::Connect(_)) => false,
-                Err(error) => panic!("unexpected: {error}"),
+        let outcome = |result: Result<ringpool::Pooled<'_, loom_tests::Mgr>, Error<_>>| match result
+        {
+            Ok(conn) => {
+                drop(conn);
+                true
             }
+            Err(Error::Connect(_)) => false,
+            Err(error) => panic!("unexpected: {error}"),
         };
         let other = pool.clone();
         let racer = thread::spawn(move || outcome(block_on(other.get())));

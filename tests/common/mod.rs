@@ -2,6 +2,8 @@
 //! and helpers to step futures by hand.
 #![allow(dead_code)]
 
+pub mod harness;
+
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +12,18 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use ringpool::{Clock, ErrorClass, Manager, MockClock, Pool, Status};
+use ringpool::{Clock, CloseReason, ErrorClass, Manager, MockClock, Pool, Status};
+
+/// A manager callback a test can make panic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Callback {
+    Connect,
+    IsBroken,
+    IsBrokenBatch,
+    CanRecycle,
+    Ping,
+    Close,
+}
 
 /// What the next `connect` does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +60,8 @@ pub struct State {
     ping_fails: Mutex<HashSet<u64>>,
     pub ping_hangs: std::sync::atomic::AtomicBool,
     pub pings: AtomicUsize,
+    pub closes: AtomicUsize,
+    panics: Mutex<HashSet<Callback>>,
     slow: tokio::sync::Semaphore,
 }
 
@@ -64,6 +79,8 @@ impl Default for State {
             ping_fails: Mutex::new(HashSet::new()),
             ping_hangs: std::sync::atomic::AtomicBool::new(false),
             pings: AtomicUsize::new(0),
+            closes: AtomicUsize::new(0),
+            panics: Mutex::new(HashSet::new()),
             slow: tokio::sync::Semaphore::new(0),
         }
     }
@@ -127,6 +144,26 @@ impl Mock {
         self.state.pings.load(Ordering::SeqCst)
     }
 
+    /// Makes every later call of `callback` panic (until `stop_panics`).
+    pub fn panic_in(&self, callback: Callback) {
+        self.state.panics.lock().unwrap().insert(callback);
+    }
+
+    pub fn stop_panics(&self) {
+        self.state.panics.lock().unwrap().clear();
+    }
+
+    fn maybe_panic(&self, callback: Callback) {
+        if self.state.panics.lock().unwrap().contains(&callback) {
+            panic!("the manager panicked in {callback:?}");
+        }
+    }
+
+    /// Calls to `Manager::close`.
+    pub fn closes(&self) -> usize {
+        self.state.closes.load(Ordering::SeqCst)
+    }
+
     pub fn make_unrecyclable(&self, id: u64) {
         self.state.unrecyclable.lock().unwrap().insert(id);
     }
@@ -166,6 +203,7 @@ impl Manager for Mock {
 
     async fn connect(&self) -> Result<Conn, MockError> {
         self.state.connect_calls.fetch_add(1, Ordering::SeqCst);
+        self.maybe_panic(Callback::Connect);
         let step = self
             .state
             .script
@@ -191,15 +229,23 @@ impl Manager for Mock {
     }
 
     fn is_broken(&self, conn: &mut Conn) -> bool {
+        self.maybe_panic(Callback::IsBroken);
         self.state.broken.lock().unwrap().contains(&conn.id)
     }
 
+    fn is_broken_batch(&self, conns: &mut [&mut Conn]) -> Vec<bool> {
+        self.maybe_panic(Callback::IsBrokenBatch);
+        conns.iter_mut().map(|conn| self.is_broken(conn)).collect()
+    }
+
     fn can_recycle(&self, conn: &mut Conn) -> bool {
+        self.maybe_panic(Callback::CanRecycle);
         !self.state.unrecyclable.lock().unwrap().contains(&conn.id)
     }
 
     async fn ping(&self, conn: &mut Conn) -> Result<(), MockError> {
         self.state.pings.fetch_add(1, Ordering::SeqCst);
+        self.maybe_panic(Callback::Ping);
         if self.state.ping_hangs.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
@@ -207,6 +253,12 @@ impl Manager for Mock {
             true => Err(MockError::Refused),
             false => Ok(()),
         }
+    }
+
+    fn close(&self, conn: Conn, _reason: CloseReason) {
+        self.state.closes.fetch_add(1, Ordering::SeqCst);
+        self.maybe_panic(Callback::Close);
+        drop(conn);
     }
 
     fn classify(&self, error: &MockError) -> ErrorClass {

@@ -1,0 +1,222 @@
+//! Real servers from Debian's packages, started privately on loopback for a
+//! test, and a harness that reports a test whose server is missing as
+//! ignored (with the reason), never as passed. Under
+//! `RINGPOOL_REQUIRE_SERVERS=1` (as in CI) a missing server fails the test
+//! instead.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// Finds `binary` on `PATH`, then in the `sbin` folders that a non-root
+/// `PATH` often lacks (Debian puts `nginx` there), as `.ci/run` does.
+pub fn find(binary: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(binary))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Whether a missing server must fail its test.
+fn servers_required() -> bool {
+    std::env::var("RINGPOOL_REQUIRE_SERVERS").as_deref() == Ok("1")
+}
+
+/// A test that needs the server binary `needs`.
+pub struct ServerTest {
+    pub name: &'static str,
+    pub needs: &'static str,
+    pub run: fn(PathBuf),
+}
+
+/// Runs `tests` with libtest's command line and summary: a test whose
+/// server is missing is reported as ignored, with the reason in its name,
+/// or failed under `RINGPOOL_REQUIRE_SERVERS=1`.
+pub fn run(tests: Vec<ServerTest>) -> ! {
+    let arguments = Arguments::from_args();
+    let trials = tests
+        .into_iter()
+        .map(|test| match find(test.needs) {
+            Some(binary) => Trial::test(test.name, move || catch(move || (test.run)(binary))),
+            None if servers_required() => Trial::test(test.name, move || {
+                Err(Failed::from(format!(
+                    "{} is required (RINGPOOL_REQUIRE_SERVERS=1) but not found on PATH; \
+                     install it (apt-get install {})",
+                    test.needs,
+                    package(test.needs)
+                )))
+            }),
+            None => Trial::test(
+                format!("{} [not run: {} not found on PATH]", test.name, test.needs),
+                || Ok(()),
+            )
+            .with_ignored_flag(true),
+        })
+        .collect();
+    libtest_mimic::run(&arguments, trials).exit()
+}
+
+fn package(binary: &str) -> &str {
+    match binary {
+        "pg_ctl" | "initdb" | "postgres" => "postgresql",
+        other => other,
+    }
+}
+
+/// Runs a test body, turning a panic into a failure with its message.
+fn catch(body: impl FnOnce() + std::panic::UnwindSafe) -> Result<(), Failed> {
+    std::panic::catch_unwind(body).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the test panicked".to_string());
+        Failed::from(message)
+    })
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits, bounded, until `addr` accepts connections.
+pub fn wait_listening(addr: SocketAddr, server: &mut Child) {
+    let started = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        if let Ok(Some(status)) = server.try_wait() {
+            panic!("the server exited before listening: {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{addr} never started listening"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A private `redis-server` on a loopback port, killed on drop; it can be
+/// killed, restarted on the same port, paused and resumed.
+pub struct Redis {
+    binary: PathBuf,
+    pub addr: SocketAddr,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Redis {
+    /// Starts one with extra `redis-server` arguments (`--maxclients 4`).
+    pub fn start(binary: PathBuf, extra: &[&str]) -> Redis {
+        let port = free_port();
+        let mut redis = Redis {
+            binary,
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            extra: extra.iter().map(|arg| arg.to_string()).collect(),
+            child: None,
+        };
+        redis.restart();
+        redis
+    }
+
+    /// Starts the server (again) on its port and waits until it listens.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let mut child = Command::new(&self.binary)
+            .args([
+                "--port",
+                &self.addr.port().to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_listening(self.addr, &mut child);
+        self.child = Some(child);
+    }
+
+    /// Kills the server (SIGKILL) and reaps it: its port refuses from now.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends the server a signal (`SIGSTOP` hangs it, `SIGCONT` resumes).
+    pub fn signal(&self, signal: i32) {
+        let child = self.child.as_ref().expect("running");
+        // SAFETY: `kill` has no memory-safety preconditions; the pid is our
+        // own child, not yet reaped.
+        let result = unsafe { libc::kill(child.id() as i32, signal) };
+        assert_eq!(result, 0, "signal {signal}");
+    }
+
+    /// Runs one command on a fresh connection and returns the raw reply.
+    pub fn command(&self, args: &[&str]) -> String {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request += &format!("${}\r\n{arg}\r\n", arg.len());
+        }
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut reply = Vec::new();
+        let mut chunk = [0u8; 65536];
+        loop {
+            let n = stream.read(&mut chunk).unwrap();
+            reply.extend_from_slice(&chunk[..n]);
+            if n == 0 || complete(&reply) {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&reply).into_owned()
+    }
+
+    /// A number from `INFO` (for example `total_connections_received`).
+    pub fn info_number(&self, section: &str, field: &str) -> u64 {
+        let text = self.command(&["INFO", section]);
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{field}:")))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+    }
+}
+
+/// Whether `reply` holds one whole RESP reply (simple, error, integer or
+/// bulk string).
+fn complete(reply: &[u8]) -> bool {
+    let Some(end) = reply.windows(2).position(|w| w == b"\r\n") else {
+        return false;
+    };
+    match reply.first() {
+        Some(b'$') => {
+            let len: i64 = String::from_utf8_lossy(&reply[1..end]).parse().unwrap_or(0);
+            len < 0 || reply.len() >= end + 2 + len as usize + 2
+        }
+        _ => true,
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
