@@ -12,9 +12,14 @@ fn pool_with(
 ) -> (Pool<Mock>, Mock, MockClock) {
     let mock = Mock::new();
     let (clock, control) = Clock::mock();
-    let pool = edit(Pool::builder(mock.clone()).max_size(4).clock(clock))
-        .build()
-        .unwrap();
+    let pool = edit(
+        Pool::builder(mock.clone())
+            .young_death_window(None)
+            .max_size(4)
+            .clock(clock),
+    )
+    .build()
+    .unwrap();
     (pool, mock, control)
 }
 

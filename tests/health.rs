@@ -15,6 +15,7 @@ fn pool() -> (Pool<Mock>, Mock, MockClock) {
     let mock = Mock::new();
     let (clock, control) = Clock::mock();
     let pool = Pool::builder(mock.clone())
+        .young_death_window(None)
         .ping_after(Some(SECOND))
         .ping_timeout(SECOND)
         .idle_timeout(None)

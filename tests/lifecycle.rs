@@ -31,6 +31,7 @@ fn warm_up_waits_for_min_idle() {
     let mock = Mock::new();
     let (clock, _control) = Clock::mock();
     let pool = Pool::builder(mock.clone())
+        .young_death_window(None)
         .min_idle(4)
         .clock(clock)
         .build()
@@ -47,6 +48,7 @@ fn opening_is_paced_by_max_concurrent_dials() {
     mock.script(&[Step::Slow; 6]);
     let (clock, _control) = Clock::mock();
     let pool = Pool::builder(mock.clone())
+        .young_death_window(None)
         .min_idle(6)
         .max_concurrent_dials(2)
         .clock(clock)
@@ -72,6 +74,7 @@ fn gets_also_respect_the_dial_limit() {
     mock.script(&[Step::Slow; 4]);
     let (clock, _control) = Clock::mock();
     let pool = Pool::builder(mock.clone())
+        .young_death_window(None)
         .max_concurrent_dials(1)
         .clock(clock)
         .build()
@@ -199,10 +202,11 @@ fn while_the_target_is_down_dials_are_bounded_and_gets_fail_fast() {
     let calls_before = h.mock.connect_calls();
     h.run.advance(60 * SECOND, Duration::from_millis(100));
     let dials = h.mock.connect_calls() - calls_before;
-    // Backoff 50 ms doubling to 5 s, each drawn from the upper half: at most
-    // about 30 dials in a minute; a spinning pool would make thousands.
+    // Backoff 50 ms doubling to the 200 ms cap, each drawn from the upper
+    // half: one probe every 100-200 ms, so 5 to 10 dials a second (the
+    // target is at most 20); a spinning pool would make thousands.
     assert!(
-        (5..=35).contains(&dials),
+        (150..=610).contains(&dials),
         "{dials} dials in 60 s while down"
     );
 
@@ -243,6 +247,7 @@ fn a_leak_is_reported_once_with_its_call_site() {
         let mock = Mock::new();
         let (clock, time) = Clock::mock();
         let pool = Pool::builder(mock.clone())
+            .young_death_window(None)
             .leak_threshold(Some(10 * SECOND))
             .idle_timeout(None)
             .clock(clock)
@@ -287,7 +292,11 @@ impl std::io::Write for LogWriter {
 fn drain_waits_for_returns_and_closes_them() {
     let mock = Mock::new();
     let (clock, time) = Clock::mock();
-    let pool = Pool::builder(mock.clone()).clock(clock).build().unwrap();
+    let pool = Pool::builder(mock.clone())
+        .young_death_window(None)
+        .clock(clock)
+        .build()
+        .unwrap();
     let a = pool.get_blocking().unwrap();
     let b = pool.get_blocking().unwrap();
     drop(pool.get_blocking().unwrap()); // one idle
@@ -315,7 +324,11 @@ fn drain_waits_for_returns_and_closes_them() {
 fn drain_gives_up_at_its_deadline() {
     let mock = Mock::new();
     let (clock, time) = Clock::mock();
-    let pool = Pool::builder(mock.clone()).clock(clock).build().unwrap();
+    let pool = Pool::builder(mock.clone())
+        .young_death_window(None)
+        .clock(clock)
+        .build()
+        .unwrap();
     let held = pool.get_blocking().unwrap();
     let mut drain = pin!(pool.drain(10 * SECOND));
     assert!(poll_once(drain.as_mut()).is_pending());

@@ -74,7 +74,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
     pub fn discard(self) {
         let inner = &self.pool.inner;
         let entry = self.take();
-        close_and_release(inner, entry.conn, CloseReason::Discarded);
+        close_and_release(inner, entry, CloseReason::Discarded);
     }
 
     /// Takes the connection out of the pool for good; its slot is freed and

@@ -30,41 +30,54 @@ pub(crate) fn validate<M: Manager>(
     let hot = &inner.hot;
     let relaxed = crate::core::sync::Ordering::Relaxed;
     let idle_for = now.saturating_sub(entry.last_used);
-    // Two loads and two compares for a connection used recently and young
-    // enough: the checkout hot path.
+    let age = now.saturating_sub(entry.created);
+    // Three loads and three compares for a connection used recently, past
+    // its young-death window and not near its end of life: the checkout hot
+    // path.
     if idle_for < hot.quick_ns.load(relaxed)
-        && now.saturating_sub(entry.created) < hot.lifetime_floor_ns.load(relaxed)
+        && age < hot.lifetime_floor_ns.load(relaxed)
+        && age >= hot.young_death_window_ns.load(relaxed)
     {
         return Checked::Ready(entry);
     }
-    validate_idle(inner, entry, now, idle_for)
+    validate_idle(inner, entry, now, idle_for, age)
 }
 
 /// The full checks, for a connection idle or old enough to need one.
+///
+/// A connection still inside its young-death window gets the liveness
+/// check whatever `check_after` says: a server at its client limit accepts
+/// and then closes, and that must be seen (and counted) before the
+/// connection is handed out again.
 fn validate_idle<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<M::Connection>,
     now: u64,
     idle_for: u64,
+    age: u64,
 ) -> Checked<M::Connection> {
     let relaxed = crate::core::sync::Ordering::Relaxed;
+    let young = age < inner.hot.young_death_window_ns.load(relaxed);
     let spare = policy::is_spare(inner, inner.idle.len());
     let mut reason = policy::expiry(&inner.hot, &entry, now, spare);
     // `is_broken` is user code: if it panics, the guard closes the
     // connection and frees its slot as the panic passes.
     let mut held = DropGuard::new(inner, entry, close_after_panic);
-    if reason.is_none()
-        && idle_for >= inner.hot.check_after_ns.load(relaxed)
-        && inner.manager.is_broken(&mut held.conn)
-    {
-        reason = Some(CloseReason::Broken);
+    if reason.is_none() && (young || idle_for >= inner.hot.check_after_ns.load(relaxed)) {
+        if inner.manager.is_broken(&mut held.conn) {
+            reason = Some(CloseReason::Broken);
+        } else if young {
+            // A young connection used and still alive: the target keeps the
+            // connections it accepts, so earlier young deaths were noise.
+            inner.gate.proven();
+        }
     }
     let entry = held.disarm();
     match reason {
         None if idle_for >= inner.hot.ping_after_ns.load(relaxed) => Checked::NeedsPing(entry),
         None => Checked::Ready(entry),
         Some(reason) => {
-            inner.close_conn(entry.conn, reason);
+            inner.close_conn(entry, reason);
             Checked::Closed
         }
     }
@@ -95,6 +108,6 @@ pub(crate) async fn ping_entry<M: Manager>(
         return Some(entry);
     }
     tracing::debug!("connection failed its ping");
-    inner.close_conn(entry.conn, CloseReason::Broken);
+    inner.close_conn(entry, CloseReason::Broken);
     None
 }

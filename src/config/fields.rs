@@ -109,8 +109,13 @@ declare_config! {
     /// Wait before the first retry after a failed dial; it doubles with each
     /// consecutive failure. Default 50 ms.
     connect_backoff: Duration = Duration::from_millis(50);
-    /// Upper bound of the dial backoff. Default 5 s.
-    connect_backoff_max: Duration = Duration::from_secs(5);
+    /// Upper bound of the dial backoff, and so of the breaker's probe
+    /// interval: while the target is down one pool dials at most about
+    /// once per `connect_backoff_max / 2` (each step is drawn from the upper
+    /// half), and it notices the target is back within
+    /// `connect_backoff_max`. Default 200 ms: at most 10 dials a second
+    /// while down, back within 200 ms (see `docs/tuning.md`).
+    connect_backoff_max: Duration = Duration::from_millis(200);
     /// A connection idle at least this long is pinged (`Manager::ping`)
     /// before it is handed out; a failed or timed-out ping closes it and the
     /// get moves on. `None` never pings at checkout. Default `None`.
@@ -123,6 +128,15 @@ declare_config! {
     /// failed dial for backoff and the breaker. A get's dial is also bound
     /// by the get's own `acquire_timeout`. Default 5 s.
     create_timeout: Duration = Duration::from_secs(5);
+    /// A new connection found dead (liveness check, ping, `can_recycle`)
+    /// within this long of its dial counts as a failed dial for backoff and
+    /// the breaker, until a connection outlives it: a server at its client
+    /// limit accepts, answers with an error and closes, so every dial
+    /// succeeds and only this throttles the storm. Connections this young
+    /// get the liveness check at every checkout, whatever `check_after`
+    /// says. (A connection its user discards is not counted.) `None`
+    /// disables it. Default 1 s.
+    young_death_window: Option<Duration> = Some(Duration::from_secs(1));
     /// Most dials in flight at once, for gets and refills together, so a
     /// cold start or a recovery is no dial storm. Default 8.
     max_concurrent_dials: usize = 8;

@@ -51,6 +51,8 @@ pub(crate) struct HotLimits {
     pub(crate) quick_ns: AtomicU64,
     /// Whether slow-path gets record demand (`demand_half_life` is set).
     pub(crate) track_demand: AtomicBool,
+    /// 0 when no connection counts as dying young.
+    pub(crate) young_death_window_ns: AtomicU64,
 }
 
 impl HotLimits {
@@ -66,6 +68,7 @@ impl HotLimits {
             lifetime_floor_ns: AtomicU64::new(u64::MAX),
             track_demand: AtomicBool::new(false),
             quick_ns: AtomicU64::new(0),
+            young_death_window_ns: AtomicU64::new(0),
         };
         hot.update(config);
         hot
@@ -89,6 +92,8 @@ impl HotLimits {
             .store(config.demand_half_life.is_some(), relaxed);
         self.quick_ns
             .store(idle_timeout.min(check_after).min(ping_after), relaxed);
+        self.young_death_window_ns
+            .store(config.young_death_window.map_or(0, nanos), relaxed);
         let lifetime = config.max_lifetime.map_or(u64::MAX, nanos);
         self.max_lifetime_ns.store(lifetime, relaxed);
         self.lifetime_jitter_bits

@@ -88,6 +88,13 @@ impl Config {
                 "give it a positive duration, for example 5s",
             ));
         }
+        if self.young_death_window == Some(Duration::ZERO) {
+            return Err(ConfigError::new(
+                "young_death_window",
+                "is zero",
+                "give it a positive duration, or None to count no connection as dying young",
+            ));
+        }
         if self.max_concurrent_dials == 0 {
             return Err(ConfigError::new(
                 "max_concurrent_dials",

@@ -21,13 +21,14 @@ pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
     let mut held = DropGuard::new(inner, entry, close_after_panic);
     if !inner.manager.can_recycle(&mut held.conn) {
         let entry = held.disarm();
-        return close_and_release(inner, entry.conn, CloseReason::Broken);
+        return close_and_release(inner, entry, CloseReason::Broken);
     }
     let mut entry = held.disarm();
     entry.last_used = inner.clock.recent();
     if policy::outlived(&inner.hot, &entry, entry.last_used) {
-        return close_and_release(inner, entry.conn, CloseReason::Lifetime);
+        return close_and_release(inner, entry, CloseReason::Lifetime);
     }
+    inner.survived(&entry);
     reinsert(inner, entry);
 }
 
@@ -43,7 +44,7 @@ pub(crate) fn close_after_panic<M: Manager>(
             inner.stats.closed(CloseReason::Broken);
             drop(entry);
         }
-        Unwinding(false) => inner.close_conn(entry.conn, CloseReason::Broken),
+        Unwinding(false) => inner.close_conn(entry, CloseReason::Broken),
     }
     release_slot(inner);
 }
@@ -52,10 +53,10 @@ pub(crate) fn close_after_panic<M: Manager>(
 #[cold]
 pub(crate) fn close_and_release<M: Manager>(
     inner: &Inner<M>,
-    conn: M::Connection,
+    entry: Entry<M::Connection>,
     reason: CloseReason,
 ) {
-    inner.close_conn(conn, reason);
+    inner.close_conn(entry, reason);
     release_slot(inner);
 }
 
@@ -84,11 +85,11 @@ pub(crate) fn after_publish<M: Manager>(inner: &Inner<M>) {
 #[inline]
 pub(crate) fn reinsert<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
     if inner.is_closed() {
-        return close_and_release(inner, entry.conn, CloseReason::PoolClosed);
+        return close_and_release(inner, entry, CloseReason::PoolClosed);
     }
     if inner.slots.try_shed() {
         // Over a lowered max_size: this connection is the surplus.
-        return inner.close_conn(entry.conn, CloseReason::Resize);
+        return inner.close_conn(entry, CloseReason::Resize);
     }
     // Somebody waits: hand the connection straight to the oldest waiter.
     let entry = match inner.waiters.count() {
@@ -100,7 +101,7 @@ pub(crate) fn reinsert<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>
     };
     if let Err(entry) = inner.idle.push(entry) {
         // Unreachable while max_size <= capacity; never lose it anyway.
-        return close_and_release(inner, entry.conn, CloseReason::Resize);
+        return close_and_release(inner, entry, CloseReason::Resize);
     }
     // Pairs with the fence in `Waiters::register` (a waiter that came after
     // our count check) and with the one in `lifecycle::close::close` (a

@@ -12,6 +12,12 @@ use crate::metrics::stats::Counter;
 use crate::pool::inner::Inner;
 use crate::time::{Raced, nanos, with_deadline};
 
+/// How long background refills pause after a fatal connect error (bad
+/// credentials, a forbidden address): long, because only a change (a fixed
+/// config, a recovered server) can help. A `reconfigure` or a successful
+/// dial lifts the pause at once.
+pub(crate) const FATAL_REFILL_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How a dial ended, when it did not produce a connection.
 pub(crate) enum DialEnd<E> {
     Fatal(StdArc<E>),
@@ -85,9 +91,9 @@ fn failed<M: Manager>(inner: &Inner<M>, slot: Claim<'_, M>, error: M::Error) -> 
     let config = &inner.settings.load().config;
     match class {
         ErrorClass::Fatal => {
-            // Refills stop until a dial succeeds, the config changes, or the
-            // longest backoff has passed: retrying at once cannot help.
-            let resume = now.saturating_add(nanos(config.connect_backoff_max));
+            // Refills stop until a dial succeeds, the config changes, or
+            // the pause has passed: retrying at once cannot help.
+            let resume = now.saturating_add(nanos(FATAL_REFILL_PAUSE));
             inner.gate.pause_refills(resume);
             tracing::error!(error = %error, refills_paused_ms = (resume - now) / 1_000_000,
                 "connect failed fatally");

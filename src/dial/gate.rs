@@ -13,6 +13,9 @@ use crate::time::nanos;
 
 pub(crate) struct DialGate {
     consecutive_failures: AtomicU32,
+    /// New connections that died young in a row (see `died_young`); they
+    /// count as failures until a connection outlives the window.
+    young_deaths: AtomicU32,
     /// No dial may start before this instant (ns since the clock's epoch).
     reopen_at: AtomicU64,
     /// A probe dial is in flight while the breaker is open.
@@ -32,6 +35,7 @@ impl DialGate {
     pub(crate) fn new(config: &Config) -> Self {
         let gate = DialGate {
             consecutive_failures: AtomicU32::new(0),
+            young_deaths: AtomicU32::new(0),
             reopen_at: AtomicU64::new(0),
             probing: AtomicBool::new(false),
             creating: AtomicUsize::new(0),
@@ -72,7 +76,8 @@ impl DialGate {
             && self.creating.load(Ordering::Acquire) < self.max_dials.load(Ordering::Acquire)
     }
 
-    /// Whether the breaker is open (too many dials failed in a row).
+    /// Whether the breaker is open (too many dials failed in a row, or too
+    /// many new connections died young).
     pub(crate) fn breaker_open(&self) -> bool {
         let threshold = self.breaker_threshold.load(Ordering::Acquire);
         threshold != 0 && self.consecutive_failures() >= threshold
@@ -100,11 +105,46 @@ impl DialGate {
     }
 
     /// Records a successful dial; `true` if failures had been recorded.
+    ///
+    /// A dial that succeeds proves nothing while new connections keep dying
+    /// young: then the failures stand (and the backoff keeps growing) until
+    /// a connection outlives the window (`proven`).
     pub(crate) fn on_success(&self) -> bool {
+        self.refills_paused_until.store(0, Ordering::Release);
+        let young = self.young_deaths.load(Ordering::Acquire);
+        if young != 0 {
+            return false;
+        }
         let failures = self.consecutive_failures.swap(0, Ordering::AcqRel);
         self.reopen_at.store(0, Ordering::Release);
-        self.refills_paused_until.store(0, Ordering::Release);
         failures > 0
+    }
+
+    /// Records that a new connection died young at `now` (found dead, or
+    /// discarded, within `young_death_window` of its dial): a failure for
+    /// backoff and the breaker, like a refused connect. Returns when the
+    /// gate reopens.
+    pub(crate) fn died_young(&self, now: u64, config: &Config) -> u64 {
+        self.young_deaths.fetch_add(1, Ordering::AcqRel);
+        self.on_failure(now, config)
+    }
+
+    /// New connections that died young in a row.
+    #[inline]
+    pub(crate) fn young_deaths(&self) -> u32 {
+        self.young_deaths.load(Ordering::Relaxed)
+    }
+
+    /// A new connection proved the target serves (it outlived the
+    /// young-death window, or passed a liveness check after being used):
+    /// the young deaths and failures are forgotten.
+    #[inline]
+    pub(crate) fn proven(&self) {
+        if self.young_deaths() != 0 && self.young_deaths.swap(0, Ordering::AcqRel) != 0 {
+            self.consecutive_failures.store(0, Ordering::Release);
+            self.reopen_at.store(0, Ordering::Release);
+            tracing::info!("a new connection outlived the young-death window, breaker closed");
+        }
     }
 
     /// Stops background refills until `until` (a fatal connect error).

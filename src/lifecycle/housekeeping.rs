@@ -75,7 +75,7 @@ fn expire_idle<M: Manager>(inner: &Inner<M>) {
         let spare = policy::is_spare(inner, idle_others);
         match policy::expiry(&inner.hot, &entry, recent, spare) {
             Some(reason) => {
-                inner.close_conn(entry.conn, reason);
+                inner.close_conn(entry, reason);
                 release_slot(inner);
             }
             None => kept.push(entry),

@@ -124,7 +124,7 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
     for (loan, dead) in due.into_iter().zip(broken) {
         if dead {
             let entry = loan.disarm();
-            inner.close_conn(entry.conn, CloseReason::Broken);
+            inner.close_conn(entry, CloseReason::Broken);
             release_slot(inner);
         } else {
             alive.push(loan);

@@ -32,7 +32,7 @@ fn shed_idle<M: Manager>(inner: &Inner<M>) {
     while inner.slots.size() > inner.slots.max() {
         let Some(entry) = inner.idle.pop() else { break };
         if inner.slots.try_shed() {
-            inner.close_conn(entry.conn, CloseReason::Resize);
+            inner.close_conn(entry, CloseReason::Resize);
         } else {
             put(inner, entry);
             break;

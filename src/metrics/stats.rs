@@ -41,9 +41,10 @@ pub(crate) enum Counter {
     Detached,
     Leaks,
     ManagerPanics,
+    YoungDeaths,
 }
 
-const COUNTERS: usize = Counter::ManagerPanics as usize + 1;
+const COUNTERS: usize = Counter::YoungDeaths as usize + 1;
 const STRIPES: usize = 8;
 
 type Stripe = CachePadded<[AtomicU64; COUNTERS]>;
@@ -123,6 +124,7 @@ impl StatsCells {
             detached: s(Detached),
             leaks: s(Leaks),
             manager_panics: s(ManagerPanics),
+            young_deaths: s(YoungDeaths),
             wait_time: Duration::from_nanos(s(WaitNanos)),
         }
     }
@@ -161,6 +163,10 @@ pub struct Stats {
     /// ran propagates to that caller instead, after the pool has closed the
     /// connection and freed its slot.
     pub manager_panics: u64,
+    /// New connections found dead or discarded within
+    /// `young_death_window` of their dial, each counted as a failed dial
+    /// for backoff and the breaker.
+    pub young_deaths: u64,
     /// Total time spent waiting by gets that waited.
     pub wait_time: Duration,
 }

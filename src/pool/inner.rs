@@ -81,9 +81,17 @@ impl<M: Manager> Inner<M> {
     /// panicking `close` is caught, counted and logged: the connection was
     /// moved into it and is dropped by the unwinding, and the pool's books
     /// stay balanced. The caller frees the slot.
-    pub(crate) fn close_conn(&self, conn: M::Connection, reason: CloseReason) {
+    ///
+    /// A connection found dead while still young counts against the target
+    /// like a failed dial (see [`DialGate::died_young`]). A connection its
+    /// user discards does not: the user may have reasons of its own.
+    pub(crate) fn close_conn(&self, entry: Entry<M::Connection>, reason: CloseReason) {
         self.stats.closed(reason);
         tracing::debug!(?reason, "closing connection");
+        if reason == CloseReason::Broken {
+            self.note_death(&entry);
+        }
+        let conn = entry.conn;
         if catch_unwind(AssertUnwindSafe(|| self.manager.close(conn, reason))).is_err() {
             self.stats.incr(Counter::ManagerPanics);
             tracing::error!(
@@ -95,10 +103,43 @@ impl<M: Manager> Inner<M> {
         self.lifecycle.wake_maintenance();
     }
 
+    /// A connection ended badly: if it was younger than
+    /// `young_death_window`, the target is accepting connections it cannot
+    /// serve (a server at its client limit answers and closes), and the
+    /// dial gate backs off as for a refused connect.
+    fn note_death(&self, entry: &Entry<M::Connection>) {
+        let window = self.hot.young_death_window_ns.load(Ordering::Relaxed);
+        let now = self.clock.recent();
+        if now.saturating_sub(entry.created) >= window {
+            return;
+        }
+        let reopen = self
+            .gate
+            .died_young(self.clock.now(), &self.settings.load().config);
+        self.stats.incr(Counter::YoungDeaths);
+        tracing::warn!(
+            failures = self.gate.consecutive_failures(),
+            backoff_ms = reopen.saturating_sub(self.clock.now()) / 1_000_000,
+            "a new connection died young; backing off as for a failed dial"
+        );
+    }
+
+    /// A connection came back healthy: once one has outlived
+    /// `young_death_window`, the target is serving again.
+    #[inline]
+    pub(crate) fn survived(&self, entry: &Entry<M::Connection>) {
+        if self.gate.young_deaths() != 0 {
+            let window = self.hot.young_death_window_ns.load(Ordering::Relaxed);
+            if entry.last_used.saturating_sub(entry.created) >= window {
+                self.gate.proven();
+            }
+        }
+    }
+
     /// Closes every idle connection and frees its slot.
     pub(crate) fn close_idle(&self, reason: CloseReason) {
         while let Some(entry) = self.idle.pop() {
-            self.close_conn(entry.conn, reason);
+            self.close_conn(entry, reason);
             self.slots.release();
         }
     }

@@ -30,9 +30,14 @@ impl Harness {
     pub fn new(edit: impl FnOnce(Builder<Mock>) -> Builder<Mock>) -> Self {
         let mock = Mock::new();
         let (clock, control) = Clock::mock();
-        let pool = edit(Pool::builder(mock.clone()).max_size(8).clock(clock))
-            .build()
-            .unwrap();
+        let pool = edit(
+            Pool::builder(mock.clone())
+                .young_death_window(None)
+                .max_size(8)
+                .clock(clock),
+        )
+        .build()
+        .unwrap();
         let executor = LocalPool::new();
         let maintenance_done = Rc::new(Cell::new(false));
         let task = pool.maintenance();

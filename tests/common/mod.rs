@@ -270,10 +270,16 @@ impl Manager for Mock {
 }
 
 /// A pool on a mock clock with the given max size.
+///
+/// Pools on the mock clock here turn off `young_death_window`: on a clock
+/// that stands still every connection is young, so a connection a test
+/// breaks would hold the next dial behind the backoff until the test moves
+/// the clock. Young deaths have their own tests in `tests/faults.rs`.
 pub fn mock_pool(max_size: usize) -> (Pool<Mock>, Mock, MockClock) {
     let mock = Mock::new();
     let (clock, control) = Clock::mock();
     let pool = Pool::builder(mock.clone())
+        .young_death_window(None)
         .max_size(max_size)
         .clock(clock)
         .build()

@@ -93,6 +93,7 @@ pub fn run_ops(ops: &[Op]) {
     let mock = Mock::new();
     let (clock, time) = Clock::mock();
     let pool = Pool::builder(mock.clone())
+        .young_death_window(None)
         .max_size(4)
         .idle_capacity(CAPACITY)
         .check_after(Duration::ZERO)
