@@ -289,3 +289,61 @@ fn the_timeout_error_counts_the_caller_as_waiting() {
     drop(held);
     assert_quiescent(&pool, &mock);
 }
+
+#[test]
+fn a_connection_that_dies_young_counts_as_a_failed_dial() {
+    let (pool, mock, clock) = mock_pool(4);
+    let mut config = pool.config();
+    config.young_death_window = Some(SECOND);
+    pool.reconfigure(config).unwrap();
+    let first = pool.get_blocking().unwrap().id;
+    clock.advance(10 * MS);
+    // Within check_after, but young: checked anyway, and found dead.
+    mock.break_conn(first);
+    let mut get = std::pin::pin!(pool.get());
+    assert!(
+        common::poll_once(get.as_mut()).is_pending(),
+        "the redial waits out the backoff"
+    );
+    let status = pool.status();
+    assert_eq!(status.consecutive_dial_failures, 1, "{status:?}");
+    assert_eq!(pool.stats().young_deaths, 1);
+    clock.advance(SECOND);
+    let std::task::Poll::Ready(Ok(second)) = common::poll_once(get.as_mut()) else {
+        panic!("redialed after the backoff")
+    };
+    let second_id = second.id;
+    drop(second);
+    // A connection dialed after the death, used and found alive while
+    // young, proves the target: the failures are forgotten.
+    clock.advance(10 * MS);
+    assert_eq!(pool.get_blocking().unwrap().id, second_id);
+    assert_eq!(pool.status().consecutive_dial_failures, 0);
+    assert_quiescent(&pool, &mock);
+}
+
+#[test]
+fn old_connections_staying_healthy_prove_nothing_about_new_ones() {
+    let (pool, mock, clock) = mock_pool(4);
+    let mut config = pool.config();
+    config.young_death_window = Some(SECOND);
+    pool.reconfigure(config).unwrap();
+    let old = pool.get_blocking().unwrap();
+    let old_id = old.id;
+    clock.advance(2 * SECOND); // `old` is past its window
+    let young = pool.get_blocking().unwrap().id; // dialed, returned: idle
+    clock.advance(10 * MS);
+    mock.break_conn(young);
+    drop(old); // idle, behind `young`
+    // The get finds `young` dead (a young death), then takes `old`.
+    let conn = pool.get_blocking().unwrap();
+    assert_eq!(conn.id, old_id);
+    drop(conn); // `old` back healthy, long past its window
+    let (stats, status) = (pool.stats(), pool.status());
+    assert_eq!(stats.young_deaths, 1, "{stats:?}");
+    assert_eq!(
+        status.consecutive_dial_failures, 1,
+        "an old connection dialed before the death clears nothing: {status:?}"
+    );
+    assert_quiescent(&pool, &mock);
+}

@@ -69,7 +69,7 @@ fn validate_idle<M: Manager>(
         } else if young {
             // A young connection used and still alive: the target keeps the
             // connections it accepts, so earlier young deaths were noise.
-            inner.gate.proven();
+            inner.gate.proven(held.created);
         }
     }
     let entry = held.disarm();

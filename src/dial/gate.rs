@@ -16,6 +16,9 @@ pub(crate) struct DialGate {
     /// New connections that died young in a row (see `died_young`); they
     /// count as failures until a connection outlives the window.
     young_deaths: AtomicU32,
+    /// When (on the coarse clock) the last new connection died young: only
+    /// a connection dialed after it can prove the target serves again.
+    last_young_death: AtomicU64,
     /// No dial may start before this instant (ns since the clock's epoch).
     reopen_at: AtomicU64,
     /// A probe dial is in flight while the breaker is open.
@@ -36,6 +39,7 @@ impl DialGate {
         let gate = DialGate {
             consecutive_failures: AtomicU32::new(0),
             young_deaths: AtomicU32::new(0),
+            last_young_death: AtomicU64::new(0),
             reopen_at: AtomicU64::new(0),
             probing: AtomicBool::new(false),
             creating: AtomicUsize::new(0),
@@ -120,11 +124,12 @@ impl DialGate {
         failures > 0
     }
 
-    /// Records that a new connection died young at `now` (found dead, or
-    /// discarded, within `young_death_window` of its dial): a failure for
-    /// backoff and the breaker, like a refused connect. Returns when the
-    /// gate reopens.
-    pub(crate) fn died_young(&self, now: u64, config: &Config) -> u64 {
+    /// Records that a new connection died young (found dead within
+    /// `young_death_window` of its dial; `recent` is the coarse time of
+    /// its death, `now` the precise one): a failure for backoff and the
+    /// breaker, like a refused connect. Returns when the gate reopens.
+    pub(crate) fn died_young(&self, recent: u64, now: u64, config: &Config) -> u64 {
+        self.last_young_death.fetch_max(recent, Ordering::AcqRel);
         self.young_deaths.fetch_add(1, Ordering::AcqRel);
         self.on_failure(now, config)
     }
@@ -135,12 +140,18 @@ impl DialGate {
         self.young_deaths.load(Ordering::Relaxed)
     }
 
-    /// A new connection proved the target serves (it outlived the
-    /// young-death window, or passed a liveness check after being used):
-    /// the young deaths and failures are forgotten.
+    /// A connection dialed at `created` is alive after being used (it
+    /// outlived the young-death window, or passed a liveness check): if it
+    /// was dialed after the last young death, the target keeps the
+    /// connections it accepts again, and the young deaths and failures are
+    /// forgotten. (Older connections prove nothing: a server at its client
+    /// limit keeps serving the clients it has.)
     #[inline]
-    pub(crate) fn proven(&self) {
-        if self.young_deaths() != 0 && self.young_deaths.swap(0, Ordering::AcqRel) != 0 {
+    pub(crate) fn proven(&self, created: u64) {
+        if self.young_deaths() != 0
+            && created > self.last_young_death.load(Ordering::Acquire)
+            && self.young_deaths.swap(0, Ordering::AcqRel) != 0
+        {
             self.consecutive_failures.store(0, Ordering::Release);
             self.reopen_at.store(0, Ordering::Release);
             tracing::info!("a new connection outlived the young-death window, breaker closed");

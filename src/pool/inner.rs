@@ -115,7 +115,7 @@ impl<M: Manager> Inner<M> {
         }
         let reopen = self
             .gate
-            .died_young(self.clock.now(), &self.settings.load().config);
+            .died_young(now, self.clock.now(), &self.settings.load().config);
         self.stats.incr(Counter::YoungDeaths);
         tracing::warn!(
             failures = self.gate.consecutive_failures(),
@@ -131,7 +131,7 @@ impl<M: Manager> Inner<M> {
         if self.gate.young_deaths() != 0 {
             let window = self.hot.young_death_window_ns.load(Ordering::Relaxed);
             if entry.last_used.saturating_sub(entry.created) >= window {
-                self.gate.proven();
+                self.gate.proven(entry.created);
             }
         }
     }

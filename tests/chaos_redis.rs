@@ -1,0 +1,189 @@
+//! A real `redis-server` killed and restarted under load, and one at its
+//! client limit, with 32 busy workers. Required under
+//! `RINGPOOL_REQUIRE_SERVERS=1` (as in CI), reported as not run otherwise.
+//!
+//! Targets: while the server is down at most 20 dials a second; the first
+//! success within 250 ms of the server listening again, and no error after
+//! that; at the client limit at most 50 dials a second while the
+//! connections the server accepted keep serving.
+
+mod servers;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ringpool::tcp::{TcpConn, TcpManager};
+use ringpool::{Pool, Pooled};
+use servers::{Redis, ServerTest};
+
+const WORKERS: usize = 32;
+
+fn main() {
+    servers::run(vec![
+        ServerTest {
+            name: "a_restart_under_load_is_survived_quietly_and_recovered_fast",
+            needs: "redis-server",
+            run: a_restart_under_load_is_survived_quietly_and_recovered_fast,
+        },
+        ServerTest {
+            name: "a_server_at_its_client_limit_sees_no_dial_storm",
+            needs: "redis-server",
+            run: a_server_at_its_client_limit_sees_no_dial_storm,
+        },
+    ])
+}
+
+/// What the workers saw, with when (µs since the run started).
+#[derive(Default)]
+struct Log {
+    successes: AtomicU64,
+    errors: AtomicU64,
+    /// Timestamps of every success and error, in µs since the start.
+    events: Mutex<Vec<(u64, bool)>>,
+}
+
+/// One `PING`: `Ok(true)` for `+PONG`, `Ok(false)` for an error reply (the
+/// connection is still in step, so it goes back), `Err` for an I/O error.
+fn ping(conn: &mut Pooled<'_, TcpManager>) -> std::io::Result<bool> {
+    conn.write_all(b"PING\r\n")?;
+    let mut line = String::new();
+    let stream: &mut TcpConn = conn;
+    let mut reader = BufReader::with_capacity(1, stream);
+    reader.read_line(&mut line)?;
+    match line.as_str() {
+        "+PONG\r\n" => Ok(true),
+        "" => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        _ => Ok(false),
+    }
+}
+
+/// Runs `WORKERS` threads doing `PING`s through `pool` until `stop`.
+fn load<'a>(
+    scope: &'a std::thread::Scope<'a, '_>,
+    pool: &'a Pool<TcpManager>,
+    log: &'a Log,
+    start: Instant,
+    stop: &'a AtomicBool,
+) {
+    for _ in 0..WORKERS {
+        scope.spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let ok = match pool.get_blocking() {
+                    Ok(mut conn) => match ping(&mut conn) {
+                        Ok(pong) => pong,
+                        Err(_) => {
+                            conn.discard();
+                            false
+                        }
+                    },
+                    Err(_) => false,
+                };
+                let at = start.elapsed().as_micros() as u64;
+                let counter = if ok { &log.successes } else { &log.errors };
+                counter.fetch_add(1, Ordering::Relaxed);
+                log.events.lock().unwrap().push((at, ok));
+                if !ok {
+                    // A failing call in a real service does some work too.
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        });
+    }
+}
+
+fn dials(pool: &Pool<TcpManager>) -> u64 {
+    let stats = pool.stats();
+    stats.connects + stats.connect_errors
+}
+
+/// The pool under test: defaults, but for the size and the acquire
+/// timeout. `RINGPOOL_CHAOS_BACKOFF_MAX` (for example `1s`) overrides the
+/// backoff cap, to measure the trade-off `docs/tuning.md` records.
+fn pool_for(redis: &Redis) -> Pool<TcpManager> {
+    let mut builder = Pool::builder(TcpManager::new(redis.addr).unwrap())
+        .max_size(16)
+        .acquire_timeout(Duration::from_secs(1));
+    if let Ok(cap) = std::env::var("RINGPOOL_CHAOS_BACKOFF_MAX") {
+        let cap = humantime::parse_duration(&cap).expect("a duration such as 1s");
+        builder = builder.connect_backoff_max(cap);
+    }
+    builder.build().unwrap()
+}
+
+fn a_restart_under_load_is_survived_quietly_and_recovered_fast(binary: PathBuf) {
+    let mut redis = Redis::start(binary, &[]);
+    let pool = pool_for(&redis);
+    let log = Log::default();
+    let stop = AtomicBool::new(false);
+    let start = Instant::now();
+    let (dials_down, down_for, up_at) = std::thread::scope(|scope| {
+        load(scope, &pool, &log, start, &stop);
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(log.successes.load(Ordering::Relaxed) > 100, "warmed up");
+        redis.kill();
+        let down_at = Instant::now();
+        let dials_before = dials(&pool);
+        std::thread::sleep(Duration::from_secs(5));
+        let dials_down = dials(&pool) - dials_before;
+        let down_for = down_at.elapsed();
+        redis.restart(); // returns once the port accepts again
+        let up_at = start.elapsed().as_micros() as u64;
+        std::thread::sleep(Duration::from_secs(1));
+        stop.store(true, Ordering::Relaxed);
+        (dials_down, down_for, up_at)
+    });
+    let rate = dials_down as f64 / down_for.as_secs_f64();
+    let events = log.events.into_inner().unwrap();
+    let first_success = events
+        .iter()
+        .filter(|(at, ok)| *ok && *at >= up_at)
+        .map(|(at, _)| *at)
+        .min()
+        .expect("served again after the restart");
+    let recovered_in = Duration::from_micros(first_success - up_at);
+    let errors_after = events
+        .iter()
+        .filter(|(at, ok)| !*ok && *at > first_success)
+        .count();
+    eprintln!(
+        "down {down_for:?}: {dials_down} dials ({rate:.1}/s); first success {recovered_in:?} after \
+         the server listened; {errors_after} errors after it; {:?}",
+        pool.stats()
+    );
+    assert!(rate <= 20.0, "{rate:.1} dials a second while down");
+    assert!(
+        recovered_in <= Duration::from_millis(250),
+        "first success {recovered_in:?} after the server was back"
+    );
+    assert_eq!(errors_after, 0, "errors after the first success");
+}
+
+fn a_server_at_its_client_limit_sees_no_dial_storm(binary: PathBuf) {
+    let redis = Redis::start(binary, &["--maxclients", "4"]);
+    let pool = pool_for(&redis);
+    let log = Log::default();
+    let stop = AtomicBool::new(false);
+    let start = Instant::now();
+    let run_for = Duration::from_secs(3);
+    std::thread::scope(|scope| {
+        load(scope, &pool, &log, start, &stop);
+        std::thread::sleep(run_for);
+        stop.store(true, Ordering::Relaxed);
+    });
+    let elapsed = start.elapsed();
+    let rate = dials(&pool) as f64 / elapsed.as_secs_f64();
+    let served = log.successes.load(Ordering::Relaxed);
+    eprintln!(
+        "{rate:.1} dials a second at the client limit; {served} PONGs; {:?}",
+        pool.stats()
+    );
+    assert!(rate <= 50.0, "{rate:.1} dials a second");
+    assert!(
+        served as f64 >= 1000.0 * elapsed.as_secs_f64(),
+        "the accepted connections keep serving: {served} in {elapsed:?}"
+    );
+    assert!(pool.stats().young_deaths > 0, "{:?}", pool.stats());
+}
