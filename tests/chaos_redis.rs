@@ -129,8 +129,16 @@ fn a_restart_under_load_is_survived_quietly_and_recovered_fast(binary: PathBuf) 
         std::thread::sleep(Duration::from_secs(5));
         let dials_down = dials(&pool) - dials_before;
         let down_for = down_at.elapsed();
+        let successes_down = log.successes.load(Ordering::Relaxed);
         redis.restart(); // returns once the port accepts again
         let up_at = start.elapsed().as_micros() as u64;
+        // Until the first success (bounded), then one more second of load.
+        let waiting_since = Instant::now();
+        while log.successes.load(Ordering::Relaxed) == successes_down
+            && waiting_since.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::thread::sleep(Duration::from_secs(1));
         stop.store(true, Ordering::Relaxed);
         (dials_down, down_for, up_at)
