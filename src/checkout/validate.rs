@@ -49,6 +49,8 @@ pub(crate) fn validate<M: Manager>(
 /// check whatever `check_after` says: a server at its client limit accepts
 /// and then closes, and that must be seen (and counted) before the
 /// connection is handed out again.
+#[cold]
+#[inline(never)]
 fn validate_idle<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<M::Connection>,
@@ -58,7 +60,7 @@ fn validate_idle<M: Manager>(
 ) -> Checked<M::Connection> {
     let relaxed = crate::core::sync::Ordering::Relaxed;
     let young = age < inner.hot.young_death_window_ns.load(relaxed);
-    let spare = policy::is_spare(inner, inner.idle.len());
+    let spare = || policy::is_spare(inner, inner.idle.len());
     let mut reason = policy::expiry(&inner.hot, &entry, now, spare);
     // `is_broken` is user code: if it panics, the guard closes the
     // connection and frees its slot as the panic passes.

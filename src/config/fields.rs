@@ -130,7 +130,8 @@ declare_config! {
     create_timeout: Duration = Duration::from_secs(5);
     /// A new connection found dead (liveness check, ping, `can_recycle`)
     /// within this long of its dial counts as a failed dial for backoff and
-    /// the breaker, until a connection outlives it: a server at its client
+    /// the breaker, until a connection dialed after it is found alive: a
+    /// server at its client
     /// limit accepts, answers with an error and closes, so every dial
     /// succeeds and only this throttles the storm. Connections this young
     /// get the liveness check at every checkout, whatever `check_after`

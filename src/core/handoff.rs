@@ -28,7 +28,6 @@ pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
     if policy::outlived(&inner.hot, &entry, entry.last_used) {
         return close_and_release(inner, entry, CloseReason::Lifetime);
     }
-    inner.survived(&entry);
     reinsert(inner, entry);
 }
 

@@ -65,12 +65,30 @@ pub(crate) async fn dial<'a, M: Manager>(
 fn timed_out<M: Manager>(inner: &Inner<M>, slot: Claim<'_, M>, started: u64) -> DialEnd<M::Error> {
     let now = inner.clock.now();
     inner.stats.incr(Counter::ConnectErrors);
+    let took_ms = (now - started) / 1_000_000;
+    back_off(
+        inner,
+        slot,
+        now,
+        format_args!("no connection within create_timeout ({took_ms} ms)"),
+    )
+}
+
+/// A retryable failure: close the gate for the backoff, fail the queue if
+/// the breaker opened (nobody should wait out a timeout for a target that
+/// is down), and wake the waiters so they wait for the gate.
+fn back_off<M: Manager>(
+    inner: &Inner<M>,
+    slot: Claim<'_, M>,
+    now: u64,
+    cause: std::fmt::Arguments<'_>,
+) -> DialEnd<M::Error> {
     let reopen = inner.gate.on_failure(now, &inner.settings.load().config);
     tracing::warn!(
-        took_ms = (now - started) / 1_000_000,
+        %cause,
         failures = inner.gate.consecutive_failures(),
         backoff_ms = (reopen - now) / 1_000_000,
-        "dial timed out (create_timeout), backing off"
+        "dial failed, backing off"
     );
     if inner.gate.breaker_open() {
         inner.waiters.settle_all(|| Outcome::Unavailable);
@@ -88,7 +106,6 @@ fn failed<M: Manager>(inner: &Inner<M>, slot: Claim<'_, M>, error: M::Error) -> 
     let class = inner.manager.classify(&error);
     let error = StdArc::new(error);
     inner.record_connect_error(StdArc::clone(&error));
-    let config = &inner.settings.load().config;
     match class {
         ErrorClass::Fatal => {
             // Refills stop until a dial succeeds, the config changes, or
@@ -105,22 +122,6 @@ fn failed<M: Manager>(inner: &Inner<M>, slot: Claim<'_, M>, error: M::Error) -> 
             drop(slot);
             DialEnd::Fatal(error)
         }
-        ErrorClass::Retryable => {
-            let reopen = inner.gate.on_failure(now, config);
-            tracing::warn!(
-                error = %error,
-                failures = inner.gate.consecutive_failures(),
-                backoff_ms = (reopen - now) / 1_000_000,
-                "connect failed, backing off"
-            );
-            if inner.gate.breaker_open() {
-                // Nobody should wait out a timeout for a target that is
-                // down: fail the queue now.
-                inner.waiters.settle_all(|| Outcome::Unavailable);
-            }
-            drop(slot);
-            inner.waiters.wake_all();
-            DialEnd::Retry
-        }
+        ErrorClass::Retryable => back_off(inner, slot, now, format_args!("{error}")),
     }
 }

@@ -14,7 +14,7 @@ use crate::time::nanos;
 pub(crate) struct DialGate {
     consecutive_failures: AtomicU32,
     /// New connections that died young in a row (see `died_young`); they
-    /// count as failures until a connection outlives the window.
+    /// count as failures until a newer connection proves the target.
     young_deaths: AtomicU32,
     /// When (on the coarse clock) the last new connection died young: only
     /// a connection dialed after it can prove the target serves again.
@@ -112,7 +112,7 @@ impl DialGate {
     ///
     /// A dial that succeeds proves nothing while new connections keep dying
     /// young: then the failures stand (and the backoff keeps growing) until
-    /// a connection outlives the window (`proven`).
+    /// a newer connection passes a liveness check (`proven`).
     pub(crate) fn on_success(&self) -> bool {
         self.refills_paused_until.store(0, Ordering::Release);
         let young = self.young_deaths.load(Ordering::Acquire);
@@ -140,8 +140,8 @@ impl DialGate {
         self.young_deaths.load(Ordering::Relaxed)
     }
 
-    /// A connection dialed at `created` is alive after being used (it
-    /// outlived the young-death window, or passed a liveness check): if it
+    /// A connection dialed at `created`, still young, passed a liveness
+    /// check after being used (at checkout or in maintenance): if it
     /// was dialed after the last young death, the target keeps the
     /// connections it accepts again, and the young deaths and failures are
     /// forgotten. (Older connections prove nothing: a server at its client
@@ -154,7 +154,7 @@ impl DialGate {
         {
             self.consecutive_failures.store(0, Ordering::Release);
             self.reopen_at.store(0, Ordering::Release);
-            tracing::info!("a new connection outlived the young-death window, breaker closed");
+            tracing::info!("a new connection passed its liveness check, young deaths forgotten");
         }
     }
 

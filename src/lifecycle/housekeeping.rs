@@ -72,7 +72,7 @@ fn expire_idle<M: Manager>(inner: &Inner<M>) {
     for _ in 0..inner.idle.len() {
         let Some(entry) = inner.idle.pop() else { break };
         let idle_others = inner.idle.len() + kept.len();
-        let spare = policy::is_spare(inner, idle_others);
+        let spare = || policy::is_spare(inner, idle_others);
         match policy::expiry(&inner.hot, &entry, recent, spare) {
             Some(reason) => {
                 inner.close_conn(entry, reason);

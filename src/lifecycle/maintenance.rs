@@ -121,7 +121,15 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
         inner.manager.is_broken_batch(&mut conns)
     };
     let mut alive = Vec::with_capacity(due.len());
+    let young_window = inner
+        .hot
+        .young_death_window_ns
+        .load(crate::core::sync::Ordering::Relaxed);
     for (loan, dead) in due.into_iter().zip(broken) {
+        if !dead && recent.saturating_sub(loan.created) < young_window {
+            // A young connection alive after use proves the target.
+            inner.gate.proven(loan.created);
+        }
         if dead {
             let entry = loan.disarm();
             inner.close_conn(entry, CloseReason::Broken);

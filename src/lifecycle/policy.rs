@@ -20,19 +20,20 @@ pub(crate) fn outlived<C>(hot: &HotLimits, entry: &Entry<C>, now: u64) -> bool {
 }
 
 /// The time-based reason to close `entry` at `now`, if any: its lifetime,
-/// or (only when it is `spare`) its idle timeout.
+/// or its idle timeout if it is `spare` (asked only then: it reads shared
+/// counters).
 pub(crate) fn expiry<C>(
     hot: &HotLimits,
     entry: &Entry<C>,
     now: u64,
-    spare: bool,
+    spare: impl FnOnce() -> bool,
 ) -> Option<CloseReason> {
     let idle_timeout = hot
         .idle_timeout_ns
         .load(crate::core::sync::Ordering::Relaxed);
     if outlived(hot, entry, now) {
         Some(CloseReason::Lifetime)
-    } else if spare && now.saturating_sub(entry.last_used) >= idle_timeout {
+    } else if now.saturating_sub(entry.last_used) >= idle_timeout && spare() {
         Some(CloseReason::IdleTimeout)
     } else {
         None

@@ -124,18 +124,6 @@ impl<M: Manager> Inner<M> {
         );
     }
 
-    /// A connection came back healthy: once one has outlived
-    /// `young_death_window`, the target is serving again.
-    #[inline]
-    pub(crate) fn survived(&self, entry: &Entry<M::Connection>) {
-        if self.gate.young_deaths() != 0 {
-            let window = self.hot.young_death_window_ns.load(Ordering::Relaxed);
-            if entry.last_used.saturating_sub(entry.created) >= window {
-                self.gate.proven(entry.created);
-            }
-        }
-    }
-
     /// Closes every idle connection and frees its slot.
     pub(crate) fn close_idle(&self, reason: CloseReason) {
         while let Some(entry) = self.idle.pop() {

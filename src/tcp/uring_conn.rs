@@ -22,6 +22,7 @@ use tokio_uring::buf::{BoundedBuf, BoundedBufMut};
 
 use super::manager::TcpManager;
 use crate::checkout::guard::Pooled;
+use crate::drop_guard::{DropGuard, Unwinding};
 use crate::error::Error;
 use crate::pool::Pool;
 
@@ -34,17 +35,8 @@ pub struct UringConn<'a> {
 }
 
 /// Marks the connection orphaned unless the operation it guards finishes.
-struct Flight<'c> {
-    orphaned: &'c Cell<bool>,
-    finished: bool,
-}
-
-impl Drop for Flight<'_> {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.orphaned.set(true);
-        }
-    }
+fn orphan(orphaned: &Cell<bool>, (): (), _: Unwinding) {
+    orphaned.set(true);
 }
 
 impl<'a> UringConn<'a> {
@@ -62,12 +54,9 @@ impl<'a> UringConn<'a> {
     }
 
     async fn guarded<T>(&self, operation: impl std::future::Future<Output = T>) -> T {
-        let mut flight = Flight {
-            orphaned: &self.orphaned,
-            finished: false,
-        };
+        let in_flight = DropGuard::new(&self.orphaned, (), orphan);
         let output = operation.await;
-        flight.finished = true;
+        in_flight.disarm();
         output
     }
 
@@ -145,6 +134,7 @@ impl Drop for UringConn<'_> {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-uring")))]
 impl Pool<TcpManager> {
     /// Checks out a connection for I/O through tokio-uring on this thread
     /// (call it inside `tokio_uring::start`).
