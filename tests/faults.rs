@@ -347,3 +347,25 @@ fn old_connections_staying_healthy_prove_nothing_about_new_ones() {
     );
     assert_quiescent(&pool, &mock);
 }
+
+#[test]
+fn a_connection_that_served_and_then_died_is_not_a_young_death() {
+    let (pool, mock, clock) = mock_pool(4);
+    let mut config = pool.config();
+    config.young_death_window = Some(SECOND);
+    pool.reconfigure(config).unwrap();
+    let id = pool.get_blocking().unwrap().id;
+    clock.advance(10 * MS);
+    // Checked out again while young: checked, and alive.
+    assert_eq!(pool.get_blocking().unwrap().id, id);
+    clock.advance(10 * MS);
+    mock.break_conn(id); // a flaky network, not a refusal
+    let replacement = pool.get_blocking().unwrap();
+    assert_ne!(replacement.id, id);
+    drop(replacement);
+    let (stats, status) = (pool.stats(), pool.status());
+    assert_eq!(stats.young_deaths, 0, "{stats:?}");
+    assert_eq!(stats.closed.broken, 1);
+    assert_eq!(status.consecutive_dial_failures, 0, "{status:?}");
+    assert_quiescent(&pool, &mock);
+}

@@ -70,7 +70,8 @@ fn validate_idle<M: Manager>(
             reason = Some(CloseReason::Broken);
         } else if young {
             // A young connection used and still alive: the target keeps the
-            // connections it accepts, so earlier young deaths were noise.
+            // connections it accepts (see `DialGate::proven`).
+            held.seen_alive = true;
             inner.gate.proven(held.created);
         }
     }

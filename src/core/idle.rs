@@ -14,7 +14,11 @@ pub(crate) struct Entry<C> {
     pub(crate) last_used: u64,
     /// This connection's draw in `[0, 1)` of the lifetime jitter: its
     /// lifetime is `max_lifetime * (1 - lifetime_jitter * jitter_draw)`.
-    pub(crate) jitter_draw: f64,
+    pub(crate) jitter_draw: f32,
+    /// It passed a liveness check after being used. A connection that
+    /// dies after that served its peer; one that dies young before it may
+    /// never have been served at all (see `DialGate::died_young`).
+    pub(crate) seen_alive: bool,
 }
 
 impl<C> Entry<C> {
@@ -24,7 +28,8 @@ impl<C> Entry<C> {
             conn,
             created: now,
             last_used,
-            jitter_draw: fastrand::f64(),
+            jitter_draw: fastrand::f32(),
+            seen_alive: false,
         }
     }
 }

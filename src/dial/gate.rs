@@ -125,7 +125,8 @@ impl DialGate {
     }
 
     /// Records that a new connection died young (found dead within
-    /// `young_death_window` of its dial; `recent` is the coarse time of
+    /// `young_death_window` of its dial, before any liveness check found it
+    /// alive after use; `recent` is the coarse time of
     /// its death, `now` the precise one): a failure for backoff and the
     /// breaker, like a refused connect. Returns when the gate reopens.
     pub(crate) fn died_young(&self, recent: u64, now: u64, config: &Config) -> u64 {

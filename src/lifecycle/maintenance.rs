@@ -125,9 +125,10 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
         .hot
         .young_death_window_ns
         .load(crate::core::sync::Ordering::Relaxed);
-    for (loan, dead) in due.into_iter().zip(broken) {
+    for (mut loan, dead) in due.into_iter().zip(broken) {
         if !dead && recent.saturating_sub(loan.created) < young_window {
             // A young connection alive after use proves the target.
+            loan.seen_alive = true;
             inner.gate.proven(loan.created);
         }
         if dead {

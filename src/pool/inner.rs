@@ -104,13 +104,15 @@ impl<M: Manager> Inner<M> {
     }
 
     /// A connection ended badly: if it was younger than
-    /// `young_death_window`, the target is accepting connections it cannot
-    /// serve (a server at its client limit answers and closes), and the
-    /// dial gate backs off as for a refused connect.
+    /// `young_death_window` and never passed a liveness check after use,
+    /// the target may be accepting connections it cannot serve (a server at
+    /// its client limit answers and closes), and the dial gate backs off as
+    /// for a refused connect. A connection that was seen alive and dies
+    /// later served its peer: a flaky network, not a refusal.
     fn note_death(&self, entry: &Entry<M::Connection>) {
         let window = self.hot.young_death_window_ns.load(Ordering::Relaxed);
         let now = self.clock.recent();
-        if now.saturating_sub(entry.created) >= window {
+        if entry.seen_alive || now.saturating_sub(entry.created) >= window {
             return;
         }
         let reopen = self
