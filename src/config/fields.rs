@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::builder::Builder;
 use super::error::ConfigError;
-use super::text::SettingValue;
+use super::value::SettingValue;
 use crate::manager::Manager;
 
 macro_rules! declare_config {

@@ -19,6 +19,7 @@ mod fields;
 mod settings;
 mod text;
 mod validate;
+mod value;
 
 pub use builder::Builder;
 pub use error::ConfigError;

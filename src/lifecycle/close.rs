@@ -17,6 +17,8 @@ use crate::time::{Sleep, nanos};
 /// Closes the pool: fails every waiter, closes idle connections, and wakes
 /// maintenance and a drain so they see it.
 pub(crate) fn close<M: Manager>(inner: &Inner<M>) {
+    // SeqCst with the fence below: the flag is published before we look for
+    // idle connections a returner may have pushed (see the fence's comment).
     if !inner.closed.swap(true, Ordering::SeqCst) {
         tracing::info!("pool closed");
     }

@@ -145,7 +145,9 @@ impl<M: Manager> Inner<M> {
 
 impl<M: Manager> Drop for Inner<M> {
     fn drop(&mut self) {
-        self.closed.store(true, Ordering::SeqCst);
+        // Nothing else can reach the pool any more (`&mut self`); the flag
+        // only tells the closes below why they happen.
+        self.closed.store(true, Ordering::Relaxed);
         self.close_idle(CloseReason::PoolClosed);
     }
 }
