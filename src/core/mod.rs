@@ -9,12 +9,10 @@
 //! manager's `can_recycle` and `close` on return, and the dial gate's
 //! read-only "may a dial start" check. Everything else builds on it.
 //!
-//! # The state
-//!
-//! A connection is in exactly one place: idle in the queue, in a waiter's
-//! cell, in a get's [`Claim`](claim::Claim), in a guard, or being dialed
-//! under a reserved slot. The slot counter counts all of them, and a slot is
-//! taken only by a compare-and-swap that sees `size < max_size`.
+//! The state and its invariants (the bound, one owner per connection, FIFO,
+//! cancellation, ...) are listed, each with the tests that check it, in
+//! `docs/design.md`; the argument for the one invariant that needs one is
+//! here.
 //!
 //! # No lost wake-up
 //!
