@@ -4,13 +4,14 @@
 //! `min_idle` restored late, timeouts early against the OS clock, a ping
 //! that changed socket state, and the waiting count of a timeout error.
 mod common;
+mod harness;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use common::harness::Harness;
+use harness::Harness;
 use common::{Callback, Mock, SECOND, Step, assert_quiescent, mock_pool};
 use ringpool::tcp::TcpManager;
 use ringpool::{Clock, Error, Pool};

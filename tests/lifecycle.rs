@@ -5,13 +5,14 @@
 //! maintenance task runs on a single-threaded `LocalPool`, stepped with
 //! `run_until_stalled` after each clock move: deterministic, no sleeping.
 mod common;
+mod harness;
 
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use common::harness::Harness;
+use harness::Harness;
 use common::{Mock, SECOND, Step, assert_quiescent, poll_once};
 use ringpool::{Clock, Error, Pool};
 

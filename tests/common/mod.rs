@@ -2,8 +2,6 @@
 //! and helpers to step futures by hand.
 #![allow(dead_code)]
 
-pub mod harness;
-
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;

@@ -1,6 +1,6 @@
-//! A pool on the mock clock with its maintenance task on a single-threaded
-//! `LocalPool`, stepped with `run_until_stalled` after each clock move:
-//! deterministic, no sleeping.
+//! A pool on the mock clock (with the mock manager of `tests/common`) and
+//! its maintenance task on a single-threaded `LocalPool`, stepped with
+//! `run_until_stalled` after each clock move: deterministic, no sleeping.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -10,7 +10,7 @@ use futures_executor::LocalPool;
 use futures_util::task::LocalSpawnExt;
 use ringpool::{Builder, Clock, MockClock, Pool};
 
-use super::Mock;
+use crate::common::Mock;
 
 /// The pool under test, its manager, and what moves time and maintenance.
 pub struct Harness {
