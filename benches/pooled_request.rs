@@ -4,7 +4,12 @@
 //!   pooling);
 //! - `ringpool`: tasks check a connection out of a ringpool pool for each
 //!   request (pool as large as the concurrency, so only the pool's overhead
-//!   separates it from `dedicated`);
+//!   separates it from `dedicated`), through a minimal hand-written manager
+//!   over tokio's `TcpStream`;
+//! - `ringpool_tokio_manager`: the same through the public
+//!   `ringpool::tcp::TokioTcpManager` (request tracking, liveness check of
+//!   young connections, name resolution per dial), which is what a user
+//!   takes;
 //! - `deadpool_tokio`: the same with deadpool (managed) over the same tokio
 //!   `TcpStream`s;
 //! - `dial_per_request`: a new connection for every request (closed with
@@ -25,7 +30,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 
@@ -54,7 +59,7 @@ async fn dial(addr: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
-async fn request(stream: &mut TcpStream) {
+async fn request(stream: &mut (impl AsyncRead + AsyncWrite + Unpin)) {
     let mut buf = [7u8; MESSAGE];
     stream.write_all(&buf).await.unwrap();
     stream.read_exact(&mut buf).await.unwrap();
@@ -211,7 +216,33 @@ fn pooled_request(c: &mut Criterion) {
                     async move {
                         for _ in 0..n {
                             let mut conn = pool.get().await.unwrap();
-                            request(&mut conn).await;
+                            request(&mut *conn).await;
+                        }
+                    }
+                })
+            })
+        });
+
+        let tokio_manager = ringpool::Pool::builder(ringpool::tcp::TokioTcpManager::new(
+            addr.to_string(),
+        ))
+        .max_size(tasks)
+        .build()
+        .unwrap();
+        setup.local.block_on(&setup.runtime, async {
+            let conns: Vec<_> =
+                futures_util::future::join_all((0..tasks).map(|_| tokio_manager.get())).await;
+            drop(conns);
+        });
+        group.bench_function(BenchmarkId::new("ringpool_tokio_manager", tasks), |b| {
+            b.iter_custom(|iters| {
+                let pool = tokio_manager.clone();
+                run(&setup, tasks, iters, move |n| {
+                    let pool = pool.clone();
+                    async move {
+                        for _ in 0..n {
+                            let mut conn = pool.get().await.unwrap();
+                            request(&mut *conn).await;
                         }
                     }
                 })
@@ -235,7 +266,7 @@ fn pooled_request(c: &mut Criterion) {
                     async move {
                         for _ in 0..n {
                             let mut conn = deadpool.get().await.unwrap();
-                            request(&mut conn).await;
+                            request(&mut *conn).await;
                         }
                     }
                 })

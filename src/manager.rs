@@ -30,6 +30,9 @@ pub enum CloseReason {
     Resize,
     /// Its user called [`Pooled::discard`](crate::Pooled::discard).
     Discarded,
+    /// It was given back mid-request (an operation left pending, a reply
+    /// not read), so its next user could read someone else's reply.
+    Abandoned,
     /// The pool was closed or dropped.
     PoolClosed,
 }
@@ -86,6 +89,19 @@ pub trait Manager: Send + Sync + 'static {
     /// block or do I/O; `false` closes it with [`CloseReason::Broken`].
     fn can_recycle(&self, _conn: &mut Self::Connection) -> bool {
         true
+    }
+
+    /// Why a connection given back may not be reused, if it may not: the
+    /// reason it is closed with. The default asks
+    /// [`can_recycle`](Manager::can_recycle) and answers
+    /// [`CloseReason::Broken`] when it says no. A manager whose connections
+    /// know they were given back mid-request answers
+    /// [`CloseReason::Abandoned`]. Must not block or do I/O.
+    fn check_return(&self, conn: &mut Self::Connection) -> Result<(), CloseReason> {
+        match self.can_recycle(conn) {
+            true => Ok(()),
+            false => Err(CloseReason::Broken),
+        }
     }
 
     /// Protocol-level health check used by health checks (for Redis, `PING`).

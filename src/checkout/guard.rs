@@ -72,9 +72,14 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// Closes the connection instead of returning it (for example after a
     /// protocol error left it in an unknown state). Its slot is freed.
     pub fn discard(self) {
+        self.close(CloseReason::Discarded);
+    }
+
+    /// Closes the connection with `reason` instead of returning it.
+    pub(crate) fn close(self, reason: CloseReason) {
         let inner = &self.pool.inner;
         let entry = self.take();
-        close_and_release(inner, entry, CloseReason::Discarded);
+        close_and_release(inner, entry, reason);
     }
 
     /// Takes the connection out of the pool for good; its slot is freed and

@@ -13,15 +13,15 @@ use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::Inner;
 
 /// Returns a used connection to the pool, or closes it if it cannot stay:
-/// the manager refuses it (`can_recycle`), or it has outlived its lifetime.
+/// the manager refuses it (`check_return`), or it has outlived its lifetime.
 #[inline]
 pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
     // `can_recycle` is user code: if it panics, the guard closes the
     // connection and frees its slot as the panic passes.
     let mut held = DropGuard::new(inner, entry, close_after_panic);
-    if !inner.manager.can_recycle(&mut held.conn) {
+    if let Err(reason) = inner.manager.check_return(&mut held.conn) {
         let entry = held.disarm();
-        return close_and_release(inner, entry, CloseReason::Broken);
+        return close_and_release(inner, entry, reason);
     }
     let mut entry = held.disarm();
     entry.last_used = inner.clock.recent();

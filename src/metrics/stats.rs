@@ -37,6 +37,7 @@ pub(crate) enum Counter {
     ClosedLifetime,
     ClosedResize,
     ClosedDiscarded,
+    ClosedAbandoned,
     ClosedPoolClosed,
     Detached,
     Leaks,
@@ -91,6 +92,7 @@ impl StatsCells {
             CloseReason::Lifetime => Counter::ClosedLifetime,
             CloseReason::Resize => Counter::ClosedResize,
             CloseReason::Discarded => Counter::ClosedDiscarded,
+            CloseReason::Abandoned => Counter::ClosedAbandoned,
             CloseReason::PoolClosed => Counter::ClosedPoolClosed,
         });
     }
@@ -119,6 +121,7 @@ impl StatsCells {
                 lifetime: s(ClosedLifetime),
                 resize: s(ClosedResize),
                 discarded: s(ClosedDiscarded),
+                abandoned: s(ClosedAbandoned),
                 pool_closed: s(ClosedPoolClosed),
             },
             detached: s(Detached),
@@ -175,7 +178,7 @@ impl Stats {
     /// Every connection the pool has closed, whatever the reason.
     pub fn closed_total(&self) -> u64 {
         let c = &self.closed;
-        c.broken + c.idle_timeout + c.lifetime + c.resize + c.discarded + c.pool_closed
+        c.broken + c.idle_timeout + c.lifetime + c.resize + c.discarded + c.abandoned + c.pool_closed
     }
 }
 
@@ -193,6 +196,8 @@ pub struct ClosedCounts {
     pub resize: u64,
     /// Discarded by their user.
     pub discarded: u64,
+    /// Given back mid-request (a cancelled request, a reply not read).
+    pub abandoned: u64,
     /// Closed because the pool was closed or dropped.
     pub pool_closed: u64,
 }

@@ -10,6 +10,7 @@ use socket2::{SockRef, TcpKeepalive};
 use super::conn::TcpConn;
 use super::liveness::{peek_says_broken, poll_says_broken};
 use super::options::{Backend, IdleCheck, TcpOptions};
+use super::ping::{ProtocolPing, classify};
 use crate::manager::{CloseReason, ErrorClass, Manager};
 use crate::uring::{BackendError, Driver, peek_all};
 
@@ -38,13 +39,6 @@ pub struct TcpManager {
     options: TcpOptions,
     engine: Engine,
     ping: Option<ProtocolPing>,
-}
-
-/// A request the protocol itself defines as a health check, and its reply.
-#[derive(Debug)]
-struct ProtocolPing {
-    request: Vec<u8>,
-    reply: Vec<u8>,
 }
 
 impl TcpManager {
@@ -112,10 +106,7 @@ impl TcpManager {
     /// connect timeout; a wrong or missing reply closes the connection.
     /// Without it, health checks only peek and never write a byte.
     pub fn ping_with(mut self, request: impl Into<Vec<u8>>, reply: impl Into<Vec<u8>>) -> Self {
-        self.ping = Some(ProtocolPing {
-            request: request.into(),
-            reply: reply.into(),
-        });
+        self.ping = Some(ProtocolPing::new(request, reply));
         self
     }
 
@@ -187,17 +178,7 @@ impl Manager for TcpManager {
             stream.write_all(&ping.request)?;
             let mut reply = vec![0u8; ping.reply.len()];
             stream.read_exact(&mut reply)?;
-            match reply == ping.reply {
-                true => Ok(()),
-                false => Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "ping reply {:?}, expected {:?}",
-                        String::from_utf8_lossy(&reply),
-                        String::from_utf8_lossy(&ping.reply)
-                    ),
-                )),
-            }
+            ping.check(&reply)
         })();
         stream.set_read_timeout(read_before)?;
         stream.set_write_timeout(write_before)?;
@@ -223,10 +204,7 @@ impl Manager for TcpManager {
     /// Refused, reset, unreachable and timed-out dials are worth retrying;
     /// a dial the host forbids (`EACCES`, `EPERM`) is not.
     fn classify(&self, error: &io::Error) -> ErrorClass {
-        match error.kind() {
-            io::ErrorKind::PermissionDenied => ErrorClass::Fatal,
-            _ => ErrorClass::Retryable,
-        }
+        classify(error)
     }
 
     fn close(&self, conn: TcpConn, _reason: CloseReason) {

@@ -4,7 +4,9 @@
 //!
 //! Owns: the manager (`manager`), the connection it hands out ([`TcpConn`],
 //! in `conn`), its options (`options`), the liveness checks (`liveness`),
-//! and, with the `tokio-uring` feature, I/O on pooled connections through
+//! the protocol ping (`ping`); with the `tokio` feature, a manager whose
+//! connections are tokio streams ([`TokioTcpManager`], [`TokioConn`]); and,
+//! with the `tokio-uring` feature, I/O on pooled connections through
 //! tokio-uring ([`UringConn`], in `uring_conn`). May touch: the io_uring
 //! driver, and the pool only through the [`Manager`](crate::Manager) trait
 //! and the public API.
@@ -19,12 +21,23 @@ mod conn;
 pub(crate) mod liveness;
 mod manager;
 mod options;
+mod ping;
+#[cfg(feature = "tokio")]
+mod tokio_conn;
+#[cfg(feature = "tokio")]
+mod tokio_manager;
 #[cfg(feature = "tokio-uring")]
 mod uring_conn;
 
 pub use conn::TcpConn;
 pub use manager::TcpManager;
 pub use options::{Backend, IdleCheck, TcpOptions};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use tokio_conn::TokioConn;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use tokio_manager::TokioTcpManager;
 #[cfg(feature = "tokio-uring")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio-uring")))]
 pub use uring_conn::UringConn;

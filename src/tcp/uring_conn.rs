@@ -23,6 +23,7 @@ use tokio_uring::buf::{BoundedBuf, BoundedBufMut};
 use super::manager::TcpManager;
 use crate::checkout::guard::Pooled;
 use crate::drop_guard::{DropGuard, Unwinding};
+use crate::manager::CloseReason;
 use crate::error::Error;
 use crate::pool::Pool;
 
@@ -124,9 +125,9 @@ impl Drop for UringConn<'_> {
             drop(self.stream.take());
             tracing::debug!(
                 fd = pooled.as_raw_fd(),
-                "ringpool: connection dropped mid-operation, closed"
+                "connection dropped mid-operation, closed"
             );
-            pooled.discard();
+            pooled.close(CloseReason::Abandoned);
         } else {
             drop(self.stream.take());
             drop(pooled);

@@ -1,6 +1,7 @@
 //! A pool on the mock clock (with the mock manager of `tests/common`) and
 //! its maintenance task on a single-threaded `LocalPool`, stepped with
 //! `run_until_stalled` after each clock move: deterministic, no sleeping.
+#![allow(dead_code)]
 
 use std::cell::Cell;
 use std::rc::Rc;
