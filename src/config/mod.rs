@@ -16,6 +16,8 @@
 mod builder;
 mod error;
 mod fields;
+#[cfg(feature = "serde")]
+mod serde;
 mod settings;
 mod text;
 mod validate;

@@ -33,18 +33,62 @@ impl Config {
     /// ```
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let name = name.trim();
-        self.set_field(name, value).unwrap_or_else(|| {
-            Err(ConfigError::new(
-                "setting",
-                format!("`{name}` is not a ringpool setting"),
-                format!("use one of: {}", SETTINGS.join(", ")),
-            ))
-        })
+        self.set_field(name, value)
+            .unwrap_or_else(|| Err(unknown_setting(name, name)))
+    }
+
+    /// The defaults overridden by every variable `<prefix><SETTING>` that
+    /// is set, for a process with more than one pool:
+    /// `Config::from_env_prefixed("PAYMENTS_POOL_")` reads
+    /// `PAYMENTS_POOL_MAX_SIZE`, `PAYMENTS_POOL_IDLE_TIMEOUT`, ...
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first variable that does not parse, or
+    /// a variable under the prefix that names no setting (a typo such as
+    /// `PAYMENTS_POOL_MAX_SZIE`), with the closest setting's variable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // SAFETY: nothing else touches the environment in this example.
+    /// unsafe { std::env::set_var("DOCS_POOL_MAX_SZIE", "64") };
+    /// let error = ringpool::Config::from_env_prefixed("DOCS_POOL_").unwrap_err();
+    /// assert!(error.to_string().contains("DOCS_POOL_MAX_SIZE"), "{error}");
+    /// ```
+    pub fn from_env_prefixed(prefix: &str) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        let mut variables: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value)))
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(name, value)| (name, value.to_string_lossy().into_owned()))
+            .collect();
+        variables.sort();
+        for (variable, value) in variables {
+            let name = variable[prefix.len()..].to_ascii_lowercase();
+            let Some(set) = config.set_field(&name, &value) else {
+                let mut error = unknown_setting(&variable, &name);
+                if let Some(closest) = closest_setting(&name) {
+                    error.fix = format!(
+                        "did you mean {prefix}{}? Every variable under {prefix} must name a setting",
+                        closest.to_ascii_uppercase()
+                    );
+                }
+                return Err(error);
+            };
+            set.map_err(|mut error| {
+                error.problem = format!("{} (from {variable})", error.problem);
+                error
+            })?;
+        }
+        Ok(config)
     }
 
     /// The defaults overridden by every `RINGPOOL_<SETTING>` environment
     /// variable that is set (`RINGPOOL_MAX_SIZE=64`,
-    /// `RINGPOOL_IDLE_TIMEOUT=45s`, ...).
+    /// `RINGPOOL_IDLE_TIMEOUT=45s`, ...). Other `RINGPOOL_*` variables are
+    /// left alone; [`from_env_prefixed`](Config::from_env_prefixed) with a
+    /// prefix of the pool's own rejects them.
     ///
     /// # Errors
     ///
@@ -62,6 +106,25 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// The error for `what` (a name or variable) that names no setting.
+fn unknown_setting(what: &str, name: &str) -> ConfigError {
+    let fix = match closest_setting(name) {
+        Some(closest) => format!("did you mean {closest}? The settings: {}", SETTINGS.join(", ")),
+        None => format!("use one of: {}", SETTINGS.join(", ")),
+    };
+    ConfigError::new("setting", format!("`{what}` is not a ringpool setting"), fix)
+}
+
+/// The setting closest to `name`, if one is close enough to be a typo.
+fn closest_setting(name: &str) -> Option<&'static str> {
+    SETTINGS
+        .iter()
+        .map(|setting| (strsim::damerau_levenshtein(name, setting), *setting))
+        .filter(|(distance, setting)| *distance <= (setting.len() / 3).max(2))
+        .min()
+        .map(|(_, setting)| setting)
 }
 
 /// Parses `key=value` pairs separated by commas or newlines, on top of the
@@ -137,6 +200,16 @@ mod tests {
                 .to_string()
                 .contains("no `=`")
         );
+    }
+
+    #[test]
+    fn a_typo_is_answered_with_the_closest_setting() {
+        let error = "max_sz=4".parse::<Config>().unwrap_err();
+        assert!(error.fix.starts_with("did you mean max_size?"), "{error}");
+        let error = "idle_timout=4s".parse::<Config>().unwrap_err();
+        assert!(error.fix.starts_with("did you mean idle_timeout?"), "{error}");
+        let error = "flux_capacitor=1".parse::<Config>().unwrap_err();
+        assert!(error.fix.starts_with("use one of"), "{error}");
     }
 
     #[test]
