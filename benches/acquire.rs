@@ -260,6 +260,7 @@ macro_rules! async_gets {
 }
 
 async_gets!(ringpool_gets, RingPool, get);
+async_gets!(ringpool_owned_gets, RingPool, get_owned);
 async_gets!(deadpool_gets, DeadPool, get);
 async_gets!(bb8_gets, Bb8Pool, get);
 async_gets!(qp_gets, QpPool, acquire);
@@ -529,6 +530,9 @@ fn acquire_uncontended(c: &mut Criterion) {
     configure(&mut g);
     bench(&mut g, GROUP, "ringpool", |n| {
         run_single(&rt, ringpool_gets::<false>(&pools.ringpool, n))
+    });
+    bench(&mut g, GROUP, "ringpool_owned", |n| {
+        run_single(&rt, ringpool_owned_gets::<false>(&pools.ringpool, n))
     });
     bench(&mut g, GROUP, "deadpool", |n| {
         run_single(&rt, deadpool_gets::<false>(&pools.deadpool, n))

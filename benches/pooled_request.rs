@@ -223,12 +223,11 @@ fn pooled_request(c: &mut Criterion) {
             })
         });
 
-        let tokio_manager = ringpool::Pool::builder(ringpool::tcp::TokioTcpManager::new(
-            addr.to_string(),
-        ))
-        .max_size(tasks)
-        .build()
-        .unwrap();
+        let tokio_manager =
+            ringpool::Pool::builder(ringpool::tcp::TokioTcpManager::new(addr.to_string()))
+                .max_size(tasks)
+                .build()
+                .unwrap();
         setup.local.block_on(&setup.runtime, async {
             let conns: Vec<_> =
                 futures_util::future::join_all((0..tasks).map(|_| tokio_manager.get())).await;

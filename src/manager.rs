@@ -33,6 +33,8 @@ pub enum CloseReason {
     /// It was given back mid-request (an operation left pending, a reply
     /// not read), so its next user could read someone else's reply.
     Abandoned,
+    /// [`Pool::retain`](crate::Pool::retain) evicted it.
+    Evicted,
     /// The pool was closed or dropped.
     PoolClosed,
 }

@@ -11,8 +11,8 @@ use std::net::TcpListener;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use harness::Harness;
 use common::{Callback, Mock, SECOND, Step, assert_quiescent, mock_pool};
+use harness::Harness;
 use ringpool::tcp::TcpManager;
 use ringpool::{Clock, Error, Pool};
 

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use harness::Harness;
 use common::{Mock, SECOND, Step, assert_quiescent, poll_once};
+use harness::Harness;
 use ringpool::{Clock, Error, Pool};
 
 #[test]

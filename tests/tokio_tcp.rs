@@ -148,12 +148,21 @@ fn a_cancelled_request_never_leaks_its_reply_to_the_next_user() {
         for task in tasks {
             task.await.unwrap();
         }
-        let (answered, cancelled) = (answered.load(Ordering::Relaxed), cancelled.load(Ordering::Relaxed));
+        let (answered, cancelled) = (
+            answered.load(Ordering::Relaxed),
+            cancelled.load(Ordering::Relaxed),
+        );
         let stats = pool.stats();
         eprintln!("{answered} answered, {cancelled} cancelled; {stats:?}");
         assert_eq!(answered + cancelled, ROUNDS as usize);
-        assert!(answered > 1000 && cancelled > 1000, "both outcomes happened");
-        assert!(stats.closed.abandoned > 0, "cancelled mid-request: {stats:?}");
+        assert!(
+            answered > 1000 && cancelled > 1000,
+            "both outcomes happened"
+        );
+        assert!(
+            stats.closed.abandoned > 0,
+            "cancelled mid-request: {stats:?}"
+        );
         let status = pool.status();
         assert_eq!(
             stats.connects,
@@ -200,15 +209,28 @@ fn a_ping_to_a_silent_server_is_bounded_and_never_blocks_the_runtime() {
             })
         };
         let started = Instant::now();
-        let conn = pool.get().await.expect("a fresh connection after the failed ping");
+        let conn = pool
+            .get()
+            .await
+            .expect("a fresh connection after the failed ping");
         let took = started.elapsed();
         let ticked = ticks.load(Ordering::Relaxed);
         ticker.abort();
         drop(conn);
         assert!(took >= Duration::from_millis(100), "{took:?}");
-        assert!(took < Duration::from_millis(900), "bounded by ping_timeout: {took:?}");
-        assert!(ticked >= 5, "the runtime kept running: {ticked} ticks in {took:?}");
-        assert_eq!(pool.stats().closed.broken, 1, "the silent connection was closed");
+        assert!(
+            took < Duration::from_millis(900),
+            "bounded by ping_timeout: {took:?}"
+        );
+        assert!(
+            ticked >= 5,
+            "the runtime kept running: {ticked} ticks in {took:?}"
+        );
+        assert_eq!(
+            pool.stats().closed.broken,
+            1,
+            "the silent connection was closed"
+        );
     });
 }
 
@@ -227,8 +249,8 @@ fn every_dial_resolves_the_name_again_and_tries_each_address() {
         };
         let mut options = TcpOptions::default();
         options.connect_timeout = Duration::from_millis(500);
-        let manager = TokioTcpManager::with_resolver("payments.internal:7000", resolve)
-            .options(options);
+        let manager =
+            TokioTcpManager::with_resolver("payments.internal:7000", resolve).options(options);
         let pool = Pool::builder(manager).max_size(1).build().unwrap();
         let conn = pool.get().await.unwrap();
         assert_eq!(conn.stream().peer_addr().unwrap(), first);

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::panic::Location;
+use std::time::Duration;
 
 use super::guard::Pooled;
 use super::slow::acquire;
@@ -20,6 +21,7 @@ use crate::metrics::stats::Counter;
 use crate::metrics::status::status;
 use crate::pool::Pool;
 use crate::pool::inner::Inner;
+use crate::time::nanos;
 
 type ErrOf<M> = <M as Manager>::Error;
 
@@ -48,6 +50,22 @@ fn try_fast<M: Manager>(inner: &Inner<M>) -> Fast<M::Connection> {
         // The slow path pings it.
         Checked::NeedsPing(entry) => Fast::Miss(Some(Grant::Conn(entry))),
         Checked::Closed => Fast::Miss(Some(Grant::Slot)),
+    }
+}
+
+/// A checkout waiting up to `timeout_ns` (the acquire timeout if `None`).
+async fn checkout<'a, M: Manager>(
+    pool: &'a Pool<M>,
+    timeout_ns: Option<u64>,
+    caller: &'static Location<'static>,
+) -> Result<Pooled<'a, M>, Error<ErrOf<M>>> {
+    let inner = &*pool.inner;
+    match try_fast(inner) {
+        Fast::Hit(entry) => Ok(Pooled::new(pool, entry, caller)),
+        // Boxed so the common, fast-path future stays a few words.
+        Fast::Miss(first) => Box::pin(acquire(inner, first, timeout_ns))
+            .await
+            .map(|entry| Pooled::new(pool, entry, caller)),
     }
 }
 
@@ -84,16 +102,63 @@ impl<M: Manager> Pool<M> {
     #[track_caller]
     pub fn get(&self) -> impl Future<Output = Result<Pooled<'_, M>, Error<ErrOf<M>>>> + '_ {
         // Where the connection was checked out, for leak reports.
-        let caller = Location::caller();
-        async move {
-            let inner = &*self.inner;
-            match try_fast(inner) {
-                Fast::Hit(entry) => Ok(Pooled::new(self, entry, caller)),
-                Fast::Miss(first) => Box::pin(acquire(inner, first))
-                    .await
-                    .map(|entry| Pooled::new(self, entry, caller)),
-            }
-        }
+        checkout(self, None, Location::caller())
+    }
+
+    /// [`get`](Pool::get) with its own timeout instead of the pool's
+    /// `acquire_timeout` (for a request whose deadline is nearer).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Pool::get); [`Error::Timeout`] after `timeout`.
+    #[track_caller]
+    pub fn get_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Pooled<'_, M>, Error<ErrOf<M>>>> + '_ {
+        checkout(self, Some(nanos(timeout)), Location::caller())
+    }
+
+    /// [`get`](Pool::get) for a guard that owns a handle to the pool: it
+    /// can be moved into a spawned task, stored in a struct or returned
+    /// from a function. It costs one handle clone (an atomic increment and
+    /// decrement) more than [`get`](Pool::get); the future is `'static`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ringpool::{Manager, Pool, Pooled};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(7) }
+    /// # }
+    /// fn checked_out(pool: &Pool<Numbers>) -> Pooled<'static, Numbers> {
+    ///     futures_executor::block_on(pool.get_owned()).unwrap()
+    /// }
+    /// let pool = Pool::builder(Numbers).build().unwrap();
+    /// let conn = checked_out(&pool);
+    /// let worker = std::thread::spawn(move || *conn + 1);
+    /// assert_eq!(worker.join().unwrap(), 8);
+    /// ```
+    #[track_caller]
+    pub fn get_owned(
+        &self,
+    ) -> impl Future<Output = Result<Pooled<'static, M>, Error<ErrOf<M>>>> + 'static {
+        let (pool, caller) = (self.clone(), Location::caller());
+        async move { checkout(&pool, None, caller).await.map(Pooled::into_owned) }
+    }
+
+    /// [`try_get`](Pool::try_get) for a guard that owns a handle to the
+    /// pool, as [`get_owned`](Pool::get_owned).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_get`](Pool::try_get).
+    #[track_caller]
+    pub fn try_get_owned(&self) -> Result<Pooled<'static, M>, Error<ErrOf<M>>> {
+        self.try_get().map(Pooled::into_owned)
     }
 
     /// [`get`](Pool::get) for synchronous callers: blocks the thread.

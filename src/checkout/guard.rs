@@ -34,10 +34,34 @@ use crate::pool::Pool;
 /// pool.get_blocking().unwrap().discard(); // closed, slot freed
 /// assert_eq!(pool.status().size, 0);
 /// ```
+///
+/// [`Pool::get`] returns a guard that borrows its pool (the cheapest, for
+/// hot loops); [`Pool::get_owned`] returns a `Pooled<'static, M>` that holds
+/// a handle of its own, so it can be moved into a spawned task, stored in a
+/// struct or returned from a function.
 pub struct Pooled<'a, M: Manager> {
-    pool: &'a Pool<M>,
+    pool: Handle<'a, M>,
     entry: Option<Entry<M::Connection>>,
     leak: Option<Box<LeakWatch>>,
+}
+
+/// The pool a guard returns its connection to: borrowed, or a handle of
+/// its own.
+enum Handle<'a, M: Manager> {
+    Borrowed(&'a Pool<M>),
+    Owned(Pool<M>),
+}
+
+impl<M: Manager> Deref for Handle<'_, M> {
+    type Target = Pool<M>;
+
+    #[inline]
+    fn deref(&self) -> &Pool<M> {
+        match self {
+            Handle::Borrowed(pool) => pool,
+            Handle::Owned(pool) => pool,
+        }
+    }
 }
 
 impl<'a, M: Manager> Pooled<'a, M> {
@@ -48,9 +72,19 @@ impl<'a, M: Manager> Pooled<'a, M> {
         caller: &'static Location<'static>,
     ) -> Self {
         Pooled {
-            pool,
-            entry: Some(entry),
             leak: watch_for_leak(&pool.inner, caller),
+            pool: Handle::Borrowed(pool),
+            entry: Some(entry),
+        }
+    }
+
+    /// Turns this guard into one that holds its own pool handle.
+    pub(crate) fn into_owned(mut self) -> Pooled<'static, M> {
+        let pool = Handle::Owned((*self.pool).clone());
+        Pooled {
+            pool,
+            entry: self.entry.take(),
+            leak: self.leak.take(),
         }
     }
 
@@ -60,7 +94,8 @@ impl<'a, M: Manager> Pooled<'a, M> {
             .expect("a guard holds its connection until consumed")
     }
 
-    fn take(mut self) -> Entry<M::Connection> {
+    /// Takes the connection out; the guard's drop then does nothing.
+    fn take(&mut self) -> Entry<M::Connection> {
         if let Some(watch) = self.leak.take() {
             unwatch(&self.pool.inner, &watch);
         }
@@ -76,17 +111,17 @@ impl<'a, M: Manager> Pooled<'a, M> {
     }
 
     /// Closes the connection with `reason` instead of returning it.
-    pub(crate) fn close(self, reason: CloseReason) {
-        let inner = &self.pool.inner;
+    pub(crate) fn close(mut self, reason: CloseReason) {
         let entry = self.take();
+        let inner = &self.pool.inner;
         close_and_release(inner, entry, reason);
     }
 
     /// Takes the connection out of the pool for good; its slot is freed and
     /// the pool no longer counts or closes it.
-    pub fn detach(self) -> M::Connection {
-        let inner = &self.pool.inner;
+    pub fn detach(mut self) -> M::Connection {
         let entry = self.take();
+        let inner = &self.pool.inner;
         inner.stats.incr(Counter::Detached);
         release_slot(inner);
         entry.conn
@@ -99,8 +134,8 @@ impl<'a, M: Manager> Pooled<'a, M> {
     }
 
     /// The pool this connection belongs to.
-    pub fn pool(&self) -> &'a Pool<M> {
-        self.pool
+    pub fn pool(&self) -> &Pool<M> {
+        &self.pool
     }
 }
 

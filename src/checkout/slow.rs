@@ -21,10 +21,12 @@ use crate::pool::inner::Inner;
 type ConnOf<M> = <M as Manager>::Connection;
 type ErrOf<M> = <M as Manager>::Error;
 
-/// The slow path, starting from what the fast path handed over.
+/// The slow path, starting from what the fast path handed over; it waits
+/// up to `timeout_ns` (the acquire timeout in force if `None`).
 pub(crate) async fn acquire<M: Manager>(
     inner: &Inner<M>,
     first: Option<Grant<ConnOf<M>>>,
+    timeout_ns: Option<u64>,
 ) -> Result<Entry<ConnOf<M>>, Error<ErrOf<M>>> {
     inner.stats.incr(Counter::SlowGets);
     if inner
@@ -38,7 +40,8 @@ pub(crate) async fn acquire<M: Manager>(
             .observe_demand(in_use_or_dialing + inner.waiters.count() + 1);
     }
     let start = inner.clock.now();
-    let deadline = start.saturating_add(inner.settings.load().acquire_timeout_ns);
+    let timeout = timeout_ns.unwrap_or_else(|| inner.settings.load().acquire_timeout_ns);
+    let deadline = start.saturating_add(timeout);
     let mut waited = false;
     let result = acquire_until(inner, first, start, deadline, &mut waited).await;
     refill_if_below_min_idle(inner);

@@ -108,8 +108,17 @@ mod tests {
     #[test]
     fn settings_left_out_keep_their_defaults_and_typos_are_named() {
         let config: Config = serde_json::from_str(r#"{"max_size": 8}"#).unwrap();
-        assert_eq!(config, Config { max_size: 8, ..Config::default() });
+        assert_eq!(
+            config,
+            Config {
+                max_size: 8,
+                ..Config::default()
+            }
+        );
         let error = serde_json::from_str::<Config>(r#"{"max_sz": 8}"#).unwrap_err();
-        assert!(error.to_string().contains("did you mean max_size"), "{error}");
+        assert!(
+            error.to_string().contains("did you mean max_size"),
+            "{error}"
+        );
     }
 }

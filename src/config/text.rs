@@ -111,10 +111,17 @@ impl Config {
 /// The error for `what` (a name or variable) that names no setting.
 fn unknown_setting(what: &str, name: &str) -> ConfigError {
     let fix = match closest_setting(name) {
-        Some(closest) => format!("did you mean {closest}? The settings: {}", SETTINGS.join(", ")),
+        Some(closest) => format!(
+            "did you mean {closest}? The settings: {}",
+            SETTINGS.join(", ")
+        ),
         None => format!("use one of: {}", SETTINGS.join(", ")),
     };
-    ConfigError::new("setting", format!("`{what}` is not a ringpool setting"), fix)
+    ConfigError::new(
+        "setting",
+        format!("`{what}` is not a ringpool setting"),
+        fix,
+    )
 }
 
 /// The setting closest to `name`, if one is close enough to be a typo.
@@ -207,7 +214,10 @@ mod tests {
         let error = "max_sz=4".parse::<Config>().unwrap_err();
         assert!(error.fix.starts_with("did you mean max_size?"), "{error}");
         let error = "idle_timout=4s".parse::<Config>().unwrap_err();
-        assert!(error.fix.starts_with("did you mean idle_timeout?"), "{error}");
+        assert!(
+            error.fix.starts_with("did you mean idle_timeout?"),
+            "{error}"
+        );
         let error = "flux_capacitor=1".parse::<Config>().unwrap_err();
         assert!(error.fix.starts_with("use one of"), "{error}");
     }

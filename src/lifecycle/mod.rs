@@ -4,8 +4,8 @@
 //! spare), housekeeping on the timer thread (`housekeeping`: warm size,
 //! background expiry), the maintenance task (`maintenance`: refills, idle
 //! checks, warm-up), the warm size and wake-ups (`warm`), leak detection
-//! (`leak`), reconfiguration (`reconfigure`), and closing and draining
-//! (`close`). May touch: the core (handoff), the dial layer, the checkout's
+//! (`leak`), reconfiguration (`reconfigure`), eviction by a predicate
+//! (`retain`), and closing and draining (`close`). May touch: the core (handoff), the dial layer, the checkout's
 //! validation (for pings), time and stats.
 
 pub(crate) mod close;
@@ -14,6 +14,7 @@ pub(crate) mod leak;
 pub(crate) mod maintenance;
 pub(crate) mod policy;
 pub(crate) mod reconfigure;
+pub(crate) mod retain;
 pub(crate) mod warm;
 
 pub use close::DrainReport;

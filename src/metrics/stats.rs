@@ -38,6 +38,7 @@ pub(crate) enum Counter {
     ClosedResize,
     ClosedDiscarded,
     ClosedAbandoned,
+    ClosedEvicted,
     ClosedPoolClosed,
     Detached,
     Leaks,
@@ -93,6 +94,7 @@ impl StatsCells {
             CloseReason::Resize => Counter::ClosedResize,
             CloseReason::Discarded => Counter::ClosedDiscarded,
             CloseReason::Abandoned => Counter::ClosedAbandoned,
+            CloseReason::Evicted => Counter::ClosedEvicted,
             CloseReason::PoolClosed => Counter::ClosedPoolClosed,
         });
     }
@@ -122,6 +124,7 @@ impl StatsCells {
                 resize: s(ClosedResize),
                 discarded: s(ClosedDiscarded),
                 abandoned: s(ClosedAbandoned),
+                evicted: s(ClosedEvicted),
                 pool_closed: s(ClosedPoolClosed),
             },
             detached: s(Detached),
@@ -178,7 +181,14 @@ impl Stats {
     /// Every connection the pool has closed, whatever the reason.
     pub fn closed_total(&self) -> u64 {
         let c = &self.closed;
-        c.broken + c.idle_timeout + c.lifetime + c.resize + c.discarded + c.abandoned + c.pool_closed
+        c.broken
+            + c.idle_timeout
+            + c.lifetime
+            + c.resize
+            + c.discarded
+            + c.abandoned
+            + c.evicted
+            + c.pool_closed
     }
 }
 
@@ -198,6 +208,8 @@ pub struct ClosedCounts {
     pub discarded: u64,
     /// Given back mid-request (a cancelled request, a reply not read).
     pub abandoned: u64,
+    /// Evicted by [`Pool::retain`](crate::Pool::retain).
+    pub evicted: u64,
     /// Closed because the pool was closed or dropped.
     pub pool_closed: u64,
 }

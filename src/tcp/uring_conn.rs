@@ -23,8 +23,8 @@ use tokio_uring::buf::{BoundedBuf, BoundedBufMut};
 use super::manager::TcpManager;
 use crate::checkout::guard::Pooled;
 use crate::drop_guard::{DropGuard, Unwinding};
-use crate::manager::CloseReason;
 use crate::error::Error;
+use crate::manager::CloseReason;
 use crate::pool::Pool;
 
 /// A pooled connection used through tokio-uring on the current thread.

@@ -1,0 +1,56 @@
+//! Evicting idle connections by a predicate (after a failover, a
+//! credentials rotation, a topology change).
+
+use crate::core::handoff::{close_and_release, reinsert};
+use crate::core::idle::Entry;
+use crate::drop_guard::{DropGuard, Unwinding};
+use crate::manager::{CloseReason, Manager};
+use crate::pool::Pool;
+use crate::pool::inner::Inner;
+
+fn give_back<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>, _: Unwinding) {
+    reinsert(inner, entry);
+}
+
+impl<M: Manager> Pool<M> {
+    /// Closes every idle connection for which `keep` returns `false`, and
+    /// returns how many it closed (counted as
+    /// [`ClosedCounts::evicted`](crate::ClosedCounts::evicted)).
+    /// Connections in use are not seen; to retire those too, lower
+    /// `max_lifetime` with [`reconfigure`](Pool::reconfigure), which reaches
+    /// them at their return. If `keep` panics, the connections it had not
+    /// judged go back as they were and the panic reaches the caller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ringpool::{Manager, Pool};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(7) }
+    /// # }
+    /// let pool = Pool::builder(Numbers).build().unwrap();
+    /// drop(pool.get_blocking().unwrap());
+    /// assert_eq!(pool.retain(|conn| *conn != 7), 1);
+    /// assert_eq!(pool.status().size, 0);
+    /// ```
+    pub fn retain(&self, mut keep: impl FnMut(&M::Connection) -> bool) -> usize {
+        let inner = &*self.inner;
+        let mut kept = Vec::new();
+        let mut closed = 0;
+        for _ in 0..inner.idle.len() {
+            let Some(entry) = inner.idle.pop() else { break };
+            let judged = DropGuard::new(inner, entry, give_back);
+            if keep(&judged.conn) {
+                kept.push(judged);
+            } else {
+                close_and_release(inner, judged.disarm(), CloseReason::Evicted);
+                closed += 1;
+            }
+        }
+        drop(kept); // back into the pool, as they were
+        closed
+    }
+}
