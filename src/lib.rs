@@ -25,7 +25,10 @@ mod checkout;
 mod dial;
 mod lifecycle;
 
+#[cfg(target_os = "linux")]
+#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
 pub mod tcp;
+#[cfg(target_os = "linux")]
 mod uring;
 
 pub use checkout::Pooled;
@@ -36,4 +39,6 @@ pub use manager::{CloseReason, ErrorClass, Manager};
 pub use metrics::{ClosedCounts, Stats, Status};
 pub use pool::Pool;
 pub use time::{Clock, MockClock, RECENT_TIME_INTERVAL};
+#[cfg(target_os = "linux")]
+#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
 pub use uring::{BackendError, probe as probe_io_uring};

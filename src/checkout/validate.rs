@@ -71,7 +71,7 @@ fn validate_idle<M: Manager>(
         } else if young {
             // A young connection used and still alive: the target keeps the
             // connections it accepts (see `DialGate::proven`).
-            held.seen_alive = true;
+            held.mark_seen_alive();
             inner.gate.proven(held.created);
         }
     }

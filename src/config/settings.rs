@@ -107,12 +107,12 @@ impl HotLimits {
 
     /// The lifetime of a connection whose jitter draw is `draw`, under the
     /// `max_lifetime` and `lifetime_jitter` in force (`u64::MAX`: forever).
-    pub(crate) fn lifetime_ns(&self, draw: f32) -> u64 {
+    pub(crate) fn lifetime_ns(&self, draw: f64) -> u64 {
         let lifetime = self.max_lifetime_ns.load(Ordering::Relaxed);
         if lifetime == u64::MAX {
             return u64::MAX;
         }
         let jitter = f64::from_bits(self.lifetime_jitter_bits.load(Ordering::Relaxed));
-        (lifetime as f64 * (1.0 - jitter * f64::from(draw))) as u64
+        (lifetime as f64 * (1.0 - jitter * draw)) as u64
     }
 }

@@ -128,7 +128,7 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
     for (mut loan, dead) in due.into_iter().zip(broken) {
         if !dead && recent.saturating_sub(loan.created) < young_window {
             // A young connection alive after use proves the target.
-            loan.seen_alive = true;
+            loan.mark_seen_alive();
             inner.gate.proven(loan.created);
         }
         if dead {

@@ -16,7 +16,7 @@ pub(crate) fn outlived<C>(hot: &HotLimits, entry: &Entry<C>, now: u64) -> bool {
     age >= hot
         .lifetime_floor_ns
         .load(crate::core::sync::Ordering::Relaxed)
-        && age >= hot.lifetime_ns(entry.jitter_draw)
+        && age >= hot.lifetime_ns(entry.jitter_draw())
 }
 
 /// The time-based reason to close `entry` at `now`, if any: its lifetime,

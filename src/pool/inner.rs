@@ -112,7 +112,7 @@ impl<M: Manager> Inner<M> {
     fn note_death(&self, entry: &Entry<M::Connection>) {
         let window = self.hot.young_death_window_ns.load(Ordering::Relaxed);
         let now = self.clock.recent();
-        if entry.seen_alive || now.saturating_sub(entry.created) >= window {
+        if entry.seen_alive() || now.saturating_sub(entry.created) >= window {
             return;
         }
         let reopen = self
