@@ -38,9 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(addr) => addr.parse()?,
         None => embedded_echo()?,
     };
-    let pool = Pool::builder(TcpManager::with_best_backend(addr)?)
-        .max_size(BATCH)
-        .build()?;
+    let (manager, fallback) = TcpManager::with_best_backend(addr)?;
+    if let Some(why) = fallback {
+        eprintln!("io_uring is unavailable, so blocking sockets it is: {why}");
+    }
+    let pool = Pool::builder(manager).max_size(BATCH).build()?;
     let mut ring = IoUring::new(2 * BATCH as u32)?;
     let mut completed = 0;
     for round in 0..100u8 {

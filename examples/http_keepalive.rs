@@ -65,9 +65,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(addr) => addr.parse()?,
         None => embedded_http()?,
     };
-    let pool = Pool::builder(TcpManager::with_best_backend(addr)?)
-        .max_size(4)
-        .build()?;
+    let (manager, fallback) = TcpManager::with_best_backend(addr)?;
+    if let Some(why) = fallback {
+        eprintln!("io_uring is unavailable, so blocking sockets it is: {why}");
+    }
+    let pool = Pool::builder(manager).max_size(4).build()?;
     let mut status = String::new();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..4)

@@ -59,8 +59,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let threads = 4;
     let addr = start_echo_server()?;
     // io_uring dials and closes where the kernel allows it, plain system
-    // calls where it does not (the reason is logged).
-    let manager = TcpManager::with_best_backend(addr)?;
+    // calls where it does not (this example gets blocking, so either works).
+    let (manager, fallback) = TcpManager::with_best_backend(addr)?;
+    if let Some(why) = fallback {
+        eprintln!("io_uring is unavailable, so blocking sockets it is: {why}");
+    }
     let backend = manager.backend();
     let pool = Pool::builder(manager).max_size(4).build()?;
 

@@ -52,8 +52,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(addr) => addr.parse()?,
         None => embedded_redis()?,
     };
-    let manager =
-        TcpManager::with_best_backend(addr)?.ping_with(b"PING\r\n".to_vec(), b"+PONG\r\n".to_vec());
+    let (manager, fallback) = TcpManager::with_best_backend(addr)?;
+    if let Some(why) = fallback {
+        eprintln!("io_uring is unavailable, so blocking sockets it is: {why}");
+    }
+    let manager = manager.ping_with(b"PING\r\n".to_vec(), b"+PONG\r\n".to_vec());
     let pool = Pool::builder(manager)
         .max_size(8)
         .min_idle(2)

@@ -2,7 +2,7 @@
 //! checks liveness without reading a byte the protocol did not ask for.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use socket2::{SockRef, TcpKeepalive};
@@ -11,6 +11,7 @@ use super::conn::TcpConn;
 use super::liveness::{peek_says_broken, poll_says_broken};
 use super::options::{Backend, IdleCheck, TcpOptions};
 use super::ping::{ProtocolPing, classify};
+use super::target::Target;
 use crate::manager::{CloseReason, ErrorClass, Manager};
 use crate::uring::{BackendError, Driver, peek_all};
 
@@ -35,21 +36,24 @@ enum Engine {
 /// ```
 #[derive(Debug)]
 pub struct TcpManager {
-    target: SocketAddr,
+    target: Target,
     options: TcpOptions,
     engine: Engine,
     ping: Option<ProtocolPing>,
 }
 
 impl TcpManager {
-    /// A manager for `target` on io_uring.
+    /// A manager for `target` (a socket address, or `host:port` resolved
+    /// again on every dial, off the calling thread, every address tried in
+    /// order) on io_uring.
     ///
     /// # Errors
     ///
-    /// [`BackendError`] if the address does not resolve or io_uring is
-    /// unavailable; the error says why and how to fix it (or to fall back
-    /// with [`TcpManager::with_backend`]).
-    pub fn new(target: impl ToSocketAddrs) -> Result<Self, BackendError> {
+    /// [`BackendError`] if `target` is not an address or `host:port`, or
+    /// io_uring is unavailable; the error says why and how to fix it (or to
+    /// fall back with [`TcpManager::with_backend`] or
+    /// [`TcpManager::with_best_backend`]).
+    pub fn new(target: impl std::fmt::Display) -> Result<Self, BackendError> {
         Self::with_backend(target, Backend::IoUring)
     }
 
@@ -60,16 +64,10 @@ impl TcpManager {
     /// As [`TcpManager::new`]; never an io_uring error for
     /// [`Backend::Blocking`].
     pub fn with_backend(
-        target: impl ToSocketAddrs,
+        target: impl std::fmt::Display,
         backend: Backend,
     ) -> Result<Self, BackendError> {
-        let target = target
-            .to_socket_addrs()
-            .map_err(BackendError::Address)?
-            .next()
-            .ok_or_else(|| {
-                BackendError::Address(io::Error::other("the name resolved to no address"))
-            })?;
+        let target = Target::parse(&target.to_string())?;
         let engine = match backend {
             Backend::IoUring => Engine::Uring(Driver::get()?),
             Backend::Blocking => Engine::Blocking,
@@ -82,14 +80,25 @@ impl TcpManager {
         })
     }
 
-    /// io_uring if it works here, else plain system calls (logged).
-    pub fn with_best_backend(target: impl ToSocketAddrs + Clone) -> Result<Self, BackendError> {
-        match Self::with_backend(target.clone(), Backend::IoUring) {
+    /// io_uring if it works here, else plain system calls, whose dials
+    /// block the calling thread (fine with `get_blocking` and the
+    /// maintenance thread, not inside an async task). The second value is
+    /// `Some(why)` when it fell back, so the caller decides whether that is
+    /// acceptable instead of finding out from a log line.
+    ///
+    /// # Errors
+    ///
+    /// [`BackendError`] for a target that is not an address or
+    /// `host:port`.
+    pub fn with_best_backend(
+        target: impl std::fmt::Display,
+    ) -> Result<(Self, Option<BackendError>), BackendError> {
+        let target = target.to_string();
+        match Self::with_backend(&target, Backend::IoUring) {
             Err(error @ (BackendError::Setup { .. } | BackendError::MissingOpcode { .. })) => {
-                tracing::warn!(%error, "falling back to blocking sockets");
-                Self::with_backend(target, Backend::Blocking)
+                Ok((Self::with_backend(target, Backend::Blocking)?, Some(error)))
             }
-            other => other,
+            other => other.map(|manager| (manager, None)),
         }
     }
 
@@ -128,9 +137,19 @@ impl TcpManager {
         }
     }
 
-    /// The target address.
-    pub fn target(&self) -> SocketAddr {
-        self.target
+    /// The target, as given.
+    pub fn target(&self) -> String {
+        self.target.to_string()
+    }
+
+    async fn dial(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        match &self.engine {
+            Engine::Uring(driver) => {
+                let fd: OwnedFd = driver.connect(addr, self.options.connect_timeout).await?;
+                Ok(TcpStream::from(fd))
+            }
+            Engine::Blocking => TcpStream::connect_timeout(&addr, self.options.connect_timeout),
+        }
     }
 
     fn configure(&self, stream: TcpStream) -> io::Result<TcpConn> {
@@ -146,19 +165,18 @@ impl Manager for TcpManager {
     type Connection = TcpConn;
     type Error = io::Error;
 
+    /// Resolves the target (a name, again on every dial), then tries each
+    /// address in order; the error is the last address's.
     async fn connect(&self) -> io::Result<TcpConn> {
-        let stream = match &self.engine {
-            Engine::Uring(driver) => {
-                let fd: OwnedFd = driver
-                    .connect(self.target, self.options.connect_timeout)
-                    .await?;
-                TcpStream::from(fd)
+        let off_thread = matches!(self.engine, Engine::Uring(_));
+        let mut last = None;
+        for addr in self.target.resolve(off_thread).await? {
+            match self.dial(addr).await {
+                Ok(stream) => return self.configure(stream),
+                Err(error) => last = Some(error),
             }
-            Engine::Blocking => {
-                TcpStream::connect_timeout(&self.target, self.options.connect_timeout)?
-            }
-        };
-        self.configure(stream)
+        }
+        Err(last.expect("resolve returns at least one address"))
     }
 
     /// The protocol ping set with [`TcpManager::ping_with`], if any: write

@@ -22,6 +22,7 @@ pub(crate) mod liveness;
 mod manager;
 mod options;
 mod ping;
+mod target;
 #[cfg(feature = "tokio")]
 mod tokio_conn;
 #[cfg(feature = "tokio")]
