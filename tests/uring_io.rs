@@ -139,3 +139,35 @@ fn threads_with_their_own_runtimes_share_one_bound() {
     assert_eq!(stats.gets, 2 * 8 * 100);
     assert!(pool.status().size <= 4);
 }
+
+#[test]
+fn read_exact_write_age_and_detach_as_a_user_reaches_for_them() {
+    let addr = echo_server(None);
+    let pool = Pool::builder(TcpManager::new(addr).unwrap())
+        .max_size(2)
+        .build()
+        .unwrap();
+    tokio_uring::start(async {
+        let conn = pool.get_uring().await.unwrap();
+        let mut sent = 0;
+        while sent < MESSAGE {
+            let (written, _) = conn.write(vec![9u8; MESSAGE - sent]).await;
+            sent += written.unwrap();
+        }
+        let (read, reply) = conn.read_exact(Vec::with_capacity(MESSAGE)).await;
+        read.unwrap();
+        assert_eq!(reply, vec![9u8; MESSAGE], "the whole reply, in one call");
+        assert!(conn.age() < std::time::Duration::from_secs(60));
+        drop(conn);
+        assert_eq!(pool.status().idle, 1, "back, in step");
+
+        let conn = pool.get_uring().await.unwrap();
+        let mut stream = conn.detach();
+        assert_eq!(pool.status().size, 0, "its slot is free");
+        assert_eq!(pool.stats().detached, 1);
+        stream.write_all(&[3u8; MESSAGE]).unwrap();
+        let mut buf = [0u8; MESSAGE];
+        stream.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, [3u8; MESSAGE], "the detached stream still works");
+    });
+}

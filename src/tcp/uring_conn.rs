@@ -50,8 +50,26 @@ impl<'a> UringConn<'a> {
         })
     }
 
-    fn stream(&self) -> &tokio_uring::net::TcpStream {
+    /// The tokio-uring stream, for what the methods here do not cover.
+    /// Operations started on it directly are not tracked: one dropped
+    /// mid-flight leaves the connection in an unknown state, so call
+    /// [`discard`](UringConn::discard) after that.
+    pub fn stream(&self) -> &tokio_uring::net::TcpStream {
         self.stream.as_ref().expect("present until drop")
+    }
+
+    /// How long ago the connection was dialed.
+    pub fn age(&self) -> std::time::Duration {
+        self.pooled.as_ref().expect("present until drop").age()
+    }
+
+    /// Takes the connection out of the pool for good, as a
+    /// `std::net::TcpStream` (the tokio-uring wrapper of this thread is
+    /// closed first); its slot is freed.
+    pub fn detach(mut self) -> std::net::TcpStream {
+        self.stream.take();
+        let pooled = self.pooled.take().expect("present until drop");
+        pooled.detach().into_std()
     }
 
     async fn guarded<T>(&self, operation: impl std::future::Future<Output = T>) -> T {
@@ -64,6 +82,31 @@ impl<'a> UringConn<'a> {
     /// Reads into `buf`; returns the count and the buffer.
     pub async fn read<T: BoundedBufMut>(&self, buf: T) -> tokio_uring::BufResult<usize, T> {
         self.guarded(self.stream().read(buf)).await
+    }
+
+    /// Reads until `buf` is full (its whole capacity), or fails with
+    /// `UnexpectedEof` if the peer closes first.
+    pub async fn read_exact<T: tokio_uring::buf::IoBufMut>(
+        &self,
+        buf: T,
+    ) -> tokio_uring::BufResult<(), T> {
+        let total = buf.bytes_total();
+        let (mut buf, mut filled) = (buf, 0);
+        while filled < total {
+            let (read, slice) = self.read(buf.slice(filled..)).await;
+            buf = slice.into_inner();
+            match read {
+                Ok(0) => return (Err(io::ErrorKind::UnexpectedEof.into()), buf),
+                Ok(n) => filled += n,
+                Err(error) => return (Err(error), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes from `buf` once; returns how much was written.
+    pub async fn write<T: BoundedBuf>(&self, buf: T) -> tokio_uring::BufResult<usize, T> {
+        self.guarded(self.stream().write(buf).submit()).await
     }
 
     /// Writes all of `buf`.
