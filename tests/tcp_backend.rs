@@ -150,3 +150,68 @@ fn a_dial_that_hangs_times_out() {
 fn io_uring_is_detected_here() {
     ringpool::probe_io_uring().expect("this machine has io_uring");
 }
+
+#[test]
+fn an_io_uring_ping_to_a_silent_server_is_bounded_and_blocks_no_thread() {
+    // Accepts, reads, never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut stream = stream;
+        let mut sink = [0u8; 64];
+        while matches!(std::io::Read::read(&mut stream, &mut sink), Ok(n) if n > 0) {}
+    });
+    let manager = TcpManager::with_backend(addr, ringpool::tcp::Backend::IoUring)
+        .unwrap()
+        .ping_with(b"PING\r\n".to_vec(), b"+PONG\r\n".to_vec());
+    let pool = Pool::builder(manager)
+        .max_size(1)
+        .ping_after(Some(Duration::ZERO))
+        .ping_timeout(Duration::from_millis(100))
+        .young_death_window(None)
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        drop(pool.get().await.unwrap()); // dialed: no ping yet
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ticker = {
+            let ticks = std::sync::Arc::clone(&ticks);
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(Duration::from_millis(10));
+                loop {
+                    interval.tick().await;
+                    ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        // The unanswered ping closes the connection after 100 ms; the get
+        // then redials, which the server (it accepted once) refuses, so the
+        // get ends at its own 300 ms. Checked: the ping's bound held, and no
+        // thread blocked (a blocking ping took the 1 s connect timeout and
+        // stopped the ticker).
+        let outcome = pool.get_timeout(Duration::from_millis(300)).await;
+        let took = started.elapsed();
+        let ticked = ticks.load(std::sync::atomic::Ordering::Relaxed);
+        ticker.abort();
+        drop(outcome);
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+        assert!(took < Duration::from_millis(900), "{took:?}");
+        assert!(
+            ticked >= 8,
+            "the runtime kept running: {ticked} ticks in {took:?}"
+        );
+        assert_eq!(
+            pool.stats().closed.broken,
+            1,
+            "the silent connection was closed"
+        );
+    });
+    drop(pool);
+    silent.join().unwrap();
+}

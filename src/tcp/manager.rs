@@ -108,12 +108,12 @@ impl TcpManager {
         self
     }
 
-    /// Health-checks idle connections with a request the protocol defines
-    /// and the exact reply it must get, for example Redis
-    /// `ping_with(b"PING\r\n", b"+PONG\r\n")`. Maintenance sends it to
-    /// connections idle longer than `check_after`, under a timeout of the
-    /// connect timeout; a wrong or missing reply closes the connection.
-    /// Without it, health checks only peek and never write a byte.
+    /// Health-checks connections with a request the protocol defines and
+    /// the exact reply it must get, for example Redis
+    /// `ping_with(b"PING\r\n", b"+PONG\r\n")`: at checkout after the
+    /// pool's `ping_after`, and in maintenance, under `ping_timeout`. A
+    /// wrong or missing reply closes the connection. Without it, health
+    /// checks only peek and never write a byte.
     pub fn ping_with(mut self, request: impl Into<Vec<u8>>, reply: impl Into<Vec<u8>>) -> Self {
         self.ping = Some(ProtocolPing::new(request, reply));
         self
@@ -152,6 +152,26 @@ impl TcpManager {
         }
     }
 
+    /// The blocking backend's ping: write the request, read exactly the
+    /// expected reply, under the connect timeout. The socket's own read and
+    /// write timeouts are restored afterwards, whatever the outcome.
+    fn blocking_ping(&self, ping: &ProtocolPing, conn: &mut TcpConn) -> io::Result<()> {
+        let stream = conn.stream_mut();
+        let (read_before, write_before) = (stream.read_timeout()?, stream.write_timeout()?);
+        let limit = Some(self.options.connect_timeout);
+        stream.set_read_timeout(limit)?;
+        stream.set_write_timeout(limit)?;
+        let outcome = (|| {
+            stream.write_all(&ping.request)?;
+            let mut reply = vec![0u8; ping.reply.len()];
+            stream.read_exact(&mut reply)?;
+            ping.check(&reply)
+        })();
+        stream.set_read_timeout(read_before)?;
+        stream.set_write_timeout(write_before)?;
+        outcome
+    }
+
     fn configure(&self, stream: TcpStream) -> io::Result<TcpConn> {
         stream.set_nodelay(self.options.nodelay)?;
         if let Some(idle) = self.options.keepalive {
@@ -179,28 +199,30 @@ impl Manager for TcpManager {
         Err(last.expect("resolve returns at least one address"))
     }
 
-    /// The protocol ping set with [`TcpManager::ping_with`], if any: write
-    /// the request, read exactly the expected reply, under the connect
-    /// timeout. The socket's own read and write timeouts are restored
-    /// afterwards, whatever the outcome.
+    /// The protocol ping set with [`TcpManager::ping_with`], if any: send
+    /// the request, receive exactly the expected reply. On io_uring both run
+    /// on the ring (linked, under a kernel timeout of `connect_timeout`),
+    /// so no thread blocks and no socket option changes; the pool bounds the
+    /// whole by its `ping_timeout`. On [`Backend::Blocking`] they are
+    /// blocking calls on the calling thread, for blocking users.
     async fn ping(&self, conn: &mut TcpConn) -> io::Result<()> {
         let Some(ping) = &self.ping else {
             return Ok(());
         };
-        let stream = conn.stream_mut();
-        let (read_before, write_before) = (stream.read_timeout()?, stream.write_timeout()?);
-        let limit = Some(self.options.connect_timeout);
-        stream.set_read_timeout(limit)?;
-        stream.set_write_timeout(limit)?;
-        let outcome = (|| {
-            stream.write_all(&ping.request)?;
-            let mut reply = vec![0u8; ping.reply.len()];
-            stream.read_exact(&mut reply)?;
-            ping.check(&reply)
-        })();
-        stream.set_read_timeout(read_before)?;
-        stream.set_write_timeout(write_before)?;
-        outcome
+        match &self.engine {
+            Engine::Uring(driver) => {
+                let reply = driver
+                    .ping(
+                        conn.as_raw_fd(),
+                        &ping.request,
+                        ping.reply.len(),
+                        self.options.connect_timeout,
+                    )
+                    .await?;
+                ping.check(&reply)
+            }
+            Engine::Blocking => self.blocking_ping(ping, conn),
+        }
     }
 
     /// A non-blocking one-byte `MSG_PEEK`: end of file, a reset, an error or

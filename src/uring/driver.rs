@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -110,7 +110,7 @@ impl Driver {
                     .nsec(timeout.subsec_nanos()),
             });
             driver.submit(Arc::clone(&op));
-            let result = Completion(Arc::clone(&op)).await;
+            let result = Completion(Arc::clone(&op)).await[0];
             match result {
                 0 => {
                     let Kind::Connect { socket, .. } = &op.kind else {
@@ -134,6 +134,57 @@ impl Driver {
         let op = Op::new(Kind::Barrier);
         self.submit(Arc::clone(&op));
         Completion(op).await;
+    }
+
+    /// Sends `request` on `fd` and receives exactly `reply_len` bytes, on
+    /// the ring, linked, the whole under `timeout` (a linked timeout in the
+    /// kernel, so a dropped future leaves nothing running past it).
+    pub(crate) fn ping(
+        &self,
+        fd: RawFd,
+        request: &[u8],
+        reply_len: usize,
+        timeout: Duration,
+    ) -> impl Future<Output = io::Result<Vec<u8>>> + Send + 'static {
+        let op = Op::new(Kind::Ping {
+            fd,
+            request: request.to_vec(),
+            reply: Mutex::new(vec![0u8; reply_len]),
+            timeout: types::Timespec::new()
+                .sec(timeout.as_secs())
+                .nsec(timeout.subsec_nanos()),
+        });
+        let driver = self.clone();
+        async move {
+            driver.submit(Arc::clone(&op));
+            let results = Completion(Arc::clone(&op)).await;
+            let (sent, received) = (results[0], results[1]);
+            let Kind::Ping { request, reply, .. } = &op.kind else {
+                unreachable!("a ping op")
+            };
+            let failed = |result: i32, what: &str| match -result {
+                libc::ECANCELED => io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("ping {what} timed out after {timeout:?}"),
+                ),
+                errno => io::Error::from_raw_os_error(errno),
+            };
+            if sent < 0 {
+                return Err(failed(sent, "send"));
+            }
+            if sent as usize != request.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    format!("ping sent {sent} of {} bytes", request.len()),
+                ));
+            }
+            if received < 0 {
+                return Err(failed(received, "reply"));
+            }
+            let mut reply = std::mem::take(&mut *reply.lock());
+            reply.truncate(received as usize);
+            Ok(reply)
+        }
     }
 
     /// Closes `fd` on the ring, without waiting.
@@ -278,5 +329,35 @@ fn start(ring: &mut IoUring, op: &Op, id: u64) -> u8 {
             1
         }
         Kind::Barrier => 0,
+        Kind::Ping {
+            fd,
+            request,
+            reply,
+            timeout,
+        } => {
+            let send = opcode::Send::new(types::Fd(*fd), request.as_ptr(), request.len() as u32)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+                .flags(squeue::Flags::IO_LINK)
+                .user_data(main);
+            let buffer = reply.lock().as_mut_ptr();
+            let len = reply.lock().len() as u32;
+            let recv = opcode::Recv::new(types::Fd(*fd), buffer, len)
+                .flags(libc::MSG_WAITALL)
+                .build()
+                .flags(squeue::Flags::IO_LINK)
+                .user_data(main);
+            let limit = opcode::LinkTimeout::new(timeout).build().user_data(
+                UserData {
+                    id,
+                    is_timeout: true,
+                }
+                .encode(),
+            );
+            push(ring, &send);
+            push(ring, &recv);
+            push(ring, &limit);
+            3
+        }
     }
 }

@@ -31,6 +31,16 @@ pub(super) enum Kind {
     /// Completes once every operation submitted before it has completed.
     /// Never reaches the kernel: the ring thread settles it.
     Barrier,
+    /// A protocol ping: send `request`, then receive exactly
+    /// `reply.len()` bytes, linked, under `timeout`. The socket stays the
+    /// pool's; the kernel holds its own reference to it until the
+    /// operation completes, which the timeout bounds.
+    Ping {
+        fd: RawFd,
+        request: Vec<u8>,
+        reply: Mutex<Vec<u8>>,
+        timeout: types::Timespec,
+    },
 }
 
 pub(super) struct Op {
@@ -40,7 +50,9 @@ pub(super) struct Op {
 
 #[derive(Default)]
 struct OpState {
-    result: Option<i32>,
+    /// The results of the operation's submissions (not its timeout), in
+    /// the order they completed.
+    results: Vec<i32>,
     waker: Option<Waker>,
 }
 
@@ -52,12 +64,23 @@ impl Op {
         })
     }
 
-    /// Records the result and wakes the waiting future.
+    /// How many results the operation's future waits for.
+    fn results_expected(&self) -> usize {
+        match self.kind {
+            Kind::Ping { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// Records a result, and wakes the waiting future once all are in.
     pub(super) fn complete(&self, result: i32) {
         let waker = {
             let mut state = self.state.lock();
-            state.result = Some(result);
-            state.waker.take()
+            state.results.push(result);
+            match state.results.len() >= self.results_expected() {
+                true => state.waker.take(),
+                false => None,
+            }
         };
         if let Some(waker) = waker {
             waker.wake();
@@ -65,17 +88,19 @@ impl Op {
     }
 }
 
-/// Waits for an operation's result.
+/// Waits for an operation's results (one per submission, its timeout
+/// aside).
 pub(super) struct Completion(pub(super) Arc<Op>);
 
 impl Future for Completion {
-    type Output = i32;
+    type Output = Vec<i32>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<i32> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<i32>> {
+        let expected = self.0.results_expected();
         let mut state = self.0.state.lock();
-        match state.result {
-            Some(result) => Poll::Ready(result),
-            None => {
+        match state.results.len() >= expected {
+            true => Poll::Ready(std::mem::take(&mut state.results)),
+            false => {
                 state.waker = Some(cx.waker().clone());
                 Poll::Pending
             }

@@ -54,7 +54,7 @@ fn fix_for(error: &std::io::Error) -> &'static str {
 }
 
 /// Checks that io_uring can be set up here and supports every operation the
-/// backend uses (connect, link timeout, close, recv, read).
+/// backend uses (connect, link timeout, close, recv, send, read).
 ///
 /// # Errors
 ///
@@ -76,6 +76,7 @@ pub fn probe() -> Result<(), BackendError> {
         ("link timeout", opcode::LinkTimeout::CODE),
         ("close", opcode::Close::CODE),
         ("recv", opcode::Recv::CODE),
+        ("send", opcode::Send::CODE),
         ("read", opcode::Read::CODE),
     ];
     match needed.iter().find(|(_, code)| !probe.is_supported(*code)) {
