@@ -20,6 +20,7 @@ mod config;
 mod error;
 mod manager;
 mod metrics;
+mod send_manager;
 
 mod checkout;
 mod dial;
@@ -38,6 +39,7 @@ pub use lifecycle::DrainReport;
 pub use manager::{CloseReason, ErrorClass, Manager};
 pub use metrics::{ClosedCounts, Stats, Status};
 pub use pool::Pool;
+pub use send_manager::SendManager;
 pub use time::{Clock, MockClock, RECENT_TIME_INTERVAL};
 #[cfg(target_os = "linux")]
 #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]

@@ -122,3 +122,49 @@ fn a_plain_executor_and_blocking_threads_share_a_pool() {
     assert!(mock.high_water() <= 2);
     assert_quiescent(&pool, &mock);
 }
+
+/// A manager that states its futures are `Send`.
+struct SendNumbers;
+
+impl ringpool::SendManager for SendNumbers {
+    type Connection = u64;
+    type Error = std::io::Error;
+
+    async fn connect(&self) -> std::io::Result<u64> {
+        tokio::task::yield_now().await;
+        Ok(7)
+    }
+}
+
+/// Code generic over the manager that spawns gets: it compiles only
+/// because `M: SendManager` makes the get future `Send`.
+fn spawn_gets<M: ringpool::SendManager>(pool: Pool<M>, n: usize) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut served = 0;
+        for _ in 0..n {
+            if pool.get().await.is_ok() {
+                served += 1;
+            }
+        }
+        served
+    })
+}
+
+#[test]
+fn generic_code_spawns_gets_of_a_send_manager_on_a_multi_threaded_runtime() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let pool = Pool::builder(SendNumbers).max_size(2).build().unwrap();
+    let served = runtime.block_on(async {
+        let tasks: Vec<_> = (0..4).map(|_| spawn_gets(pool.clone(), 50)).collect();
+        let mut served = 0;
+        for task in tasks {
+            served += task.await.unwrap();
+        }
+        served
+    });
+    assert_eq!(served, 200);
+    assert!(pool.stats().connects <= 2);
+}

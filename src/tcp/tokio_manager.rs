@@ -24,7 +24,8 @@ use super::liveness::peek_says_broken;
 use super::options::TcpOptions;
 use super::ping::{ProtocolPing, classify};
 use super::tokio_conn::TokioConn;
-use crate::manager::{CloseReason, ErrorClass, Manager};
+use crate::manager::{CloseReason, ErrorClass};
+use crate::send_manager::SendManager;
 
 /// Makes tokio TCP connections to one target for a [`Pool`](crate::Pool).
 ///
@@ -146,7 +147,9 @@ impl TokioTcpManager {
     }
 }
 
-impl Manager for TokioTcpManager {
+/// A [`SendManager`]: its futures are `Send`, so code generic over the
+/// manager can spawn gets on a multi-threaded runtime.
+impl SendManager for TokioTcpManager {
     type Connection = TokioConn;
     type Error = io::Error;
 
