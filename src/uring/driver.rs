@@ -291,6 +291,17 @@ fn run(mut ring: IoUring, shared: &Shared) {
     }
 }
 
+/// The timeout linked to operation `id`'s submissions before it.
+fn link_timeout(id: u64, timeout: &types::Timespec) -> squeue::Entry {
+    let data = UserData {
+        id,
+        is_timeout: true,
+    };
+    opcode::LinkTimeout::new(timeout)
+        .build()
+        .user_data(data.encode())
+}
+
 /// Queues the entries of `op`; returns how many completions it will produce
 /// (0 for a barrier, which the ring thread settles itself).
 fn start(ring: &mut IoUring, op: &Op, id: u64) -> u8 {
@@ -310,15 +321,8 @@ fn start(ring: &mut IoUring, op: &Op, id: u64) -> u8 {
                 .build()
                 .flags(squeue::Flags::IO_LINK)
                 .user_data(main);
-            let limit = opcode::LinkTimeout::new(timeout).build().user_data(
-                UserData {
-                    id,
-                    is_timeout: true,
-                }
-                .encode(),
-            );
             push(ring, &connect);
-            push(ring, &limit);
+            push(ring, &link_timeout(id, timeout));
             2
         }
         Kind::Close { fd } => {
@@ -347,16 +351,9 @@ fn start(ring: &mut IoUring, op: &Op, id: u64) -> u8 {
                 .build()
                 .flags(squeue::Flags::IO_LINK)
                 .user_data(main);
-            let limit = opcode::LinkTimeout::new(timeout).build().user_data(
-                UserData {
-                    id,
-                    is_timeout: true,
-                }
-                .encode(),
-            );
             push(ring, &send);
             push(ring, &recv);
-            push(ring, &limit);
+            push(ring, &link_timeout(id, timeout));
             3
         }
     }
