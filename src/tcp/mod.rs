@@ -3,8 +3,9 @@
 //! and checks liveness without reading a byte the protocol did not ask for.
 //!
 //! Owns: the manager (`manager`), the connection it hands out ([`TcpConn`],
-//! in `conn`), its options (`options`), the liveness checks (`liveness`),
-//! the protocol ping (`ping`); with the `tokio` feature, a manager whose
+//! in `conn`), its options (`options`), the dial target and its per-dial
+//! name resolution (`target`), the liveness checks (`liveness`), the
+//! protocol ping (`ping`); with the `tokio` feature, a manager whose
 //! connections are tokio streams ([`TokioTcpManager`], [`TokioConn`]); and,
 //! with the `tokio-uring` feature, I/O on pooled connections through
 //! tokio-uring ([`UringConn`], in `uring_conn`). May touch: the io_uring
