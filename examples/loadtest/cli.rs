@@ -1,0 +1,121 @@
+//! The loadtest's flags, and the engine configuration they make.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::engine::{Config, MockApiConfig, Mode, Target};
+
+/// Pool vs no pool against a mock payment API, every mode at every
+/// concurrency, one after another.
+#[derive(Parser, Debug)]
+#[command(about, long_about = None)]
+pub struct Args {
+    /// Concurrent client tasks, one cell per value.
+    #[arg(long, value_delimiter = ',', default_value = "1,50,150,1000")]
+    pub concurrency: Vec<usize>,
+
+    /// Modes to run, in this order (no-pool, ringpool, ringpool-uring,
+    /// dedicated, deadpool, bb8).
+    #[arg(long, value_delimiter = ',', value_parser = parse_mode,
+          default_value = "no-pool,ringpool,ringpool-uring,dedicated,deadpool,bb8")]
+    pub modes: Vec<Mode>,
+
+    /// Measured time per cell.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1500ms")]
+    pub duration: Duration,
+
+    /// Unrecorded load before each cell's measurement.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
+    pub warmup: Duration,
+
+    /// `max_size` of every pool (ringpool, deadpool, bb8).
+    #[arg(long, default_value_t = 50)]
+    pub pool_size: usize,
+
+    /// Settings for the ringpool pools, as `name=value` pairs separated by
+    /// commas (`young_death_window=none,check_after=1s`); the library's
+    /// defaults otherwise. `--pool-size` sets `max_size`.
+    #[arg(long, value_name = "SETTINGS", value_parser = parse_ringpool_config)]
+    pub ringpool_config: Option<ringpool::Config>,
+
+    /// Limit on one request: checkout or dial, write and reply.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    pub timeout: Duration,
+
+    /// An answered request at least this slow counts as a stall.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub stall: Duration,
+
+    /// Mean service time of the embedded mock API.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1ms")]
+    pub service_time: Duration,
+
+    /// Service times are drawn uniformly from service-time ± jitter.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "200us")]
+    pub jitter: Duration,
+
+    /// Threads of the embedded mock API [default: one per core].
+    #[arg(long)]
+    pub server_threads: Option<usize>,
+
+    /// Client runtime worker threads, and tokio-uring runtimes
+    /// [default: one per core].
+    #[arg(long)]
+    pub client_threads: Option<usize>,
+
+    /// A running server speaking the mock API's protocol, instead of the
+    /// embedded one.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub target: Option<String>,
+
+    /// Write the results as a JSON array.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// Write an SVG chart of QPS and p99 by concurrency.
+    #[arg(long, value_name = "PATH")]
+    pub chart: Option<PathBuf>,
+}
+
+fn parse_mode(name: &str) -> Result<Mode, String> {
+    Mode::parse(name).ok_or_else(|| {
+        let known: Vec<_> = Mode::ALL.iter().map(|mode| mode.name()).collect();
+        format!("unknown mode {name:?}; known: {}", known.join(", "))
+    })
+}
+
+fn parse_ringpool_config(text: &str) -> Result<ringpool::Config, String> {
+    text.parse()
+        .map_err(|error: ringpool::ConfigError| error.to_string())
+}
+
+impl Args {
+    /// The engine configuration these flags describe.
+    pub fn config(&self) -> Config {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let target = match &self.target {
+            Some(target) => Target::Remote(target.clone()),
+            None => Target::Embedded(MockApiConfig {
+                service_time: self.service_time,
+                jitter: self.jitter.min(self.service_time),
+                threads: self.server_threads.unwrap_or(cores),
+            }),
+        };
+        let mut ringpool = self.ringpool_config.clone().unwrap_or_default();
+        ringpool.max_size = self.pool_size;
+        Config {
+            modes: self.modes.clone(),
+            concurrency: self.concurrency.clone(),
+            duration: self.duration,
+            warmup: self.warmup,
+            pool_size: self.pool_size,
+            ringpool,
+            timeout: self.timeout,
+            stall: self.stall,
+            client_threads: self.client_threads.unwrap_or(cores),
+            target,
+        }
+    }
+}

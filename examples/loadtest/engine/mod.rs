@@ -1,0 +1,258 @@
+//! The loadtest's engine: runs every (mode, concurrency) cell against one
+//! target and measures it. No printing here; the caller gets an [`Event`]
+//! per cell and the results.
+//!
+//! Runtime layout:
+//! - the embedded mock payment API (unless a remote target is given) runs on
+//!   its own tokio runtime and threads (`mock_api`);
+//! - every mode but `ringpool-uring` runs its client tasks on one shared
+//!   multi-thread tokio runtime (`client-N` threads), built once, so the
+//!   modes compete on the same executor;
+//! - `ringpool-uring` runs one tokio-uring runtime per client thread, each
+//!   on its own OS thread, with the cell's tasks spread over them.
+//!
+//! Every cell starts from scratch (a new pool, new dedicated connections),
+//! runs a warm-up whose requests are not recorded, then a measured window.
+//! Cells run concurrency by concurrency, every mode at one concurrency
+//! before the next, so the cells compared with each other are close in time
+//! on a noisy machine.
+
+#[path = "../../support/mock_api.rs"]
+pub mod mock_api;
+#[path = "../../support/payment.rs"]
+pub mod payment;
+
+mod cell;
+mod peers;
+mod recorder;
+mod sessions;
+mod sys;
+mod uring;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use mock_api::{MockApi, MockApiConfig};
+
+/// How requests reach the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A new tokio `TcpStream` per request, closed after it.
+    NoPool,
+    /// `ringpool::tcp::TokioTcpManager`, one checkout per request.
+    Ringpool,
+    /// `ringpool::tcp::TcpManager` and `Pool::get_uring`, tokio-uring
+    /// runtimes, one per client thread.
+    RingpoolUring,
+    /// Each task owns one connection for the whole cell.
+    Dedicated,
+    /// deadpool 0.12 (managed) over tokio `TcpStream`s.
+    Deadpool,
+    /// bb8 0.9 over tokio `TcpStream`s.
+    Bb8,
+}
+
+impl Mode {
+    /// Every mode, in the order they run.
+    pub const ALL: [Mode; 6] = [
+        Mode::NoPool,
+        Mode::Ringpool,
+        Mode::RingpoolUring,
+        Mode::Dedicated,
+        Mode::Deadpool,
+        Mode::Bb8,
+    ];
+
+    /// The name used in flags, tables and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::NoPool => "no-pool",
+            Mode::Ringpool => "ringpool",
+            Mode::RingpoolUring => "ringpool-uring",
+            Mode::Dedicated => "dedicated",
+            Mode::Deadpool => "deadpool",
+            Mode::Bb8 => "bb8",
+        }
+    }
+
+    /// The mode called `name`.
+    pub fn parse(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|mode| mode.name() == name)
+    }
+}
+
+/// Where the requests go.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// Start the mock payment API on loopback, on its own threads.
+    Embedded(MockApiConfig),
+    /// A running server speaking the same line protocol.
+    Remote(String),
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The modes, run in this order at each concurrency.
+    pub modes: Vec<Mode>,
+    /// Concurrent client tasks per cell.
+    pub concurrency: Vec<usize>,
+    /// Measured time per cell.
+    pub duration: Duration,
+    /// Unrecorded load before each cell's measured window.
+    pub warmup: Duration,
+    /// `max_size` of every pool.
+    pub pool_size: usize,
+    /// The settings of the ringpool pools (the library's defaults unless
+    /// given); `pool_size` overrides its `max_size`.
+    pub ringpool: ringpool::Config,
+    /// Limit on one request (checkout, dial, write and reply together).
+    pub timeout: Duration,
+    /// A completed request at least this slow is counted as a stall.
+    pub stall: Duration,
+    /// Worker threads of the client runtime, and tokio-uring runtimes.
+    pub client_threads: usize,
+    /// Where the requests go.
+    pub target: Target,
+}
+
+/// One cell's measurements.
+#[derive(Clone, Debug, Serialize)]
+pub struct CellResult {
+    pub mode: &'static str,
+    pub concurrency: usize,
+    /// Requests answered correctly in the measured window.
+    pub requests: u64,
+    /// From the start of the measured window until every task finished.
+    pub duration_s: f64,
+    pub qps: f64,
+    pub avg_us: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    /// CPU time of the whole process (client, pool threads and the embedded
+    /// server) over the window, as a percentage of one core.
+    pub cpu_pct: f64,
+    /// The same without the embedded server's threads.
+    pub client_cpu_pct: f64,
+    /// Client CPU time per answered request, in microseconds.
+    pub cpu_us_per_req: f64,
+    /// Peak resident memory of the process during the cell, in MiB.
+    pub rss_mb: f64,
+    /// `cell` when the kernel's peak counter was reset at the cell's start,
+    /// `process` when it could not be (then it is the peak since start).
+    pub rss_scope: &'static str,
+    /// Connections opened in the window: counted by the embedded server, or
+    /// by the client for a remote target.
+    pub connects: u64,
+    /// Connections the client opened in the window.
+    pub client_connects: u64,
+    /// `1 - connects / requests`: the share of requests that did not open a
+    /// connection.
+    pub reuse_rate: f64,
+    /// Failed requests: timeouts, desyncs and every other error.
+    pub errors: u64,
+    pub timeouts: u64,
+    pub desyncs: u64,
+    /// Answered requests that took at least the stall threshold.
+    pub stalls: u64,
+    /// The first error seen, for the report.
+    pub first_error: Option<String>,
+    /// How long the embedded server held each request in the window, on
+    /// average: the simulated service time plus the server's own delay in
+    /// getting back to the request when its timer fired.
+    pub server_hold_us: Option<f64>,
+}
+
+/// The embedded server's side of the run.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerSummary {
+    pub addr: SocketAddr,
+    pub service_time_us: f64,
+    pub jitter_us: f64,
+    /// What requests were actually held for, on average.
+    pub measured_service_time_us: Option<f64>,
+    pub threads: usize,
+}
+
+/// Progress of a run.
+pub enum Event<'a> {
+    /// The embedded server (if any) is up; `cells` will run.
+    Started {
+        cells: usize,
+        server: Option<&'a ServerSummary>,
+    },
+    /// A cell starts.
+    Cell {
+        index: usize,
+        mode: Mode,
+        concurrency: usize,
+    },
+    /// A cell finished.
+    Done(&'a CellResult),
+}
+
+/// The results of a run.
+pub struct Report {
+    pub cells: Vec<CellResult>,
+    pub server: Option<ServerSummary>,
+}
+
+/// Runs every cell of `config`, reporting progress to `on_event`.
+pub fn run(
+    config: &Config,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Report, Box<dyn std::error::Error>> {
+    if config.modes.is_empty() || config.concurrency.is_empty() {
+        return Err("nothing to run: no modes or no concurrency levels".into());
+    }
+    if config.concurrency.contains(&0) || config.pool_size == 0 {
+        return Err("concurrency levels and the pool size must be at least 1".into());
+    }
+    let server = match &config.target {
+        Target::Embedded(api) => Some(MockApi::start(SocketAddr::from(([127, 0, 0, 1], 0)), *api)?),
+        Target::Remote(_) => None,
+    };
+    let target = match (&config.target, &server) {
+        (_, Some(server)) => server.addr().to_string(),
+        (Target::Remote(target), None) => target.clone(),
+        (Target::Embedded(_), None) => unreachable!("started above"),
+    };
+    let client = cell::ClientRuntime::new(config.client_threads)?;
+    let summarize = |server: &MockApi| ServerSummary {
+        addr: server.addr(),
+        service_time_us: micros(server.config().service_time),
+        jitter_us: micros(server.config().jitter),
+        measured_service_time_us: server.mean_service_time().map(micros),
+        threads: server.config().threads,
+    };
+    let summary = server.as_ref().map(summarize);
+    let cells = config.modes.len() * config.concurrency.len();
+    on_event(Event::Started {
+        cells,
+        server: summary.as_ref(),
+    });
+    let mut results = Vec::with_capacity(cells);
+    for &concurrency in &config.concurrency {
+        for &mode in &config.modes {
+            on_event(Event::Cell {
+                index: results.len(),
+                mode,
+                concurrency,
+            });
+            let result = cell::run(&client, config, &target, server.as_ref(), mode, concurrency)?;
+            on_event(Event::Done(&result));
+            results.push(result);
+        }
+    }
+    Ok(Report {
+        cells: results,
+        server: server.as_ref().map(summarize),
+    })
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}

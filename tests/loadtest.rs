@@ -1,0 +1,153 @@
+//! The loadtest's engine end to end at a tiny scale (two concurrency levels,
+//! a fraction of a second per cell, loopback only), so the project's main
+//! command cannot rot: every mode answers requests, no reply is ever
+//! another request's, and the JSON carries every field the report and the
+//! docs rely on. Nothing here compares performance.
+
+#[path = "../examples/loadtest/engine/mod.rs"]
+mod engine;
+
+use std::time::Duration;
+
+use engine::payment::{RequestError, check_reply};
+use engine::{Config, MockApi, MockApiConfig, Mode, Target};
+
+const FIELDS: [&str; 11] = [
+    "mode",
+    "concurrency",
+    "qps",
+    "avg_us",
+    "p50_us",
+    "p99_us",
+    "cpu_pct",
+    "rss_mb",
+    "connects",
+    "reuse_rate",
+    "errors",
+];
+
+fn tiny(target: Target, modes: Vec<Mode>) -> Config {
+    Config {
+        modes,
+        concurrency: vec![1, 8],
+        duration: Duration::from_millis(150),
+        warmup: Duration::from_millis(50),
+        // Smaller than the larger concurrency, so gets also wait.
+        pool_size: 4,
+        ringpool: ringpool::Config::default(),
+        timeout: Duration::from_secs(2),
+        stall: Duration::from_secs(1),
+        client_threads: 2,
+        target,
+    }
+}
+
+fn api() -> MockApiConfig {
+    MockApiConfig {
+        service_time: Duration::from_micros(200),
+        jitter: Duration::from_micros(50),
+        threads: 1,
+    }
+}
+
+#[test]
+fn every_mode_answers_in_step_and_reports_every_field() {
+    let config = tiny(Target::Embedded(api()), Mode::ALL.to_vec());
+    let (mut announced, mut started, mut done) = (None, Vec::new(), Vec::new());
+    let report = engine::run(&config, &mut |event| match event {
+        engine::Event::Started { cells, server } => announced = Some((cells, server.is_some())),
+        engine::Event::Cell {
+            index,
+            mode,
+            concurrency,
+        } => started.push((index, mode, concurrency)),
+        engine::Event::Done(cell) => done.push((cell.mode, cell.concurrency)),
+    })
+    .expect("the run completes");
+    assert_eq!(announced, Some((12, true)));
+    assert_eq!(report.cells.len(), 12);
+    // Every mode at one concurrency, then every mode at the next.
+    let order: Vec<_> = [1, 8]
+        .into_iter()
+        .flat_map(|c| Mode::ALL.into_iter().map(move |mode| (mode, c)))
+        .collect();
+    let expected: Vec<_> = order
+        .iter()
+        .enumerate()
+        .map(|(i, &(m, c))| (i, m, c))
+        .collect();
+    assert_eq!(started, expected);
+    let names: Vec<_> = order.iter().map(|&(m, c)| (m.name(), c)).collect();
+    assert_eq!(done, names);
+    let server = report.server.expect("an embedded server");
+    assert!(
+        server
+            .measured_service_time_us
+            .is_some_and(|us| us >= 150.0)
+    );
+
+    let json = serde_json::to_value(&report.cells).expect("results serialize");
+    let cells = json.as_array().expect("a JSON array");
+    for cell in cells {
+        for field in FIELDS {
+            assert!(cell.get(field).is_some(), "{field} missing in {cell}");
+        }
+        let name = format!("{} at {}", cell["mode"], cell["concurrency"]);
+        assert!(
+            cell["requests"].as_u64() > Some(0),
+            "{name} answered nothing: {cell}"
+        );
+        assert_eq!(cell["desyncs"].as_u64(), Some(0), "{name} desynced: {cell}");
+        assert!(cell["qps"].as_f64() > Some(0.0), "{name}: {cell}");
+        assert!(cell["p99_us"].as_u64() >= cell["p50_us"].as_u64(), "{name}");
+        let reuse = cell["reuse_rate"].as_f64().expect("a number");
+        assert!((0.0..=1.0).contains(&reuse), "{name}: {cell}");
+    }
+    for mode in Mode::ALL {
+        assert_eq!(Mode::parse(mode.name()), Some(mode));
+        assert!(
+            cells.iter().any(|cell| cell["mode"] == mode.name()),
+            "{} did not run",
+            mode.name()
+        );
+    }
+}
+
+#[test]
+fn a_remote_target_counts_connects_on_the_client() {
+    let server = MockApi::start(([127, 0, 0, 1], 0).into(), api()).expect("a mock API");
+    let mut config = tiny(
+        Target::Remote(server.addr().to_string()),
+        vec![Mode::NoPool, Mode::Ringpool],
+    );
+    config.concurrency = vec![2];
+    let report = engine::run(&config, &mut |_| {}).expect("the run completes");
+    assert!(report.server.is_none());
+    for cell in &report.cells {
+        assert!(cell.requests > 0, "{cell:?}");
+        assert_eq!(cell.connects, cell.client_connects, "{cell:?}");
+    }
+    // Every no-pool request dials; at most one per task was dialed before
+    // the window and answered in it.
+    let no_pool = &report.cells[0];
+    assert!(no_pool.connects + 2 >= no_pool.requests, "{no_pool:?}");
+    assert!(report.cells[1].connects < report.cells[1].requests / 10);
+    assert!(server.requests() > 0);
+}
+
+#[test]
+fn a_reply_to_another_request_is_a_desync() {
+    assert!(check_reply(b"OK 42\n", 42).is_ok());
+    assert!(matches!(
+        check_reply(b"OK 41\n", 42),
+        Err(RequestError::Desync(_))
+    ));
+    assert!(matches!(
+        check_reply(b"OK 42\nOK 43\n", 42),
+        Err(RequestError::Desync(_))
+    ));
+    assert!(matches!(
+        check_reply(b"ERR bad request\n", 42),
+        Err(RequestError::Rejected(_))
+    ));
+}
