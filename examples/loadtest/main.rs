@@ -22,7 +22,7 @@
 //! run. Every reply is checked against its own request; a mismatch is a
 //! desync and counts as an error.
 //!
-//! Run it (about 50 s with the defaults on two cores):
+//! Run it (about 45 s with the defaults on two cores):
 //!
 //! ```sh
 //! cargo run --release --example loadtest --features tokio,tokio-uring
@@ -32,8 +32,9 @@
 //! ```
 //!
 //! `--target host:port` sends the requests to a running server that speaks
-//! the same protocol instead (`cargo run --example gateway -- --mock-api
-//! 127.0.0.1:9000` starts one). `--help` lists every flag.
+//! the same protocol instead; `cargo run --release --example gateway
+//! --features tokio -- --mock-api 127.0.0.1:9000` starts one. `--help`
+//! lists every flag.
 
 mod chart;
 mod cli;
@@ -84,7 +85,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "qps: answered requests / measured window; latencies: answered requests only; \
          cpu %: whole process (client and embedded server), of one core; us/req: client \
          threads' CPU per answered request; rss: peak RSS during the cell (VmHWM, {}); \
-         connects: {}; reuse: 1 - connects/requests.",
+         connects: {}; reuse: 1 - connects/requests started in the window.",
         report
             .cells
             .first()
