@@ -127,11 +127,13 @@ fn a_remote_target_counts_connects_on_the_client() {
         assert!(cell.requests > 0, "{cell:?}");
         assert_eq!(cell.connects, cell.client_connects, "{cell:?}");
     }
-    // Every no-pool request dials; at most one per task was dialed before
-    // the window and answered in it.
+    // Every no-pool request dials (the window's edges blur the count by a
+    // few); the pool dialed its connections in the warm-up.
     let no_pool = &report.cells[0];
-    assert!(no_pool.connects + 2 >= no_pool.requests, "{no_pool:?}");
-    assert!(report.cells[1].connects < report.cells[1].requests / 10);
+    assert!(no_pool.connects * 10 >= no_pool.requests * 9, "{no_pool:?}");
+    assert!(no_pool.reuse_rate < 0.1, "{no_pool:?}");
+    let pooled = &report.cells[1];
+    assert!(pooled.connects * 10 < pooled.requests, "{pooled:?}");
     assert!(server.requests() > 0);
 }
 

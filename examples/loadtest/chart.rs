@@ -74,6 +74,8 @@ pub fn write(path: &Path, cells: &[CellResult]) -> Result<(), Box<dyn Error>> {
     qps.configure_mesh()
         .x_desc("concurrent client tasks")
         .y_desc("requests per second")
+        .x_label_formatter(&|c| format!("{c:.0}"))
+        .y_label_formatter(&|q| format!("{:.0}k", q / 1000.0))
         .draw()?;
 
     let mut latency = ChartBuilder::on(&right)
@@ -89,6 +91,8 @@ pub fn write(path: &Path, cells: &[CellResult]) -> Result<(), Box<dyn Error>> {
         .configure_mesh()
         .x_desc("concurrent client tasks")
         .y_desc("p99 (ms, log scale)")
+        .x_label_formatter(&|c| format!("{c:.0}"))
+        .y_label_formatter(&|ms| format!("{ms}"))
         .draw()?;
 
     for mode in modes(cells) {

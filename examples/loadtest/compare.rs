@@ -8,7 +8,7 @@ const ARTICLE: [(&str, &str); 4] = [
     ("QPS", "+30 %"),
     ("average latency", "-24 %"),
     ("CPU per request (client)", "-27 %"),
-    ("peak RSS (process)", "-12 %"),
+    ("peak RSS (process, cell)", "-12 %"),
 ];
 
 fn find<'a>(cells: &'a [CellResult], mode: &str, concurrency: usize) -> Option<&'a CellResult> {
@@ -148,7 +148,7 @@ pub fn print_targets(cells: &[CellResult]) {
                 let other = find(cells, target.against, c)?;
                 let (ratio, met) = (target.ratio)(ring, other);
                 Some(format!(
-                    "c={c} {ratio:.2}x {}",
+                    "c={c} {ratio:.3}x {}",
                     if met { "met" } else { "MISSED" }
                 ))
             })

@@ -41,6 +41,9 @@ pub struct Plan {
     pub end: Instant,
     pub timeout: Duration,
     pub recorder: Recorder,
+    /// Requests started in the measured window (each no-pool one dials in
+    /// it, so this, not the answered count, is what connects compare with).
+    pub started: AtomicU64,
 }
 
 /// The process's counters at one instant.
@@ -91,6 +94,7 @@ pub fn run(
         end: measure_from + config.duration,
         timeout: config.timeout,
         recorder: Recorder::new(config.stall),
+        started: AtomicU64::new(0),
     });
     let measure = |load: &mut dyn FnMut() -> Result<(), BoxError>,
                    connects: &(dyn Fn() -> u64 + Sync)|
@@ -255,6 +259,7 @@ fn result(
     let served = end.served.saturating_sub(start.served);
     let server_hold_us = (embedded && served > 0)
         .then(|| end.held.saturating_sub(start.held).as_secs_f64() * 1e6 / served as f64);
+    let started = plan.started.load(Ordering::Relaxed);
     let per_request = |value: f64| match requests {
         0 => 0.0,
         n => value / n as f64,
@@ -284,10 +289,10 @@ fn result(
         rss_scope: if rss_reset { "cell" } else { "process" },
         connects,
         client_connects,
-        reuse_rate: if requests == 0 {
+        reuse_rate: if started == 0 {
             0.0
         } else {
-            (1.0 - connects as f64 / requests as f64).max(0.0)
+            (1.0 - connects as f64 / started as f64).max(0.0)
         },
         errors: tally.errors(),
         timeouts: tally.timeouts,

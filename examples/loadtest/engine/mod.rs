@@ -149,8 +149,8 @@ pub struct CellResult {
     pub connects: u64,
     /// Connections the client opened in the window.
     pub client_connects: u64,
-    /// `1 - connects / requests`: the share of requests that did not open a
-    /// connection.
+    /// `1 - connects / requests started in the window`: the share of
+    /// requests that did not open a connection (0 if negative).
     pub reuse_rate: f64,
     /// Failed requests: timeouts, desyncs and every other error.
     pub errors: u64,

@@ -189,6 +189,9 @@ pub async fn drive<S: Session>(mut session: S, task: usize, plan: Arc<Plan>) {
         if started >= plan.end {
             break;
         }
+        if started >= plan.measure_from {
+            plan.started.fetch_add(1, Ordering::Relaxed);
+        }
         let request = session.request(request_id(task, seq), amount(), &mut buf);
         let outcome = tokio::time::timeout(plan.timeout, request).await;
         let finished = Instant::now();

@@ -5,6 +5,7 @@
 //! I/O on that thread's ring.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ringpool::Pool;
@@ -62,6 +63,9 @@ async fn drive(pool: Pool<TcpManager>, task: usize, plan: Arc<Plan>) {
         let started = Instant::now();
         if started >= plan.end {
             break;
+        }
+        if started >= plan.measure_from {
+            plan.started.fetch_add(1, Ordering::Relaxed);
         }
         let (request, reply) = bufs
             .take()
