@@ -18,6 +18,7 @@ mod time;
 
 mod config;
 mod error;
+pub mod hooks;
 mod manager;
 mod metrics;
 mod send_manager;
@@ -40,7 +41,7 @@ pub use manager::{CloseReason, ErrorClass, Manager};
 pub use metrics::{ClosedCounts, Stats, Status};
 pub use pool::Pool;
 pub use send_manager::SendManager;
-pub use time::{Clock, MockClock, RECENT_TIME_INTERVAL};
+pub use time::{Clock, ClockDriver, MockClock, RECENT_TIME_INTERVAL};
 #[cfg(target_os = "linux")]
 #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
 pub use uring::{BackendError, probe as probe_io_uring};

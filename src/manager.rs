@@ -35,6 +35,9 @@ pub enum CloseReason {
     Abandoned,
     /// [`Pool::retain`](crate::Pool::retain) evicted it.
     Evicted,
+    /// A `before_checkout` or `on_return` hook refused it (see
+    /// [`hooks`](crate::hooks)).
+    Rejected,
     /// The pool was closed or dropped.
     PoolClosed,
 }

@@ -97,11 +97,27 @@ fn a_panic_in_ping_frees_the_slot() {
 }
 
 #[test]
-fn a_panic_in_connect_frees_the_slot() {
-    let (pool, mock, _clock) = mock_pool(1);
+fn a_panic_in_connect_frees_the_slot_and_backs_off() {
+    let (pool, mock, clock) = mock_pool(1);
     mock.panic_in(Callback::Connect);
-    panics_and_leaks_nothing(&pool, &mock, || drop(pool.get_blocking()));
-    assert_eq!(pool.stats().dials_cancelled, 1, "the dial never finished");
+    let outcome = catch_unwind(AssertUnwindSafe(|| drop(pool.get_blocking())));
+    assert!(outcome.is_err(), "the panic reaches the caller");
+    mock.stop_panics();
+    let status = pool.status();
+    assert_eq!((status.size, status.creating), (0, 0), "{status:?}");
+    assert_eq!(pool.stats().connect_errors, 1, "a failed dial");
+    assert!(
+        matches!(pool.try_get(), Err(Error::Exhausted { .. })),
+        "nothing idle"
+    );
+    // The gate backs off as for a refused connect, so a manager that
+    // panics on every connect cannot make refills spin.
+    let mut get = std::pin::pin!(pool.get());
+    assert!(common::poll_once(get.as_mut()).is_pending(), "backing off");
+    assert_eq!(mock.connect_calls(), 1);
+    clock.advance(SECOND);
+    assert!(common::poll_once(get.as_mut()).is_ready(), "redialed");
+    assert_quiescent(&pool, &mock);
 }
 
 #[test]

@@ -215,3 +215,31 @@ fn an_io_uring_ping_to_a_silent_server_is_bounded_and_blocks_no_thread() {
     drop(pool);
     silent.join().unwrap();
 }
+
+#[test]
+fn a_changed_resolver_answer_reaches_the_next_io_uring_dial() {
+    let (first, second) = (Server::start(), Server::start());
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap(); // closed at once: connects are refused
+    let answer = std::sync::Arc::new(std::sync::Mutex::new(vec![first.addr]));
+    let resolve = {
+        let answer = std::sync::Arc::clone(&answer);
+        move || Ok(answer.lock().unwrap().clone())
+    };
+    let manager = TcpManager::with_resolver("payments.internal:7000", resolve).unwrap();
+    let pool = Pool::builder(manager).max_size(1).build().unwrap();
+    let conn = pool.get_blocking().unwrap();
+    assert_eq!(conn.stream().peer_addr().unwrap(), first.addr);
+    conn.discard();
+    // The record changes: a dead address first, then a live one.
+    *answer.lock().unwrap() = vec![dead, second.addr];
+    let conn = pool.get_blocking().unwrap();
+    assert_eq!(
+        conn.stream().peer_addr().unwrap(),
+        second.addr,
+        "the next dial used the new answer, past the dead address"
+    );
+    assert_eq!(pool.stats().connect_errors, 0, "one dial tried both");
+}

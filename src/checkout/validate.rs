@@ -38,9 +38,38 @@ pub(crate) fn validate<M: Manager>(
         && age < hot.lifetime_floor_ns.load(relaxed)
         && age >= hot.young_death_window_ns.load(relaxed)
     {
-        return Checked::Ready(entry);
+        return match inner.hooks.before_checkout {
+            None => Checked::Ready(entry),
+            Some(_) => vet(inner, entry, Checked::Ready),
+        };
     }
     validate_idle(inner, entry, now, idle_for, age)
+}
+
+/// Runs the `before_checkout` hook, if any, on a connection that passed the
+/// pool's checks; `passed` says what it is if the hook accepts it too. A
+/// refused connection is closed and its slot stays with the caller.
+fn vet<M: Manager>(
+    inner: &Inner<M>,
+    entry: Entry<M::Connection>,
+    passed: fn(Entry<M::Connection>) -> Checked<M::Connection>,
+) -> Checked<M::Connection> {
+    let Some(hook) = &inner.hooks.before_checkout else {
+        return passed(entry);
+    };
+    // User code: if it panics, the guard closes the connection and frees
+    // its slot as the panic passes.
+    let mut held = DropGuard::new(inner, entry, close_after_panic);
+    let verdict = hook(&mut held.conn);
+    let entry = held.disarm();
+    match verdict {
+        Ok(()) => passed(entry),
+        Err(error) => {
+            tracing::debug!(%error, "before_checkout hook refused a connection");
+            inner.close_conn(entry, CloseReason::Rejected);
+            Checked::Closed
+        }
+    }
 }
 
 /// The full checks, for a connection idle or old enough to need one.
@@ -77,8 +106,10 @@ fn validate_idle<M: Manager>(
     }
     let entry = held.disarm();
     match reason {
-        None if idle_for >= inner.hot.ping_after_ns.load(relaxed) => Checked::NeedsPing(entry),
-        None => Checked::Ready(entry),
+        None if idle_for >= inner.hot.ping_after_ns.load(relaxed) => {
+            vet(inner, entry, Checked::NeedsPing)
+        }
+        None => vet(inner, entry, Checked::Ready),
         Some(reason) => {
             inner.close_conn(entry, reason);
             Checked::Closed

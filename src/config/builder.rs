@@ -1,6 +1,7 @@
 //! Building a pool: settings, clock and idle queue capacity, checked once.
 
 use crate::config::{Config, ConfigError};
+use crate::hooks::{HookFuture, Hooks};
 use crate::manager::Manager;
 use crate::pool::Pool;
 use crate::time::Clock;
@@ -37,6 +38,7 @@ pub struct Builder<M: Manager> {
     pub(super) config: Config,
     idle_capacity: Option<usize>,
     clock: Option<Clock>,
+    hooks: Hooks<M>,
 }
 
 impl<M: Manager> std::fmt::Debug for Builder<M> {
@@ -45,6 +47,7 @@ impl<M: Manager> std::fmt::Debug for Builder<M> {
             .field("config", &self.config)
             .field("idle_capacity", &self.idle_capacity)
             .field("clock", &self.clock)
+            .field("hooks", &self.hooks)
             .finish_non_exhaustive()
     }
 }
@@ -56,6 +59,7 @@ impl<M: Manager> Builder<M> {
             config: Config::default(),
             idle_capacity: None,
             clock: None,
+            hooks: Hooks::default(),
         }
     }
 
@@ -79,6 +83,110 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// Runs `hook` on every new connection, after the manager's `connect`
+    /// and before the pool uses it: to authenticate, select a database,
+    /// set session state. It is part of the dial: bounded by
+    /// `create_timeout`, and an error is a failed dial (classified by the
+    /// manager, backed off as any other). See the [hooks](crate::hooks)
+    /// module.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ringpool::{Manager, Pool};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(7) }
+    /// # }
+    /// let pool = Pool::builder(Numbers)
+    ///     .after_connect(|conn| Box::pin(async move {
+    ///         *conn += 100; // e.g. send AUTH and read its reply
+    ///         Ok(())
+    ///     }))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(*pool.get_blocking().unwrap(), 107);
+    /// ```
+    pub fn after_connect<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection) -> HookFuture<'a, M::Error> + Send + Sync + 'static,
+    {
+        self.hooks.after_connect = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `hook` on an idle connection before a get hands it out, after
+    /// the pool's own checks. An error closes the connection
+    /// ([`CloseReason::Rejected`](crate::CloseReason::Rejected)) and the get
+    /// moves on, unseen by its caller. Synchronous, because it runs on the
+    /// checkout fast path and in [`try_get`](Pool::try_get): keep it cheap.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ringpool::{Manager, Pool};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(7) }
+    /// # }
+    /// let pool = Pool::builder(Numbers)
+    ///     .before_checkout(|conn| match *conn {
+    ///         7 => Ok(()),
+    ///         _ => Err(std::io::Error::other("changed while idle")),
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// *pool.get_blocking().unwrap() = 8; // back in the pool, changed
+    /// assert_eq!(*pool.get_blocking().unwrap(), 7, "a fresh one instead");
+    /// assert_eq!(pool.stats().closed.rejected, 1);
+    /// ```
+    pub fn before_checkout<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&mut M::Connection) -> Result<(), M::Error> + Send + Sync + 'static,
+    {
+        self.hooks.before_checkout = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `hook` on a connection given back, after the manager's
+    /// `check_return`. An error closes it
+    /// ([`CloseReason::Rejected`](crate::CloseReason::Rejected)) instead of
+    /// keeping it idle: for a session left in a state the next user must
+    /// not inherit. Synchronous, because it runs in the guard's `Drop`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ringpool::{Manager, Pool};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(7) }
+    /// # }
+    /// let pool = Pool::builder(Numbers)
+    ///     .on_return(|conn| match *conn {
+    ///         7 => Ok(()),
+    ///         _ => Err(std::io::Error::other("left mid-transaction")),
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// *pool.get_blocking().unwrap() = 8;
+    /// assert_eq!(pool.status().idle, 0, "closed on return");
+    /// assert_eq!(pool.stats().closed.rejected, 1);
+    /// ```
+    pub fn on_return<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&mut M::Connection) -> Result<(), M::Error> + Send + Sync + 'static,
+    {
+        self.hooks.on_return = Some(Box::new(hook));
+        self
+    }
+
     /// Validates the settings and builds the pool.
     ///
     /// # Errors
@@ -99,6 +207,12 @@ impl<M: Manager> Builder<M> {
         };
         self.config.validate(capacity)?;
         let clock = self.clock.unwrap_or_default();
-        Ok(Pool::new(self.manager, self.config, capacity, clock))
+        Ok(Pool::new(
+            self.manager,
+            self.hooks,
+            self.config,
+            capacity,
+            clock,
+        ))
     }
 }

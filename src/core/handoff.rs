@@ -13,7 +13,8 @@ use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::Inner;
 
 /// Returns a used connection to the pool, or closes it if it cannot stay:
-/// the manager refuses it (`check_return`), or it has outlived its lifetime.
+/// the manager refuses it (`check_return`), the `on_return` hook does, or
+/// it has outlived its lifetime.
 #[inline]
 pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
     // `can_recycle` is user code: if it panics, the guard closes the
@@ -22,6 +23,13 @@ pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
     if let Err(reason) = inner.manager.check_return(&mut held.conn) {
         let entry = held.disarm();
         return close_and_release(inner, entry, reason);
+    }
+    if let Some(hook) = &inner.hooks.on_return {
+        if let Err(error) = hook(&mut held.conn) {
+            tracing::debug!(%error, "on_return hook refused a connection");
+            let entry = held.disarm();
+            return close_and_release(inner, entry, CloseReason::Rejected);
+        }
     }
     let mut entry = held.disarm();
     entry.last_used = inner.clock.recent();

@@ -36,7 +36,12 @@ pub(crate) async fn dial<'a, M: Manager>(
 ) -> Result<Entry<M::Connection>, DialEnd<M::Error>> {
     let started = inner.clock.now();
     let limit = started.saturating_add(inner.settings.load().create_timeout_ns);
-    let outcome = with_deadline(&inner.clock, limit.min(deadline), inner.manager.connect()).await;
+    let outcome = with_deadline(
+        &inner.clock,
+        limit.min(deadline),
+        inner.hooks.connect(&inner.manager),
+    )
+    .await;
     if let Raced::Done(_) = outcome {
         dialing.finished = true;
     }

@@ -7,7 +7,9 @@ use crate::pool::inner::Inner;
 
 /// A dial in flight: holds one unit of dial capacity (and, while the
 /// breaker is open, the probe), and counts the dial as cancelled unless it
-/// finished.
+/// finished. A dial that panicked (in the manager's `connect` or an
+/// `after_connect` hook) counts as a failed dial and backs off like one,
+/// so a manager that panics on every connect cannot make a refill spin.
 pub(crate) struct Dialing<'a, M: Manager> {
     inner: &'a Inner<M>,
     probe: bool,
@@ -20,7 +22,11 @@ impl<M: Manager> Drop for Dialing<'_, M> {
         if self.probe {
             inner.gate.end_probe();
         }
-        if !self.finished {
+        if !self.finished && std::thread::panicking() {
+            inner.stats.incr(Counter::ConnectErrors);
+            let config = &inner.settings.load().config;
+            inner.gate.on_failure(inner.clock.now(), config);
+        } else if !self.finished {
             inner.stats.incr(Counter::DialsCancelled);
         }
         inner.gate.end();

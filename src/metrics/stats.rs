@@ -39,6 +39,7 @@ pub(crate) enum Counter {
     ClosedDiscarded,
     ClosedAbandoned,
     ClosedEvicted,
+    ClosedRejected,
     ClosedPoolClosed,
     Detached,
     Leaks,
@@ -95,6 +96,7 @@ impl StatsCells {
             CloseReason::Discarded => Counter::ClosedDiscarded,
             CloseReason::Abandoned => Counter::ClosedAbandoned,
             CloseReason::Evicted => Counter::ClosedEvicted,
+            CloseReason::Rejected => Counter::ClosedRejected,
             CloseReason::PoolClosed => Counter::ClosedPoolClosed,
         });
     }
@@ -125,6 +127,7 @@ impl StatsCells {
                 discarded: s(ClosedDiscarded),
                 abandoned: s(ClosedAbandoned),
                 evicted: s(ClosedEvicted),
+                rejected: s(ClosedRejected),
                 pool_closed: s(ClosedPoolClosed),
             },
             detached: s(Detached),
@@ -188,6 +191,7 @@ impl Stats {
             + c.discarded
             + c.abandoned
             + c.evicted
+            + c.rejected
             + c.pool_closed
     }
 }
@@ -210,6 +214,8 @@ pub struct ClosedCounts {
     pub abandoned: u64,
     /// Evicted by [`Pool::retain`](crate::Pool::retain).
     pub evicted: u64,
+    /// Refused by a `before_checkout` or `on_return` hook.
+    pub rejected: u64,
     /// Closed because the pool was closed or dropped.
     pub pool_closed: u64,
 }

@@ -10,6 +10,7 @@ use crate::core::slots::Slots;
 use crate::core::sync::{AtomicBool, IdleQueue, Ordering, SwapCell, plain};
 use crate::core::waiters::Waiters;
 use crate::dial::gate::DialGate;
+use crate::hooks::Hooks;
 use crate::lifecycle::warm::Lifecycle;
 use crate::manager::{CloseReason, Manager};
 use crate::metrics::stats::{Counter, StatsCells};
@@ -19,6 +20,7 @@ use crate::time::Clock;
 /// maintenance task.
 pub(crate) struct Inner<M: Manager> {
     pub(crate) manager: M,
+    pub(crate) hooks: Hooks<M>,
     pub(crate) clock: Clock,
     pub(crate) settings: SwapCell<Settings>,
     pub(crate) hot: HotLimits,
@@ -47,6 +49,7 @@ pub(crate) struct Inner<M: Manager> {
 impl<M: Manager> Inner<M> {
     pub(crate) fn new(
         manager: M,
+        hooks: Hooks<M>,
         config: Config,
         idle_capacity: usize,
         clock: Clock,
@@ -55,6 +58,7 @@ impl<M: Manager> Inner<M> {
         let settings = Settings::new(config);
         Inner {
             manager,
+            hooks,
             clock,
             hot: HotLimits::new(&settings.config),
             slots: crossbeam_utils::CachePadded::new(Slots::new(settings.config.max_size)),

@@ -9,6 +9,7 @@
 pub(crate) mod inner;
 
 use crate::config::{Builder, Config};
+use crate::hooks::Hooks;
 use crate::manager::Manager;
 use crate::time::Clock;
 use inner::Inner;
@@ -57,10 +58,23 @@ impl<M: Manager> Pool<M> {
     }
 
     /// A pool over validated settings; housekeeping starts at once.
-    pub(crate) fn new(manager: M, config: Config, idle_capacity: usize, clock: Clock) -> Self {
+    pub(crate) fn new(
+        manager: M,
+        hooks: Hooks<M>,
+        config: Config,
+        idle_capacity: usize,
+        clock: Clock,
+    ) -> Self {
         let pool = Pool {
             inner: std::sync::Arc::new_cyclic(|self_ref| {
-                Inner::new(manager, config, idle_capacity, clock, self_ref.clone())
+                Inner::new(
+                    manager,
+                    hooks,
+                    config,
+                    idle_capacity,
+                    clock,
+                    self_ref.clone(),
+                )
             }),
         };
         crate::lifecycle::housekeeping::housekeep(&pool.inner);

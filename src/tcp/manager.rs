@@ -80,6 +80,26 @@ impl TcpManager {
         })
     }
 
+    /// A manager on io_uring whose every dial asks `resolve` for the
+    /// addresses to try, in order (a service-discovery client, a resolver
+    /// of the application's own). It runs on a thread of its own, so it may
+    /// block; `name` labels the target in errors and logs.
+    ///
+    /// # Errors
+    ///
+    /// [`BackendError`] if io_uring is unavailable.
+    pub fn with_resolver(
+        name: impl Into<String>,
+        resolve: impl Fn() -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+    ) -> Result<Self, BackendError> {
+        Ok(TcpManager {
+            target: Target::Resolved(name.into(), std::sync::Arc::new(resolve)),
+            options: TcpOptions::default(),
+            engine: Engine::Uring(Driver::get()?),
+            ping: None,
+        })
+    }
+
     /// io_uring if it works here, else plain system calls, whose dials
     /// block the calling thread (fine with `get_blocking` and the
     /// maintenance thread, not inside an async task). The second value is

@@ -4,16 +4,33 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
 use crate::uring::BackendError;
 
+/// A name lookup of the application's own (a service-discovery client, a
+/// test's changing answer); it may block.
+pub(crate) type Resolver = dyn Fn() -> io::Result<Vec<SocketAddr>> + Send + Sync;
+
 /// A dial target.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) enum Target {
     /// A numeric address: nothing to resolve.
     Addr(SocketAddr),
     /// A `host:port` name.
     Name(String),
+    /// A name the application resolves itself, on every dial.
+    Resolved(String, Arc<Resolver>),
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Addr(addr) => f.debug_tuple("Addr").field(addr).finish(),
+            Target::Name(name) => f.debug_tuple("Name").field(name).finish(),
+            Target::Resolved(name, _) => f.debug_tuple("Resolved").field(name).finish(),
+        }
+    }
 }
 
 impl Target {
@@ -40,12 +57,16 @@ impl Target {
     /// inside async tasks), so `getaddrinfo` never blocks an executor; in
     /// place otherwise (the blocking backend blocks anyway).
     pub(crate) async fn resolve(&self, off_thread: bool) -> io::Result<Vec<SocketAddr>> {
-        let name = match self {
+        let (name, resolver) = match self {
             Target::Addr(addr) => return Ok(vec![*addr]),
-            Target::Name(name) => name.clone(),
+            Target::Name(name) => (name.clone(), None),
+            Target::Resolved(name, resolver) => (name.clone(), Some(Arc::clone(resolver))),
         };
         let lookup = move || -> io::Result<Vec<SocketAddr>> {
-            let addrs: Vec<SocketAddr> = name.to_socket_addrs()?.collect();
+            let addrs: Vec<SocketAddr> = match resolver {
+                Some(resolve) => resolve()?,
+                None => name.to_socket_addrs()?.collect(),
+            };
             match addrs.is_empty() {
                 true => Err(io::Error::new(
                     io::ErrorKind::NotFound,
@@ -73,7 +94,7 @@ impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Target::Addr(addr) => addr.fmt(f),
-            Target::Name(name) => name.fmt(f),
+            Target::Name(name) | Target::Resolved(name, _) => name.fmt(f),
         }
     }
 }

@@ -20,6 +20,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::driver::ClockDriver;
 use super::nanos;
 use super::timer::Timers;
 
@@ -47,7 +48,7 @@ pub struct Clock {
 /// How often the coarse time used on the hot path is refreshed.
 pub const RECENT_TIME_INTERVAL: Duration = Duration::from_millis(10);
 
-struct ClockInner {
+pub(super) struct ClockInner {
     source: quanta::Clock,
     /// The epoch of `now` on a real clock.
     epoch_instant: Instant,
@@ -78,6 +79,30 @@ impl Clock {
             }
         })
         .clone()
+    }
+
+    /// A real clock whose timers are fired by a task on the application's
+    /// own runtime instead of the `ringpool-timer` thread, and whose coarse
+    /// time is refreshed by that task instead of the `quanta-upkeep`
+    /// thread: for a thread-per-core service that starts no threads it does
+    /// not own. Spawn the returned [`ClockDriver`]'s
+    /// [`run`](ClockDriver::run) on the runtime, and give the clock to the
+    /// pools' builders.
+    pub fn driven() -> (Clock, ClockDriver) {
+        let source = quanta::Clock::new();
+        let epoch_instant = Instant::now();
+        let epoch = source.now();
+        let clock = Clock {
+            inner: Arc::new(ClockInner {
+                source,
+                epoch_instant,
+                epoch,
+                timers: Timers::manual(),
+                mock: None,
+            }),
+        };
+        let driver = ClockDriver::new(&clock);
+        (clock, driver)
     }
 
     /// A mocked clock that only moves when the returned [`MockClock`] says so.
@@ -128,6 +153,10 @@ impl Clock {
 
     pub(crate) fn timers(&self) -> &Timers {
         &self.inner.timers
+    }
+
+    pub(super) fn shared(&self) -> &Arc<ClockInner> {
+        &self.inner
     }
 
     /// Whether this is a mock clock.
@@ -194,5 +223,21 @@ impl MockClock {
     /// have gone to sleep before advancing).
     pub fn armed_timers(&self) -> usize {
         self.clock.timers().armed()
+    }
+}
+
+impl ClockInner {
+    /// Nanoseconds since the epoch, as [`Clock::now`].
+    pub(super) fn now(&self) -> u64 {
+        nanos(self.epoch_instant.elapsed())
+    }
+
+    /// The quanta source's current time (for its coarse-time refresh).
+    pub(super) fn source_now(&self) -> quanta::Instant {
+        self.source.now()
+    }
+
+    pub(super) fn timers(&self) -> &Timers {
+        &self.timers
     }
 }

@@ -2,7 +2,8 @@
 //! futures and background work at their deadlines, and the sleeps built on
 //! them.
 //!
-//! Owns: [`Clock`], [`MockClock`], the timer map and its thread, `Sleep`
+//! Owns: [`Clock`], [`MockClock`], [`ClockDriver`], the timer map and its
+//! thread, `Sleep`
 //! and `with_deadline`. May touch: nothing else of the pool; every layer
 //! reads time from here.
 //!
@@ -10,10 +11,12 @@
 //! so deadlines are plain integers and comparisons are free.
 
 mod clock;
+mod driver;
 mod sleep;
 mod timer;
 
 pub use clock::{Clock, MockClock, RECENT_TIME_INTERVAL};
+pub use driver::ClockDriver;
 pub(crate) use sleep::{Raced, Sleep, with_deadline};
 pub(crate) use timer::Key as TimerKey;
 

@@ -2,8 +2,9 @@
 //!
 //! A real clock's timers are driven by one lazily started thread
 //! (`ringpool-timer`) that sleeps on a condition variable until the
-//! earliest deadline (no polling); a mock clock's timers are fired by
-//! `MockClock::advance`. These timers sit outside the pool's modelled
+//! earliest deadline (no polling), or by a task on the application's
+//! runtime (`ClockDriver`), which registers a waker here to hear of earlier
+//! deadlines; a mock clock's timers are fired by `MockClock::advance`. These timers sit outside the pool's modelled
 //! protocol, so they use `std` primitives directly.
 
 use std::collections::BTreeMap;
@@ -35,6 +36,9 @@ struct State {
     armed: BTreeMap<Key, Waker>,
     next_id: u64,
     thread_started: bool,
+    /// The driver task's waker, woken when a deadline earlier than every
+    /// armed one is added.
+    driver: Option<Waker>,
 }
 
 impl Timers {
@@ -101,6 +105,11 @@ impl Timers {
             .is_none_or(|first| new_key < *first);
         state.armed.insert(new_key, waker.clone());
         let Some(now) = &self.thread_clock else {
+            let driver = state.driver.clone().filter(|_| earliest);
+            drop(state);
+            if let Some(driver) = driver {
+                driver.wake();
+            }
             return;
         };
         if !state.thread_started {
@@ -113,6 +122,23 @@ impl Timers {
         } else if earliest {
             self.shared.wakeup.notify_one();
         }
+    }
+
+    /// The earliest armed deadline, after registering `driver` to be woken
+    /// when an earlier one is armed.
+    pub(crate) fn next_deadline(&self, driver: &Waker) -> Option<u64> {
+        let mut state = self.shared.state.lock();
+        match &mut state.driver {
+            Some(existing) => existing.clone_from(driver),
+            None => state.driver = Some(driver.clone()),
+        }
+        state.armed.keys().next().map(|&(deadline, _)| deadline)
+    }
+
+    /// The earliest armed deadline.
+    pub(crate) fn earliest(&self) -> Option<u64> {
+        let state = self.shared.state.lock();
+        state.armed.keys().next().map(|&(deadline, _)| deadline)
     }
 
     pub(crate) fn disarm(&self, key: Key) {
