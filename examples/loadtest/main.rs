@@ -83,7 +83,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!();
     println!(
         "qps: answered requests / measured window; latencies: answered requests only; \
-         cpu %: whole process (client and embedded server), of one core; us/req: client \
+         cpu %: whole process (client, and the embedded server if any), of one core; us/req: client \
          threads' CPU per answered request; rss: peak RSS during the cell (VmHWM, {}); \
          connects: {}; reuse: 1 - connects/requests started in the window.",
         report
