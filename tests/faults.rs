@@ -386,3 +386,42 @@ fn a_connection_that_served_and_then_died_is_not_a_young_death() {
     assert_eq!(status.consecutive_dial_failures, 0, "{status:?}");
     assert_quiescent(&pool, &mock);
 }
+
+#[test]
+fn a_get_that_gives_up_leaves_a_dial_for_the_next_user() {
+    let mut h = Harness::new(|b| {
+        b.acquire_timeout(100 * MS)
+            .create_timeout(SECOND)
+            .min_idle(0)
+            .max_size(2)
+    });
+    // Connects take longer than a get waits: without a dial that outlives
+    // its get, no get would ever be served.
+    h.mock.script(&[Step::Slow, Step::Slow]);
+    let mut get = std::pin::pin!(h.pool.get());
+    assert!(common::poll_once(get.as_mut()).is_pending());
+    h.run.advance(100 * MS, 10 * MS);
+    assert!(matches!(
+        common::poll_once(get.as_mut()),
+        std::task::Poll::Ready(Err(Error::Timeout(_)))
+    ));
+    h.run.settle();
+    assert_eq!(
+        h.mock.connect_calls(),
+        2,
+        "maintenance dials again for the next user"
+    );
+    h.run.advance(150 * MS, 10 * MS); // past the get's deadline: not cut
+    h.mock.release(1);
+    h.run.settle();
+    assert_eq!(
+        h.pool.status().idle,
+        1,
+        "the next user's connection is ready"
+    );
+    let conn = h.pool.try_get().expect("served at once");
+    drop(conn);
+    h.run.advance(SECOND, 100 * MS);
+    assert_eq!(h.mock.connect_calls(), 2, "one dial owed, one made");
+    assert_quiescent(&h.pool, &h.mock);
+}

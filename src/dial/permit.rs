@@ -28,6 +28,11 @@ impl<M: Manager> Drop for Dialing<'_, M> {
             inner.gate.on_failure(inner.clock.now(), config);
         } else if !self.finished {
             inner.stats.incr(Counter::DialsCancelled);
+            // Its get gave up (timed out, or was dropped): the handshake is
+            // lost, but maintenance dials again for the next user, bounded
+            // by `create_timeout` alone.
+            let cap = inner.settings.load().config.max_concurrent_dials;
+            inner.lifecycle.owe_dial(cap);
         }
         inner.gate.end();
         // Capacity freed: a waiter may now dial.

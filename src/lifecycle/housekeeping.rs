@@ -99,7 +99,9 @@ pub(crate) fn needs_refill_beyond<M: Manager>(inner: &Inner<M>, dialing: usize) 
         .load(crate::core::sync::Ordering::Relaxed);
     let size = inner.slots.size();
     size < inner.slots.max()
-        && (inner.idle.len() + dialing < min_idle || size < inner.lifecycle.warm_target())
+        && (inner.idle.len() + dialing < min_idle
+            || size < inner.lifecycle.warm_target()
+            || inner.lifecycle.owed_dials() > dialing)
 }
 
 /// After a checkout: if it left fewer than `min_idle` idle, wake the

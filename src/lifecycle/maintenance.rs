@@ -2,7 +2,8 @@
 //!
 //! [`Pool::maintenance`] dials refills (at most `max_concurrent_dials` at
 //! once, through the dial gate and breaker, paused after a fatal connect
-//! error) and checks idle connections (the manager's batched liveness
+//! error; one for each dial a get gave up on, so the next user finds the
+//! connection) and checks idle connections (the manager's batched liveness
 //! check, then its ping under `ping_timeout`). Spawn it on the runtime your
 //! manager needs, or run it on its own thread with
 //! [`Pool::spawn_maintenance_thread`] when the manager needs none. It sleeps
@@ -72,11 +73,15 @@ async fn refill<M: Manager>(inner: &Inner<M>) -> Result<usize, Error<M::Error>> 
         match dials.next().await {
             None => break,
             Some(Ok(entry)) => {
+                inner.lifecycle.pay_dial();
                 opened += 1;
                 reinsert(inner, entry);
             }
-            Some(Err(DialEnd::Fatal(error))) => failure = Some(Error::Connect(error)),
-            Some(Err(DialEnd::Retry | DialEnd::TimedOut)) => {}
+            Some(Err(DialEnd::Fatal(error))) => {
+                inner.lifecycle.pay_dial();
+                failure = Some(Error::Connect(error));
+            }
+            Some(Err(DialEnd::Retry | DialEnd::TimedOut)) => inner.lifecycle.pay_dial(),
         }
     }
     match failure {

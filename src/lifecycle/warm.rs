@@ -20,6 +20,10 @@ pub(crate) struct Lifecycle {
     /// A checkout asked for a refill that the maintenance task has not
     /// started yet (so a burst of checkouts wakes it once).
     refill_requested: AtomicBool,
+    /// Dials whose get gave up (timed out or dropped) before they finished:
+    /// maintenance makes up for each, so the next user finds the
+    /// connection the abandoned get was waiting for.
+    owed_dials: AtomicUsize,
 }
 
 /// The decaying peak of demand.
@@ -55,6 +59,7 @@ impl Lifecycle {
                 sampled_at: 0,
             }),
             refill_requested: AtomicBool::new(false),
+            owed_dials: AtomicUsize::new(0),
         }
     }
 
@@ -73,6 +78,35 @@ impl Lifecycle {
         {
             self.wake_maintenance();
         }
+    }
+
+    /// A get gave up on its dial: owe one (at most `cap` owed at once) and
+    /// wake maintenance to make it.
+    pub(crate) fn owe_dial(&self, cap: usize) {
+        let owed = self.owed_dials.load(Ordering::Relaxed);
+        if owed < cap
+            && self
+                .owed_dials
+                .compare_exchange(owed, owed + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.request_refill();
+        }
+    }
+
+    /// Dials owed to gets that gave up.
+    pub(crate) fn owed_dials(&self) -> usize {
+        self.owed_dials.load(Ordering::Relaxed)
+    }
+
+    /// A refill dial ended (made a connection or failed): one owed dial is
+    /// paid.
+    pub(crate) fn pay_dial(&self) {
+        let _ = self
+            .owed_dials
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |owed| {
+                owed.checked_sub(1)
+            });
     }
 
     /// The maintenance task starts a round: later checkouts may ask again.
