@@ -370,6 +370,7 @@ fn a_connection_that_served_and_then_died_is_not_a_young_death() {
     let (pool, mock, clock) = mock_pool(4);
     let mut config = pool.config();
     config.young_death_window = Some(SECOND);
+    config.check_after = Duration::ZERO; // every checkout is checked
     pool.reconfigure(config).unwrap();
     let id = pool.get_blocking().unwrap().id;
     clock.advance(10 * MS);
@@ -424,4 +425,27 @@ fn a_get_that_gives_up_leaves_a_dial_for_the_next_user() {
     h.run.advance(SECOND, 100 * MS);
     assert_eq!(h.mock.connect_calls(), 2, "one dial owed, one made");
     assert_quiescent(&h.pool, &h.mock);
+}
+
+#[test]
+fn a_young_connection_proven_alive_is_not_checked_at_every_checkout() {
+    let (pool, mock, clock) = mock_pool(4);
+    let mut config = pool.config();
+    config.young_death_window = Some(SECOND);
+    pool.reconfigure(config).unwrap();
+    let checks = || {
+        mock.state
+            .liveness_checks
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let id = pool.get_blocking().unwrap().id;
+    clock.advance(MS);
+    assert_eq!(pool.get_blocking().unwrap().id, id);
+    assert_eq!(checks(), 1, "young and unproven: checked");
+    for _ in 0..10 {
+        clock.advance(MS);
+        assert_eq!(pool.get_blocking().unwrap().id, id);
+    }
+    assert_eq!(checks(), 1, "proven alive: the fast path, no more peeks");
+    assert_quiescent(&pool, &mock);
 }

@@ -32,11 +32,11 @@ pub(crate) fn validate<M: Manager>(
     let idle_for = now.saturating_sub(entry.last_used);
     let age = now.saturating_sub(entry.created);
     // Three loads and three compares for a connection used recently, past
-    // its young-death window and not near its end of life: the checkout hot
-    // path.
+    // its young-death window (or proven alive inside it) and not near its
+    // end of life: the checkout hot path.
     if idle_for < hot.quick_ns.load(relaxed)
         && age < hot.lifetime_floor_ns.load(relaxed)
-        && age >= hot.young_death_window_ns.load(relaxed)
+        && (age >= hot.young_death_window_ns.load(relaxed) || entry.seen_alive())
     {
         return match inner.hooks.before_checkout {
             None => Checked::Ready(entry),
@@ -74,8 +74,8 @@ fn vet<M: Manager>(
 
 /// The full checks, for a connection idle or old enough to need one.
 ///
-/// A connection still inside its young-death window gets the liveness
-/// check whatever `check_after` says: a server at its client limit accepts
+/// A connection still inside its young-death window, and not yet seen
+/// alive after use, gets the liveness check whatever `check_after` says: a server at its client limit accepts
 /// and then closes, and that must be seen (and counted) before the
 /// connection is handed out again.
 #[cold]
@@ -88,7 +88,8 @@ fn validate_idle<M: Manager>(
     age: u64,
 ) -> Checked<M::Connection> {
     let relaxed = crate::core::sync::Ordering::Relaxed;
-    let young = age < inner.hot.young_death_window_ns.load(relaxed);
+    // Young and not yet proven alive after use: checked at every checkout.
+    let young = age < inner.hot.young_death_window_ns.load(relaxed) && !entry.seen_alive();
     let spare = || policy::is_spare(inner, inner.idle.len());
     let mut reason = policy::expiry(&inner.hot, &entry, now, spare);
     // `is_broken` is user code: if it panics, the guard closes the

@@ -58,6 +58,8 @@ pub struct State {
     ping_fails: Mutex<HashSet<u64>>,
     pub ping_hangs: std::sync::atomic::AtomicBool,
     pub pings: AtomicUsize,
+    /// Calls of `is_broken` (the checkout liveness check).
+    pub liveness_checks: AtomicUsize,
     pub closes: AtomicUsize,
     panics: Mutex<HashSet<Callback>>,
     slow: tokio::sync::Semaphore,
@@ -77,6 +79,7 @@ impl Default for State {
             ping_fails: Mutex::new(HashSet::new()),
             ping_hangs: std::sync::atomic::AtomicBool::new(false),
             pings: AtomicUsize::new(0),
+            liveness_checks: AtomicUsize::new(0),
             closes: AtomicUsize::new(0),
             panics: Mutex::new(HashSet::new()),
             slow: tokio::sync::Semaphore::new(0),
@@ -228,6 +231,7 @@ impl Manager for Mock {
 
     fn is_broken(&self, conn: &mut Conn) -> bool {
         self.maybe_panic(Callback::IsBroken);
+        self.state.liveness_checks.fetch_add(1, Ordering::SeqCst);
         self.state.broken.lock().unwrap().contains(&conn.id)
     }
 
