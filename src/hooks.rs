@@ -74,12 +74,12 @@ impl<M: Manager> Hooks<M> {
     /// A connection the hook refuses is handed to `Manager::close` (it was
     /// never the pool's, so no close is counted) and the hook's error is
     /// the dial's.
-    pub(crate) async fn connect(&self, manager: &M) -> Result<M::Connection, M::Error> {
+    pub(crate) async fn connect(&self, manager: &M, pool: &str) -> Result<M::Connection, M::Error> {
         let mut conn = manager.connect().await?;
         if let Some(hook) = &self.after_connect {
             if let Err(error) = hook(&mut conn).await {
-                tracing::debug!(%error, "after_connect hook refused a new connection");
-                close_unowned(manager, conn);
+                tracing::debug!(pool, %error, "after_connect hook refused a new connection");
+                close_unowned(manager, conn, pool);
                 return Err(error);
             }
         }
@@ -89,10 +89,10 @@ impl<M: Manager> Hooks<M> {
 
 /// Closes a connection the pool never counted as its own; a panicking
 /// `close` is logged, the connection having been dropped by the unwinding.
-fn close_unowned<M: Manager>(manager: &M, conn: M::Connection) {
+fn close_unowned<M: Manager>(manager: &M, conn: M::Connection, pool: &str) {
     let close =
         std::panic::AssertUnwindSafe(|| manager.close(conn, crate::manager::CloseReason::Rejected));
     if std::panic::catch_unwind(close).is_err() {
-        tracing::error!("Manager::close panicked; the connection was dropped");
+        tracing::error!(pool, "Manager::close panicked; the connection was dropped");
     }
 }

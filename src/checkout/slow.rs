@@ -46,10 +46,10 @@ pub(crate) async fn acquire<M: Manager>(
     let result = acquire_until(inner, first, start, deadline, &mut waited).await;
     refill_if_below_min_idle(inner);
     if waited {
-        inner.stats.incr(Counter::Waited);
-        inner
-            .stats
-            .add(Counter::WaitNanos, inner.clock.now().saturating_sub(start));
+        inner.stats.waited(inner.clock.now().saturating_sub(start));
+    }
+    if matches!(&result, Err(error) if !matches!(error, Error::Timeout(_))) {
+        inner.stats.incr(Counter::GetFailures);
     }
     result
 }
@@ -85,7 +85,10 @@ async fn acquire_until<M: Manager>(
                 slot => held = Some(claim(inner, slot)),
             },
             Grant::Slot => match dial_into(inner, claim(inner, Grant::Slot), deadline).await {
-                Dialed::Conn(entry) => return Ok(entry),
+                Dialed::Conn(entry) => {
+                    inner.stats.incr(Counter::DialedGets);
+                    return Ok(entry);
+                }
                 Dialed::Again(next) => held = next,
                 Dialed::Failed(error) => return Err(error),
                 Dialed::TimedOut => return Err(failure::timed_out(inner, start)),

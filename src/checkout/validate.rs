@@ -65,7 +65,7 @@ fn vet<M: Manager>(
     match verdict {
         Ok(()) => passed(entry),
         Err(error) => {
-            tracing::debug!(%error, "before_checkout hook refused a connection");
+            tracing::debug!(pool = %inner.name, %error, "before_checkout hook refused a connection");
             inner.close_conn(entry, CloseReason::Rejected);
             Checked::Closed
         }
@@ -96,13 +96,15 @@ fn validate_idle<M: Manager>(
     // connection and frees its slot as the panic passes.
     let mut held = DropGuard::new(inner, entry, close_after_panic);
     if reason.is_none() && (young || idle_for >= inner.hot.check_after_ns.load(relaxed)) {
-        if inner.manager.is_broken(&mut held.conn) {
+        let broken = inner.manager.is_broken(&mut held.conn);
+        inner.stats.health_checks(1, u64::from(broken));
+        if broken {
             reason = Some(CloseReason::Broken);
         } else if young {
             // A young connection used and still alive: the target keeps the
             // connections it accepts (see `DialGate::proven`).
             held.mark_seen_alive();
-            inner.gate.proven(held.created);
+            inner.proven(held.created);
         }
     }
     let entry = held.disarm();
@@ -139,10 +141,11 @@ pub(crate) async fn ping_entry<M: Manager>(
         Raced::Done(Ok(()))
     );
     let entry = pinging.disarm();
+    inner.stats.health_checks(1, u64::from(!healthy));
     if healthy {
         return Some(entry);
     }
-    tracing::debug!("connection failed its ping");
+    tracing::debug!(pool = %inner.name, "connection failed its ping");
     inner.close_conn(entry, CloseReason::Broken);
     None
 }

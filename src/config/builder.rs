@@ -39,6 +39,7 @@ pub struct Builder<M: Manager> {
     idle_capacity: Option<usize>,
     clock: Option<Clock>,
     hooks: Hooks<M>,
+    name: String,
 }
 
 impl<M: Manager> std::fmt::Debug for Builder<M> {
@@ -48,6 +49,7 @@ impl<M: Manager> std::fmt::Debug for Builder<M> {
             .field("idle_capacity", &self.idle_capacity)
             .field("clock", &self.clock)
             .field("hooks", &self.hooks)
+            .field("name", &self.name)
             .finish_non_exhaustive()
     }
 }
@@ -60,6 +62,7 @@ impl<M: Manager> Builder<M> {
             idle_capacity: None,
             clock: None,
             hooks: Hooks::default(),
+            name: String::from("default"),
         }
     }
 
@@ -74,6 +77,14 @@ impl<M: Manager> Builder<M> {
     /// `max(4 * max_size, 64)`.
     pub fn idle_capacity(mut self, capacity: usize) -> Self {
         self.idle_capacity = Some(capacity);
+        self
+    }
+
+    /// The pool's name (default `default`): a field of every log event the
+    /// pool emits and the `pool` label of its metrics, so two pools in one
+    /// process can be told apart.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
         self
     }
 
@@ -208,6 +219,7 @@ impl<M: Manager> Builder<M> {
         self.config.validate(capacity)?;
         let clock = self.clock.unwrap_or_default();
         Ok(Pool::new(
+            self.name.into(),
             self.manager,
             self.hooks,
             self.config,

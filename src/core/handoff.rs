@@ -26,7 +26,7 @@ pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
     }
     if let Some(hook) = &inner.hooks.on_return {
         if let Err(error) = hook(&mut held.conn) {
-            tracing::debug!(%error, "on_return hook refused a connection");
+            tracing::debug!(pool = %inner.name, %error, "on_return hook refused a connection");
             let entry = held.disarm();
             return close_and_release(inner, entry, CloseReason::Rejected);
         }

@@ -148,15 +148,16 @@ impl DialGate {
     /// forgotten. (Older connections prove nothing: a server at its client
     /// limit keeps serving the clients it has.)
     #[inline]
-    pub(crate) fn proven(&self, created: u64) {
+    pub(crate) fn proven(&self, created: u64) -> bool {
         if self.young_deaths() != 0
             && created > self.last_young_death.load(Ordering::Acquire)
             && self.young_deaths.swap(0, Ordering::AcqRel) != 0
         {
             self.consecutive_failures.store(0, Ordering::Release);
             self.reopen_at.store(0, Ordering::Release);
-            tracing::info!("a new connection passed its liveness check, young deaths forgotten");
+            return true;
         }
+        false
     }
 
     /// Stops background refills until `until` (a fatal connect error).

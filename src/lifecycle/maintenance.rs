@@ -125,6 +125,8 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
             due.iter_mut().map(|loan| &mut loan.conn).collect();
         inner.manager.is_broken_batch(&mut conns)
     };
+    let dead = broken.iter().filter(|&&dead| dead).count() as u64;
+    inner.stats.health_checks(due.len() as u64, dead);
     let mut alive = Vec::with_capacity(due.len());
     let young_window = inner
         .hot
@@ -134,7 +136,7 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
         if !dead && recent.saturating_sub(loan.created) < young_window {
             // A young connection alive after use proves the target.
             loan.mark_seen_alive();
-            inner.gate.proven(loan.created);
+            inner.proven(loan.created);
         }
         if dead {
             let entry = loan.disarm();
@@ -188,7 +190,7 @@ async fn round<M: Manager>(inner: &Inner<M>) {
     if outcome.is_err() {
         inner.stats.incr(Counter::ManagerPanics);
         tracing::error!(
-            "a maintenance round panicked (in the manager); the next round runs as usual"
+            pool = %inner.name, "a maintenance round panicked (in the manager); the next round runs as usual"
         );
     }
 }

@@ -16,7 +16,7 @@ fn reconfigure<M: Manager>(inner: &Inner<M>, config: Config) -> Result<(), Confi
     inner.hot.update(&settings.config);
     inner.gate.set_limits(&settings.config);
     inner.slots.set_max(settings.config.max_size);
-    tracing::info!(config = %settings.config, "config replaced");
+    tracing::info!(pool = %inner.name, config = %settings.config, "config replaced");
     inner.settings.store(settings);
     // Pairs with the fence in `Waiters::register`: a waiter queued before
     // the new limits were visible is served by the dispatch below.

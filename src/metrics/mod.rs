@@ -5,6 +5,8 @@
 //! Owns: the counters and the status snapshot. May touch: the pool's state,
 //! read-only.
 
+#[cfg(feature = "prometheus")]
+mod prometheus;
 pub(crate) mod stats;
 pub(crate) mod status;
 

@@ -45,15 +45,41 @@ pub(crate) enum Counter {
     Leaks,
     ManagerPanics,
     YoungDeaths,
+    /// Gets that failed with an error other than a timeout.
+    GetFailures,
+    /// Gets served with a connection they dialed.
+    DialedGets,
+    /// Liveness checks and pings run.
+    HealthChecks,
+    /// Liveness checks and pings that found the connection dead.
+    HealthCheckFailures,
 }
 
-const COUNTERS: usize = Counter::YoungDeaths as usize + 1;
+const COUNTERS: usize = Counter::HealthCheckFailures as usize + 1;
+
+/// Upper bounds, in nanoseconds, of the acquire-wait histogram's buckets
+/// (a last bucket above them holds the rest): 100 µs to 5 s.
+pub(crate) const WAIT_BUCKET_BOUNDS_NS: [u64; 10] = [
+    100_000,
+    500_000,
+    1_000_000,
+    5_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+    500_000_000,
+    1_000_000_000,
+    5_000_000_000,
+];
 const STRIPES: usize = 8;
 
 type Stripe = CachePadded<[AtomicU64; COUNTERS]>;
 
 pub(crate) struct StatsCells {
     stripes: Box<[Stripe]>,
+    /// How long gets that waited waited, by bucket of
+    /// `WAIT_BUCKET_BOUNDS_NS` (slow path only, so not striped).
+    wait_buckets: CachePadded<[AtomicU64; WAIT_BUCKET_BOUNDS_NS.len() + 1]>,
 }
 
 fn stripe_index() -> usize {
@@ -74,7 +100,34 @@ impl StatsCells {
         let stripes = (0..STRIPES)
             .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
             .collect();
-        StatsCells { stripes }
+        StatsCells {
+            stripes,
+            wait_buckets: CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))),
+        }
+    }
+
+    /// Records a get that waited `nanos`.
+    pub(crate) fn waited(&self, nanos: u64) {
+        self.incr(Counter::Waited);
+        self.add(Counter::WaitNanos, nanos);
+        let bucket = WAIT_BUCKET_BOUNDS_NS
+            .iter()
+            .position(|&bound| nanos <= bound)
+            .unwrap_or(WAIT_BUCKET_BOUNDS_NS.len());
+        self.wait_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The acquire-wait histogram: a count per bucket (not cumulative).
+    pub(crate) fn wait_buckets(&self) -> [u64; WAIT_BUCKET_BOUNDS_NS.len() + 1] {
+        std::array::from_fn(|i| self.wait_buckets[i].load(Ordering::Relaxed))
+    }
+
+    /// Records health checks: `checked` run, `failed` of them found dead.
+    pub(crate) fn health_checks(&self, checked: u64, failed: u64) {
+        self.add(Counter::HealthChecks, checked);
+        if failed != 0 {
+            self.add(Counter::HealthCheckFailures, failed);
+        }
     }
 
     #[inline]
@@ -133,6 +186,10 @@ impl StatsCells {
             detached: s(Detached),
             leaks: s(Leaks),
             manager_panics: s(ManagerPanics),
+            get_failures: s(GetFailures),
+            dialed: s(DialedGets),
+            health_checks: s(HealthChecks),
+            health_check_failures: s(HealthCheckFailures),
             young_deaths: s(YoungDeaths),
             wait_time: Duration::from_nanos(s(WaitNanos)),
         }
@@ -172,7 +229,18 @@ pub struct Stats {
     /// ran propagates to that caller instead, after the pool has closed the
     /// connection and freed its slot.
     pub manager_panics: u64,
-    /// New connections found dead or discarded within
+    /// Gets served with a connection they dialed themselves (the rest of
+    /// the served gets were `reused`).
+    pub dialed: u64,
+    /// Gets that failed with an error other than a timeout (a fatal
+    /// connect error, an open breaker, a closed pool).
+    pub get_failures: u64,
+    /// Health checks run: liveness checks (at checkout and in maintenance)
+    /// and pings.
+    pub health_checks: u64,
+    /// Health checks that found the connection dead (it was closed).
+    pub health_check_failures: u64,
+    /// New connections found dead within
     /// `young_death_window` of their dial, each counted as a failed dial
     /// for backoff and the breaker.
     pub young_deaths: u64,

@@ -19,6 +19,8 @@ use crate::time::Clock;
 /// Everything one pool owns, shared by its handles, guards, timers and
 /// maintenance task.
 pub(crate) struct Inner<M: Manager> {
+    /// The pool's name in logs and metrics (`Builder::name`).
+    pub(crate) name: std::sync::Arc<str>,
     pub(crate) manager: M,
     pub(crate) hooks: Hooks<M>,
     pub(crate) clock: Clock,
@@ -48,6 +50,7 @@ pub(crate) struct Inner<M: Manager> {
 
 impl<M: Manager> Inner<M> {
     pub(crate) fn new(
+        name: std::sync::Arc<str>,
         manager: M,
         hooks: Hooks<M>,
         config: Config,
@@ -57,6 +60,7 @@ impl<M: Manager> Inner<M> {
     ) -> Self {
         let settings = Settings::new(config);
         Inner {
+            name,
             manager,
             hooks,
             clock,
@@ -91,7 +95,7 @@ impl<M: Manager> Inner<M> {
     /// user discards does not: the user may have reasons of its own.
     pub(crate) fn close_conn(&self, entry: Entry<M::Connection>, reason: CloseReason) {
         self.stats.closed(reason);
-        tracing::debug!(?reason, "closing connection");
+        tracing::debug!(pool = %self.name, ?reason, "closing connection");
         if reason == CloseReason::Broken {
             self.note_death(&entry);
         }
@@ -99,7 +103,7 @@ impl<M: Manager> Inner<M> {
         if catch_unwind(AssertUnwindSafe(|| self.manager.close(conn, reason))).is_err() {
             self.stats.incr(Counter::ManagerPanics);
             tracing::error!(
-                ?reason,
+                pool = %self.name, ?reason,
                 "Manager::close panicked; the connection was dropped"
             );
         }
@@ -124,10 +128,21 @@ impl<M: Manager> Inner<M> {
             .died_young(now, self.clock.now(), &self.settings.load().config);
         self.stats.incr(Counter::YoungDeaths);
         tracing::warn!(
-            failures = self.gate.consecutive_failures(),
+            pool = %self.name, failures = self.gate.consecutive_failures(),
             backoff_ms = reopen.saturating_sub(self.clock.now()) / 1_000_000,
             "a new connection died young; backing off as for a failed dial"
         );
+    }
+
+    /// A young connection dialed at `created` passed a liveness check after
+    /// use: the dial gate may forget its young deaths (`DialGate::proven`).
+    pub(crate) fn proven(&self, created: u64) {
+        if self.gate.proven(created) {
+            tracing::info!(
+                pool = %self.name,
+                "a new connection passed its liveness check, young deaths forgotten"
+            );
+        }
     }
 
     /// Closes every idle connection and frees its slot.

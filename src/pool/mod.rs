@@ -59,6 +59,7 @@ impl<M: Manager> Pool<M> {
 
     /// A pool over validated settings; housekeeping starts at once.
     pub(crate) fn new(
+        name: std::sync::Arc<str>,
         manager: M,
         hooks: Hooks<M>,
         config: Config,
@@ -68,6 +69,7 @@ impl<M: Manager> Pool<M> {
         let pool = Pool {
             inner: std::sync::Arc::new_cyclic(|self_ref| {
                 Inner::new(
+                    name,
                     manager,
                     hooks,
                     config,
@@ -79,6 +81,11 @@ impl<M: Manager> Pool<M> {
         };
         crate::lifecycle::housekeeping::housekeep(&pool.inner);
         pool
+    }
+
+    /// The pool's name in logs and metrics ([`Builder::name`]).
+    pub fn name(&self) -> &str {
+        &self.inner.name
     }
 
     /// The config in force.

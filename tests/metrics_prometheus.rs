@@ -1,0 +1,155 @@
+//! The Prometheus exporter: every metric the docs list, with values that
+//! follow what the pool did, and the alerts' inputs derivable.
+#![cfg(feature = "prometheus")]
+mod common;
+
+use std::time::Duration;
+
+use common::{Mock, mock_pool};
+use prometheus_client::registry::Registry;
+use ringpool::{Clock, Pool};
+
+fn scrape(registry: &Registry) -> String {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+    text
+}
+
+/// The value of the sample whose line starts with `series`.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_exporter_reports_what_the_pool_did() {
+    let mock = Mock::new();
+    let (clock, control) = Clock::mock();
+    let pool = Pool::builder(mock.clone())
+        .name("payments")
+        .young_death_window(None)
+        .max_size(2)
+        .acquire_timeout(Duration::from_millis(50))
+        .clock(clock)
+        .build()
+        .unwrap();
+    let mut registry = Registry::default();
+    pool.register_metrics(registry.sub_registry_with_prefix("svc"));
+
+    let first = pool.get_blocking().unwrap();
+    drop(first);
+    let (a, b) = (pool.get_blocking().unwrap(), pool.get_blocking().unwrap());
+    mock.break_conn(a.id);
+    a.discard();
+    let text = scrape(&registry);
+    let p = r#"pool="payments""#;
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_connections{{{p},state="in_use"}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_connections{{{p},state="idle"}}"#)
+        ),
+        0.0
+    );
+    assert_eq!(
+        sample(&text, &format!(r#"svc_ringpool_max_size{{{p}}}"#)),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_gets_total{{{p},outcome="reused"}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_gets_total{{{p},outcome="new"}}"#)
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample(&text, &format!(r#"svc_ringpool_connects_total{{{p}}}"#)),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_closed_total{{{p},reason="discarded"}}"#)
+        ),
+        1.0
+    );
+    // A get that waits and times out: the histogram and the outcome.
+    let held = pool.get_blocking().unwrap(); // both slots now in use
+    {
+        let mut get = std::pin::pin!(pool.get());
+        assert!(common::poll_once(get.as_mut()).is_pending());
+        control.advance(Duration::from_millis(50));
+        assert!(common::poll_once(get.as_mut()).is_ready());
+    }
+    drop((held, b));
+    let text = scrape(&registry);
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_gets_total{{{p},outcome="timed_out"}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_acquire_wait_seconds_count{{{p}}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_acquire_wait_seconds_bucket{{{p},le="0.01"}}"#)
+        ),
+        0.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_acquire_wait_seconds_bucket{{{p},le="0.05"}}"#)
+        ),
+        1.0,
+        "waited 50 ms"
+    );
+    drop(pool);
+    assert!(
+        !scrape(&registry).contains("ringpool_connections{"),
+        "a dropped pool reports nothing"
+    );
+}
+
+#[test]
+fn two_pools_are_told_apart_by_their_name() {
+    let (a, _, _) = mock_pool(1);
+    let b = Pool::builder(Mock::new()).name("cache").build().unwrap();
+    let mut registry = Registry::default();
+    a.register_metrics(&mut registry);
+    b.register_metrics(&mut registry);
+    drop(b.get_blocking().unwrap());
+    let text = scrape(&registry);
+    assert_eq!(
+        sample(&text, r#"ringpool_connects_total{pool="cache"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, r#"ringpool_connects_total{pool="default"}"#),
+        0.0
+    );
+}
