@@ -534,6 +534,26 @@ fn acquire_uncontended(c: &mut Criterion) {
     bench(&mut g, GROUP, "ringpool_owned", |n| {
         run_single(&rt, ringpool_owned_gets::<false>(&pools.ringpool, n))
     });
+    // The same pool type with its metrics registered in a Prometheus
+    // registry (read at scrape time: the checkout path should not change).
+    #[cfg(feature = "prometheus")]
+    {
+        let (exported, mut registry) = (
+            rt.block_on(async {
+                let pool = ringpool::Pool::builder(RingNoop)
+                    .max_size(UNCONTENDED_SIZE)
+                    .build()
+                    .expect("ringpool config");
+                prefill!(pool, get, UNCONTENDED_SIZE);
+                pool
+            }),
+            prometheus_client::registry::Registry::default(),
+        );
+        exported.register_metrics(&mut registry);
+        bench(&mut g, GROUP, "ringpool_prometheus", |n| {
+            run_single(&rt, ringpool_gets::<false>(&exported, n))
+        });
+    }
     bench(&mut g, GROUP, "deadpool", |n| {
         run_single(&rt, deadpool_gets::<false>(&pools.deadpool, n))
     });
