@@ -167,6 +167,8 @@ impl Drop for UringConn<'_> {
             let _ = pooled.stream().shutdown(Shutdown::Both);
             drop(self.stream.take());
             tracing::debug!(
+                pool = pooled.pool().name(),
+                target = %pooled.pool().manager().target(),
                 fd = pooled.as_raw_fd(),
                 "connection dropped mid-operation, closed"
             );
@@ -191,7 +193,13 @@ impl Pool<TcpManager> {
         let pooled = self.get().await?;
         let fd = pooled.as_raw_fd();
         UringConn::new(pooled).map_err(|error| {
-            tracing::warn!(fd, %error, "ringpool: cannot duplicate a pooled descriptor");
+            tracing::warn!(
+                pool = self.name(),
+                target = %self.manager().target(),
+                fd,
+                %error,
+                "cannot duplicate a pooled descriptor"
+            );
             Error::Connect(std::sync::Arc::new(error))
         })
     }
