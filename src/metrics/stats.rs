@@ -118,6 +118,7 @@ impl StatsCells {
     }
 
     /// The acquire-wait histogram: a count per bucket (not cumulative).
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub(crate) fn wait_buckets(&self) -> [u64; WAIT_BUCKET_BOUNDS_NS.len() + 1] {
         std::array::from_fn(|i| self.wait_buckets[i].load(Ordering::Relaxed))
     }
