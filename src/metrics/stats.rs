@@ -73,13 +73,16 @@ pub(crate) const WAIT_BUCKET_BOUNDS_NS: [u64; 10] = [
 ];
 const STRIPES: usize = 8;
 
-type Stripe = CachePadded<[AtomicU64; COUNTERS]>;
+/// Buckets of the acquire-wait histogram, striped like the counters (a
+/// shared line would bounce between the cores of waiting gets).
+const WAIT_BUCKETS: usize = WAIT_BUCKET_BOUNDS_NS.len() + 1;
+
+type Stripe = CachePadded<[AtomicU64; COUNTERS + WAIT_BUCKETS]>;
 
 pub(crate) struct StatsCells {
+    /// Each stripe: the counters, then how many gets that waited waited
+    /// within each bucket of `WAIT_BUCKET_BOUNDS_NS`.
     stripes: Box<[Stripe]>,
-    /// How long gets that waited waited, by bucket of
-    /// `WAIT_BUCKET_BOUNDS_NS` (slow path only, so not striped).
-    wait_buckets: CachePadded<[AtomicU64; WAIT_BUCKET_BOUNDS_NS.len() + 1]>,
 }
 
 fn stripe_index() -> usize {
@@ -100,10 +103,7 @@ impl StatsCells {
         let stripes = (0..STRIPES)
             .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
             .collect();
-        StatsCells {
-            stripes,
-            wait_buckets: CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))),
-        }
+        StatsCells { stripes }
     }
 
     /// Records a get that waited `nanos`.
@@ -114,13 +114,18 @@ impl StatsCells {
             .iter()
             .position(|&bound| nanos <= bound)
             .unwrap_or(WAIT_BUCKET_BOUNDS_NS.len());
-        self.wait_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.stripes[stripe_index()][COUNTERS + bucket].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The acquire-wait histogram: a count per bucket (not cumulative).
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
-    pub(crate) fn wait_buckets(&self) -> [u64; WAIT_BUCKET_BOUNDS_NS.len() + 1] {
-        std::array::from_fn(|i| self.wait_buckets[i].load(Ordering::Relaxed))
+    pub(crate) fn wait_buckets(&self) -> [u64; WAIT_BUCKETS] {
+        std::array::from_fn(|i| {
+            self.stripes
+                .iter()
+                .map(|stripe| stripe[COUNTERS + i].load(Ordering::Relaxed))
+                .sum()
+        })
     }
 
     /// Records health checks: `checked` run, `failed` of them found dead.
