@@ -34,7 +34,7 @@ pub mod tcp;
 mod uring;
 
 pub use checkout::Pooled;
-pub use config::{Builder, Config, ConfigError, SETTINGS};
+pub use config::{Builder, Config, ConfigError, IdleOrder, SETTINGS};
 pub use error::{Error, TimeoutError, UnavailableError};
 pub use lifecycle::DrainReport;
 pub use manager::{CloseReason, ErrorClass, Manager};

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::builder::Builder;
 use super::error::ConfigError;
-use super::value::SettingValue;
+use super::value::{IdleOrder, SettingValue};
 use crate::manager::Manager;
 
 macro_rules! declare_config {
@@ -158,4 +158,10 @@ declare_config! {
     /// max_size]`: a burst finds connections ready and a quiet hour releases
     /// them. `None` keeps only `min_idle`. Default `None`.
     demand_half_life: Option<Duration> = None;
+    /// Which idle connection a checkout takes: `lifo`, the connection its
+    /// own thread returned last when that one is idle (a warm connection,
+    /// and a lightly used pool shrinks to the connections it uses, the rest
+    /// timing out from the cold end), or `fifo`, always the one idle
+    /// longest (every connection exercised in turn). Default `lifo`.
+    idle_order: IdleOrder = IdleOrder::Lifo;
 }

@@ -27,3 +27,4 @@ pub use builder::Builder;
 pub use error::ConfigError;
 pub use fields::{Config, SETTINGS};
 pub(crate) use settings::{HotLimits, Settings};
+pub use value::IdleOrder;

@@ -100,3 +100,45 @@ fn not_a_count(field: &'static str, text: &str, alternative: &str) -> ConfigErro
         ),
     }
 }
+
+/// Which idle connection a checkout takes.
+///
+/// # Examples
+///
+/// ```
+/// use ringpool::{Config, IdleOrder};
+///
+/// let config: Config = "idle_order=fifo".parse().unwrap();
+/// assert_eq!(config.idle_order, IdleOrder::Fifo);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IdleOrder {
+    /// The connection this thread returned last, if it is idle (warm caches,
+    /// and a lightly used pool shrinks to what it uses), else the one idle
+    /// longest.
+    #[default]
+    Lifo,
+    /// Always the one idle longest: every connection is exercised in turn.
+    Fifo,
+}
+
+impl SettingValue for IdleOrder {
+    fn parse(field: &'static str, text: &str) -> Result<Self, ConfigError> {
+        match text.trim() {
+            "lifo" | "LIFO" => Ok(IdleOrder::Lifo),
+            "fifo" | "FIFO" => Ok(IdleOrder::Fifo),
+            other => Err(ConfigError::new(
+                field,
+                format!("`{other}` is not an idle order"),
+                "write lifo (the default: warm connections first) or fifo (every connection in turn)",
+            )),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            IdleOrder::Lifo => "lifo".to_string(),
+            IdleOrder::Fifo => "fifo".to_string(),
+        }
+    }
+}

@@ -58,7 +58,7 @@ fn keep<M: Manager>(inner: &Inner<M>, mut entry: Entry<M::Connection>) {
     if policy::outlived(&inner.hot, &entry, entry.last_used) {
         return close_and_release(inner, entry, CloseReason::Lifetime);
     }
-    reinsert(inner, entry);
+    publish(inner, entry, true);
 }
 
 /// A connection whose check panicked: closed (dropped, if the thread is
@@ -110,9 +110,19 @@ pub(crate) fn after_publish<M: Manager>(inner: &Inner<M>) {
 }
 
 /// Puts a connection back without marking it used (maintenance, for
-/// example, checks idle connections without resetting their idle time).
+/// example, checks idle connections without resetting their idle time),
+/// into the shared queue.
 #[inline]
 pub(crate) fn reinsert<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
+    publish(inner, entry, false);
+}
+
+/// Publishes an idle connection: to the oldest waiter if any, else into
+/// the idle store (into this thread's slot when `returned` by its user and
+/// the order is last in, first out), then the returner's half of the
+/// handshake.
+#[inline]
+fn publish<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>, returned: bool) {
     if inner.is_closed() {
         return close_and_release(inner, entry, CloseReason::PoolClosed);
     }
@@ -128,7 +138,11 @@ pub(crate) fn reinsert<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>
             Some(entry) => entry,
         },
     };
-    if let Err(entry) = inner.idle.push(entry) {
+    let pushed = match returned {
+        true => inner.idle.push_returned(entry),
+        false => inner.idle.push(entry),
+    };
+    if let Err(entry) = pushed {
         // Unreachable while max_size <= capacity; never lose it anyway.
         return close_and_release(inner, entry, CloseReason::Resize);
     }

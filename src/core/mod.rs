@@ -34,6 +34,7 @@
 //! same way, fence then count, so the handshake covers them too; that is why
 //! they are read through the facade as well.
 
+pub(crate) mod affinity;
 pub(crate) mod claim;
 pub(crate) mod handoff;
 pub(crate) mod idle;

@@ -43,6 +43,16 @@ macro_rules! poison_free_mutex {
             pub(crate) fn lock(&self) -> $guard<'_, T> {
                 self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
             }
+
+            /// The lock if it is free now; never waits.
+            #[allow(dead_code)]
+            pub(crate) fn try_lock(&self) -> Option<$guard<'_, T>> {
+                match self.0.try_lock() {
+                    Ok(guard) => Some(guard),
+                    Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                    Err(std::sync::TryLockError::WouldBlock) => None,
+                }
+            }
         }
     };
 }

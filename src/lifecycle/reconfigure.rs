@@ -16,6 +16,9 @@ fn reconfigure<M: Manager>(inner: &Inner<M>, config: Config) -> Result<(), Confi
     inner.hot.update(&settings.config);
     inner.gate.set_limits(&settings.config);
     inner.slots.set_max(settings.config.max_size);
+    inner
+        .idle
+        .set_lifo(settings.config.idle_order == crate::config::IdleOrder::Lifo);
     tracing::info!(pool = %inner.name, config = %settings.config, "config replaced");
     inner.settings.store(settings);
     // Pairs with the fence in `Waiters::register`: a waiter queued before

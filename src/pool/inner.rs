@@ -4,10 +4,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Weak;
 use std::sync::atomic::AtomicU64 as StdAtomicU64;
 
+use crate::config::IdleOrder;
 use crate::config::{Config, HotLimits, Settings};
+use crate::core::affinity::IdleStore;
 use crate::core::idle::Entry;
 use crate::core::slots::Slots;
-use crate::core::sync::{AtomicBool, IdleQueue, Ordering, SwapCell, plain};
+use crate::core::sync::{AtomicBool, Ordering, SwapCell, plain};
 use crate::core::waiters::Waiters;
 use crate::dial::gate::DialGate;
 use crate::hooks::Hooks;
@@ -29,7 +31,7 @@ pub(crate) struct Inner<M: Manager> {
     /// Written on dial and close only; padded so waiter traffic does not
     /// evict it from the readers' caches.
     pub(crate) slots: crossbeam_utils::CachePadded<Slots>,
-    pub(crate) idle: IdleQueue<Entry<M::Connection>>,
+    pub(crate) idle: IdleStore<Entry<M::Connection>>,
     pub(crate) waiters: Waiters<M::Connection, M::Error>,
     pub(crate) closed: AtomicBool,
     pub(crate) gate: DialGate,
@@ -59,6 +61,7 @@ impl<M: Manager> Inner<M> {
         self_ref: Weak<Inner<M>>,
     ) -> Self {
         let settings = Settings::new(config);
+        let lifo = settings.config.idle_order == IdleOrder::Lifo;
         Inner {
             name,
             manager,
@@ -68,7 +71,7 @@ impl<M: Manager> Inner<M> {
             slots: crossbeam_utils::CachePadded::new(Slots::new(settings.config.max_size)),
             gate: DialGate::new(&settings.config),
             settings: SwapCell::new(settings),
-            idle: IdleQueue::new(idle_capacity),
+            idle: IdleStore::new(idle_capacity, lifo),
             waiters: Waiters::new(),
             closed: AtomicBool::new(false),
             stats: StatsCells::new(),
