@@ -219,3 +219,34 @@ fn gets_wait_at_the_dial_limit_while_dials_fail_and_succeed() {
         assert_quiescent(&pool, &counting);
     });
 }
+
+/// The per-thread slots (`idle_order = lifo`): a connection one thread put
+/// in its slot is taken by another thread (its own slot empty, the shared
+/// queue empty: it steals), while the first thread returns a second
+/// connection and the pool shrinks; every connection has one owner, the
+/// bound holds, nothing is lost.
+#[test]
+fn a_thread_slot_is_stolen_while_its_owner_returns_and_the_pool_shrinks() {
+    loom::model(|| {
+        let (pool, counting) = pool(2, &[]);
+        let (first, second) = (
+            block_on(pool.get()).expect("served"),
+            block_on(pool.get()).expect("served"),
+        );
+        drop(first); // into this thread's slot
+        let other = pool.clone();
+        let thief = thread::spawn(move || drop(block_on(other.get()).expect("served")));
+        let shrinker = pool.clone();
+        let shrinking = thread::spawn(move || {
+            let mut config = shrinker.config();
+            config.max_size = 1;
+            shrinker.reconfigure(config).expect("valid");
+        });
+        drop(second);
+        thief.join().unwrap();
+        shrinking.join().unwrap();
+        assert!(counting.high_water() <= 2);
+        assert_eq!(counting.made(), 2, "no dial: both were reused");
+        assert_quiescent(&pool, &counting);
+    });
+}
