@@ -42,7 +42,9 @@ pub enum Op {
     ReleaseSlow,
     /// Move the mock clock forward.
     Advance { millis: u16 },
-    /// Set `max_size` to 1 + n % 8 (grow or shrink).
+    /// Set `max_size` to 1 + n % 8 (grow or shrink), and the idle order to
+    /// `fifo` when n's top bit is set, else `lifo` (so the corpus decodes
+    /// as it did before the order existed).
     Reconfigure(u8),
     /// Close the pool.
     Close,
@@ -183,6 +185,10 @@ pub fn run_ops(ops: &[Op]) {
                 let mut config = pool.config();
                 config.max_size = 1 + usize::from(n) % CAPACITY;
                 config.min_idle = config.min_idle.min(config.max_size);
+                config.idle_order = match n & 0x80 {
+                    0 => ringpool::IdleOrder::Lifo,
+                    _ => ringpool::IdleOrder::Fifo,
+                };
                 pool.reconfigure(config).expect("within the idle capacity");
                 model.max_size = 1 + usize::from(n) % CAPACITY;
             }
