@@ -14,6 +14,7 @@
 mod core;
 mod drop_guard;
 mod pool;
+mod thread_number;
 mod time;
 
 mod config;

@@ -26,8 +26,6 @@
 //! take would then be raised after it, for good. The counts only disagree
 //! while a fill is being counted.
 
-use std::cell::Cell;
-
 use crossbeam_utils::CachePadded;
 
 use super::sync::{AtomicBool, AtomicUsize, IdleQueue, Mutex, Ordering};
@@ -67,18 +65,9 @@ pub(crate) struct IdleStore<T> {
 }
 
 /// This thread's slot index (the same in every pool).
+#[inline]
 fn own_slot() -> usize {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    INDEX.with(|index| {
-        if index.get() == usize::MAX {
-            index.set(NEXT.fetch_add(1, Ordering::Relaxed) % SLOTS);
-        }
-        index.get()
-    })
+    crate::thread_number::thread_number() % SLOTS
 }
 
 impl<T> IdleStore<T> {

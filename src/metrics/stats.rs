@@ -6,8 +6,7 @@
 //! snapshot sums the stripes. Counters are bookkeeping, not protocol, so they
 //! use `std` atomics even under loom.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
@@ -85,17 +84,9 @@ pub(crate) struct StatsCells {
     stripes: Box<[Stripe]>,
 }
 
+#[inline]
 fn stripe_index() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    INDEX.with(|index| {
-        if index.get() == usize::MAX {
-            index.set(NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES);
-        }
-        index.get()
-    })
+    crate::thread_number::thread_number() % STRIPES
 }
 
 impl StatsCells {

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 use super::cell::Plan;
 use super::payment::{RequestError, authorize};
-use super::peers::{Bb8Pool, DeadpoolPool};
+use super::peers::{Bb8Pool, DeadpoolPool, PeerConn};
 
 /// Pause after a failed request before the next, so a task whose requests
 /// fail at once (no free local port, say) records the failure instead of
@@ -133,12 +133,7 @@ impl Session for Deadpool {
             .get()
             .await
             .map_err(|error| RequestError::Pool(error.to_string()))?;
-        // Dirty until the reply is checked: a request cut off or failed
-        // leaves it dirty, and the manager drops it instead of reusing it.
-        conn.dirty = true;
-        authorize(&mut conn.stream, buf, id, amount).await?;
-        conn.dirty = false;
-        Ok(())
+        peer_request(&mut conn, buf, id, amount).await
     }
 }
 
@@ -159,11 +154,23 @@ impl Session for Bb8 {
             .get()
             .await
             .map_err(|error| RequestError::Pool(error.to_string()))?;
-        conn.dirty = true;
-        authorize(&mut conn.stream, buf, id, amount).await?;
-        conn.dirty = false;
-        Ok(())
+        peer_request(&mut conn, buf, id, amount).await
     }
+}
+
+/// One request over a peer pool's connection: dirty until the reply is
+/// checked, so a request cut off or failed leaves it dirty and the manager
+/// drops it instead of reusing it.
+async fn peer_request(
+    conn: &mut PeerConn,
+    buf: &mut Vec<u8>,
+    id: u64,
+    amount: u64,
+) -> Result<(), RequestError> {
+    conn.dirty = true;
+    authorize(&mut conn.stream, buf, id, amount).await?;
+    conn.dirty = false;
+    Ok(())
 }
 
 /// A request id unique within the run: the task in the high bits, its
