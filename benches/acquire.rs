@@ -636,6 +636,33 @@ fn shared_group<const HOLD: bool>(c: &mut Criterion, group_name: &str) {
     rt.shutdown_background();
 }
 
+/// `acquire_scale`: one task's get + drop in pools of 10, 1,000 and
+/// 10,000 idle connections: the cost of a checkout must not grow with the
+/// number of connections the pool holds.
+fn acquire_scale(c: &mut Criterion) {
+    const GROUP: &str = "acquire_scale";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut g = c.benchmark_group(GROUP);
+    configure(&mut g);
+    for size in [10usize, 1_000, 10_000] {
+        let pool = rt.block_on(async {
+            let pool = ringpool::Pool::builder(RingNoop)
+                .max_size(size)
+                .build()
+                .expect("ringpool config");
+            prefill!(pool, get, size);
+            pool
+        });
+        bench(&mut g, GROUP, &format!("ringpool/{size}"), |n| {
+            run_single(&rt, ringpool_gets::<false>(&pool, n))
+        });
+    }
+    g.finish();
+}
+
 fn acquire_contended(c: &mut Criterion) {
     shared_group::<false>(c, "acquire_contended");
 }
@@ -649,6 +676,6 @@ criterion_group! {
     // No plots: a hung peer reports identical samples, which the plotter
     // cannot draw (it panics on zero variance).
     config = Criterion::default().without_plots();
-    targets = acquire_uncontended, acquire_contended, acquire_waiting
+    targets = acquire_uncontended, acquire_contended, acquire_waiting, acquire_scale
 }
 criterion_main!(benches);

@@ -1,0 +1,80 @@
+//! What the pool keeps per connection beyond the connection itself,
+//! measured with a counting allocator (so this is the only test in its
+//! binary): the idle store's slot per place in the shared queue (its
+//! stamp and the entry's three timestamps), times the queue's places per
+//! connection of `max_size`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ringpool::{Manager, Pool};
+
+struct Counting;
+
+static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged and only
+// counts the bytes asked for.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed through to `System`.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// A connection of no size: what remains is the pool's own bookkeeping.
+struct Nothing;
+
+impl Manager for Nothing {
+    type Connection = ();
+    type Error = std::io::Error;
+    async fn connect(&self) -> Result<(), std::io::Error> {
+        Ok(())
+    }
+}
+
+/// Bytes a pool of `size` connections, all open and idle, holds.
+fn held_by(size: usize, idle_capacity: Option<usize>) -> usize {
+    let before = ALLOCATED.load(Ordering::Relaxed);
+    let mut builder = Pool::builder(Nothing).max_size(size);
+    if let Some(capacity) = idle_capacity {
+        builder = builder.idle_capacity(capacity);
+    }
+    let pool = builder.build().unwrap();
+    let held: Vec<_> = (0..size).map(|_| pool.get_blocking().unwrap()).collect();
+    drop(held);
+    assert_eq!(pool.status().idle, size);
+    let bytes = ALLOCATED.load(Ordering::Relaxed) - before;
+    drop(pool);
+    bytes
+}
+
+#[test]
+fn the_pool_keeps_32_bytes_per_place_in_its_idle_queue() {
+    // Marginal cost of 1,000 more connections, so fixed costs cancel.
+    let per = |capacity: fn(usize) -> Option<usize>| {
+        (held_by(2_000, capacity(2_000)) - held_by(1_000, capacity(1_000))) / 1_000
+    };
+    let exact = per(Some);
+    let default = per(|_| None);
+    println!("bytes per connection: {exact} (idle_capacity = max_size), {default} (default 4x)");
+    // An entry (three 8-byte words) and the queue slot's stamp: 32 bytes a
+    // place, give or take a byte of what the first gets allocate.
+    assert!(
+        (32..=34).contains(&exact),
+        "per place in the idle queue: {exact}"
+    );
+    assert!(
+        (4 * 32..=4 * 34).contains(&default),
+        "the default queue has four places per connection: {default}"
+    );
+}
