@@ -119,6 +119,13 @@ pub trait Manager: Send + Sync + 'static {
         ErrorClass::Retryable
     }
 
+    /// What this manager connects to (for TCP, the target as given), for
+    /// the pool's logs and metrics: every event the pool emits carries it
+    /// as the `endpoint` field. `None` (the default) leaves it empty.
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
+
     /// Closes a connection the pool is done with. Dropping it is the default.
     ///
     /// Background expiry calls it from the clock's timer thread, so it must

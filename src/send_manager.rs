@@ -86,6 +86,11 @@ pub trait SendManager: Send + Sync + 'static {
         ErrorClass::Retryable
     }
 
+    /// See [`Manager::endpoint`].
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
+
     /// See [`Manager::close`].
     fn close(&self, conn: Self::Connection, _reason: CloseReason) {
         drop(conn);
@@ -122,6 +127,10 @@ impl<T: SendManager> Manager for T {
 
     fn classify(&self, error: &Self::Error) -> ErrorClass {
         SendManager::classify(self, error)
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        SendManager::endpoint(self)
     }
 
     fn close(&self, conn: Self::Connection, reason: CloseReason) {

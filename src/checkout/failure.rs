@@ -22,7 +22,7 @@ pub(crate) fn timed_out<M: Manager>(inner: &Inner<M>, start: u64) -> Error<M::Er
     inner.stats.incr(Counter::Timeouts);
     let status = crate::metrics::status::status(inner);
     let waited = Duration::from_nanos(inner.clock.now().saturating_sub(start));
-    tracing::debug!(pool = %inner.name, ?waited, ?status, "acquire timed out");
+    tracing::debug!(pool = %inner.name, endpoint = %inner.endpoint, ?waited, ?status, "acquire timed out");
     Error::Timeout(TimeoutError {
         waited,
         size: status.size,

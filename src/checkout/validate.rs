@@ -65,7 +65,7 @@ fn vet<M: Manager>(
     match verdict {
         Ok(()) => passed(entry),
         Err(error) => {
-            tracing::debug!(pool = %inner.name, %error, "before_checkout hook refused a connection");
+            tracing::debug!(pool = %inner.name, endpoint = %inner.endpoint, %error, "before_checkout hook refused a connection");
             inner.close_conn(entry, CloseReason::Rejected);
             Checked::Closed
         }
@@ -145,7 +145,7 @@ pub(crate) async fn ping_entry<M: Manager>(
     if healthy {
         return Some(entry);
     }
-    tracing::debug!(pool = %inner.name, "connection failed its ping");
+    tracing::debug!(pool = %inner.name, endpoint = %inner.endpoint, "connection failed its ping");
     inner.close_conn(entry, CloseReason::Broken);
     None
 }

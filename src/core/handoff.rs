@@ -43,7 +43,7 @@ fn put_through_hook<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
     }
     let hook = inner.hooks.on_return.as_ref().expect("checked by put");
     if let Err(error) = hook(&mut held.conn) {
-        tracing::debug!(pool = %inner.name, %error, "on_return hook refused a connection");
+        tracing::debug!(pool = %inner.name, endpoint = %inner.endpoint, %error, "on_return hook refused a connection");
         let entry = held.disarm();
         return close_and_release(inner, entry, CloseReason::Rejected);
     }

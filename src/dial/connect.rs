@@ -55,7 +55,7 @@ pub(crate) async fn dial<'a, M: Manager>(
         Raced::Done(Ok(conn)) => {
             inner.stats.incr(Counter::Connects);
             if inner.gate.on_success() {
-                tracing::info!(pool = %inner.name, "dial succeeded, breaker closed");
+                tracing::info!(pool = %inner.name, endpoint = %inner.endpoint, "dial succeeded, breaker closed");
             }
             let _slot_is_the_connections_now = slot.disarm();
             let recent = inner.clock.recent();
@@ -90,7 +90,7 @@ fn back_off<M: Manager>(
 ) -> DialEnd<M::Error> {
     let reopen = inner.gate.on_failure(now, &inner.settings.load().config);
     tracing::warn!(
-        pool = %inner.name, %cause,
+        pool = %inner.name, endpoint = %inner.endpoint, %cause,
         failures = inner.gate.consecutive_failures(),
         backoff_ms = (reopen - now) / 1_000_000,
         "dial failed, backing off"
@@ -117,7 +117,7 @@ fn failed<M: Manager>(inner: &Inner<M>, slot: Claim<'_, M>, error: M::Error) -> 
             // the pause has passed: retrying at once cannot help.
             let resume = now.saturating_add(nanos(FATAL_REFILL_PAUSE));
             inner.gate.pause_refills(resume);
-            tracing::error!(pool = %inner.name, error = %error, refills_paused_ms = (resume - now) / 1_000_000,
+            tracing::error!(pool = %inner.name, endpoint = %inner.endpoint, error = %error, refills_paused_ms = (resume - now) / 1_000_000,
                 "connect failed fatally");
             // Fail the queue before the slot is freed, or the slot would be
             // handed to a waiter to dial again.

@@ -20,7 +20,7 @@ pub(crate) fn close<M: Manager>(inner: &Inner<M>) {
     // SeqCst with the fence below: the flag is published before we look for
     // idle connections a returner may have pushed (see the fence's comment).
     if !inner.closed.swap(true, Ordering::SeqCst) {
-        tracing::info!(pool = %inner.name, "pool closed");
+        tracing::info!(pool = %inner.name, endpoint = %inner.endpoint, "pool closed");
     }
     // Pairs with the fence in `handoff::reinsert`: a returner that pushed
     // before our flag was visible sees the flag, or we see its push below.
@@ -92,7 +92,7 @@ impl<M: Manager> Pool<M> {
             still_in_use: inner.slots.size(),
             waited: Duration::from_nanos(inner.clock.now().saturating_sub(start)),
         };
-        tracing::info!(pool = %inner.name, ?report, "drained");
+        tracing::info!(pool = %inner.name, endpoint = %inner.endpoint, ?report, "drained");
         report
     }
 }

@@ -38,7 +38,7 @@ impl<M: Manager> Wake for LeakAlarm<M> {
         };
         inner.stats.incr(Counter::Leaks);
         tracing::warn!(
-            pool = %inner.name, checked_out_at = %self.checked_out_at,
+            pool = %inner.name, endpoint = %inner.endpoint, checked_out_at = %self.checked_out_at,
             held_longer_than = ?self.threshold,
             "possible connection leak: a connection has not been returned"
         );

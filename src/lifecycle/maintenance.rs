@@ -190,7 +190,7 @@ async fn round<M: Manager>(inner: &Inner<M>) {
     if outcome.is_err() {
         inner.stats.incr(Counter::ManagerPanics);
         tracing::error!(
-            pool = %inner.name, "a maintenance round panicked (in the manager); the next round runs as usual"
+            pool = %inner.name, endpoint = %inner.endpoint, "a maintenance round panicked (in the manager); the next round runs as usual"
         );
     }
 }

@@ -20,7 +20,8 @@ use crate::{Stats, Status};
 
 impl<M: Manager> Pool<M> {
     /// Registers this pool's metrics in `registry`, labelled
-    /// `pool="<name>"` ([`Builder::name`](crate::Builder::name)). Give a
+    /// `pool="<name>"` ([`Builder::name`](crate::Builder::name)) and, when
+    /// the manager names one ([`Manager::endpoint`]), `endpoint="<target>"`. Give a
     /// prefix or more labels with the registry's own
     /// `sub_registry_with_prefix` / `sub_registry_with_labels`. The metrics
     /// are read from the pool at each scrape; the registry holds the pool
@@ -50,11 +51,17 @@ impl<M: Manager> Pool<M> {
     /// ```
     pub fn register_metrics(&self, registry: &mut Registry) {
         let label = (Cow::Borrowed("pool"), Cow::Owned(self.name().to_owned()));
-        registry
-            .sub_registry_with_label(label)
-            .register_collector(Box::new(PoolCollector {
-                read: Box::new(Reader(std::sync::Arc::downgrade(&self.inner))),
-            }));
+        let mut registry = registry.sub_registry_with_label(label);
+        if !self.inner.endpoint.is_empty() {
+            let endpoint = (
+                Cow::Borrowed("endpoint"),
+                Cow::Owned(self.inner.endpoint.to_string()),
+            );
+            registry = registry.sub_registry_with_label(endpoint);
+        }
+        registry.register_collector(Box::new(PoolCollector {
+            read: Box::new(Reader(std::sync::Arc::downgrade(&self.inner))),
+        }));
     }
 }
 

@@ -23,6 +23,9 @@ use crate::time::Clock;
 pub(crate) struct Inner<M: Manager> {
     /// The pool's name in logs and metrics (`Builder::name`).
     pub(crate) name: std::sync::Arc<str>,
+    /// What the manager connects to (`Manager::endpoint`; empty if it does
+    /// not say), for logs and metrics.
+    pub(crate) endpoint: std::sync::Arc<str>,
     pub(crate) manager: M,
     pub(crate) hooks: Hooks<M>,
     pub(crate) clock: Clock,
@@ -63,6 +66,7 @@ impl<M: Manager> Inner<M> {
         let settings = Settings::new(config);
         let lifo = settings.config.idle_order == IdleOrder::Lifo;
         Inner {
+            endpoint: manager.endpoint().unwrap_or_default().into(),
             name,
             manager,
             hooks,
@@ -98,7 +102,7 @@ impl<M: Manager> Inner<M> {
     /// user discards does not: the user may have reasons of its own.
     pub(crate) fn close_conn(&self, entry: Entry<M::Connection>, reason: CloseReason) {
         self.stats.closed(reason);
-        tracing::debug!(pool = %self.name, ?reason, "closing connection");
+        tracing::debug!(pool = %self.name, endpoint = %self.endpoint, ?reason, "closing connection");
         if reason == CloseReason::Broken {
             self.note_death(&entry);
         }
@@ -106,7 +110,7 @@ impl<M: Manager> Inner<M> {
         if catch_unwind(AssertUnwindSafe(|| self.manager.close(conn, reason))).is_err() {
             self.stats.incr(Counter::ManagerPanics);
             tracing::error!(
-                pool = %self.name, ?reason,
+                pool = %self.name, endpoint = %self.endpoint, ?reason,
                 "Manager::close panicked; the connection was dropped"
             );
         }
@@ -131,7 +135,7 @@ impl<M: Manager> Inner<M> {
             .died_young(now, self.clock.now(), &self.settings.load().config);
         self.stats.incr(Counter::YoungDeaths);
         tracing::warn!(
-            pool = %self.name, failures = self.gate.consecutive_failures(),
+            pool = %self.name, endpoint = %self.endpoint, failures = self.gate.consecutive_failures(),
             backoff_ms = reopen.saturating_sub(self.clock.now()) / 1_000_000,
             "a new connection died young; backing off as for a failed dial"
         );
@@ -142,7 +146,7 @@ impl<M: Manager> Inner<M> {
     pub(crate) fn proven(&self, created: u64) {
         if self.gate.proven(created) {
             tracing::info!(
-                pool = %self.name,
+                pool = %self.name, endpoint = %self.endpoint,
                 "a new connection passed its liveness check, young deaths forgotten"
             );
         }

@@ -202,6 +202,10 @@ impl TcpManager {
 }
 
 impl Manager for TcpManager {
+    fn endpoint(&self) -> Option<String> {
+        Some(self.target.to_string())
+    }
+
     type Connection = TcpConn;
     type Error = io::Error;
 

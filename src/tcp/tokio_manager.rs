@@ -150,6 +150,10 @@ impl TokioTcpManager {
 /// A [`SendManager`]: its futures are `Send`, so code generic over the
 /// manager can spawn gets on a multi-threaded runtime.
 impl SendManager for TokioTcpManager {
+    fn endpoint(&self) -> Option<String> {
+        Some(self.target.clone())
+    }
+
     type Connection = TokioConn;
     type Error = io::Error;
 

@@ -1,0 +1,55 @@
+//! Every event the pool logs names its pool and its endpoint, so the lines
+//! of two pools in one process can be told apart.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ringpool::Pool;
+use ringpool::tcp::{TcpManager, TcpOptions};
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failed_dial_is_logged_with_the_pools_name_and_endpoint() {
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap(); // closed at once: connects are refused
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let mut options = TcpOptions::default();
+        options.connect_timeout = Duration::from_millis(500);
+        let manager = TcpManager::new(refused).unwrap().options(options);
+        let pool = Pool::builder(manager)
+            .name("payments")
+            .acquire_timeout(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        assert!(pool.get_blocking().is_err());
+    });
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|line| line.contains("dial failed, backing off"))
+        .unwrap_or_else(|| panic!("no dial failure logged:\n{text}"));
+    assert!(line.contains("pool=payments"), "{line}");
+    assert!(line.contains(&format!("endpoint={refused}")), "{line}");
+}
