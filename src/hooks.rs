@@ -39,7 +39,7 @@ type AsyncHook<M> = Box<
         + Send
         + Sync,
 >;
-type SyncHook<M> =
+pub(crate) type SyncHook<M> =
     Box<dyn Fn(&mut <M as Manager>::Connection) -> Result<(), <M as Manager>::Error> + Send + Sync>;
 
 /// The hooks one pool runs; none by default.
@@ -84,6 +84,26 @@ impl<M: Manager> Hooks<M> {
             }
         }
         Ok(conn)
+    }
+}
+
+/// Runs a synchronous hook (`before_checkout` at `point` "checkout",
+/// `on_return` at "return") on a connection the caller holds under its
+/// panic guard; `false` (logged) when the hook refuses it.
+#[inline(never)]
+pub(crate) fn accepts<M: Manager>(
+    inner: &crate::pool::inner::Inner<M>,
+    hook: &SyncHook<M>,
+    conn: &mut M::Connection,
+    point: &'static str,
+) -> bool {
+    match hook(conn) {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::debug!(pool = %inner.name, endpoint = %inner.endpoint, point, %error,
+                "a hook refused a connection");
+            false
+        }
     }
 }
 

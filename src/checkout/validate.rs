@@ -4,6 +4,7 @@
 use crate::core::handoff::close_after_panic;
 use crate::core::idle::Entry;
 use crate::drop_guard::DropGuard;
+use crate::hooks;
 use crate::lifecycle::policy;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::Inner;
@@ -38,44 +39,53 @@ pub(crate) fn validate<M: Manager>(
         && age < hot.lifetime_floor_ns.load(relaxed)
         && (age >= hot.young_death_window_ns.load(relaxed) || entry.seen_alive())
     {
-        return match inner.hooks.before_checkout {
-            None => Checked::Ready(entry),
-            Some(_) => vet(inner, entry, Checked::Ready),
-        };
+        return vet(inner, entry, Checked::Ready);
     }
     validate_idle(inner, entry, now, idle_for, age)
 }
 
 /// Runs the `before_checkout` hook, if any, on a connection that passed the
 /// pool's checks; `passed` says what it is if the hook accepts it too. A
-/// refused connection is closed and its slot stays with the caller.
+/// refused connection is closed and its slot stays with the caller. A pool
+/// without the hook pays the test of one pointer.
+#[inline]
 fn vet<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<M::Connection>,
     passed: fn(Entry<M::Connection>) -> Checked<M::Connection>,
 ) -> Checked<M::Connection> {
-    let Some(hook) = &inner.hooks.before_checkout else {
-        return passed(entry);
-    };
+    match &inner.hooks.before_checkout {
+        None => passed(entry),
+        Some(hook) => vet_with(inner, hook, entry, passed),
+    }
+}
+
+/// `vet` with a hook: out of line, so the checkout path without one stays
+/// small.
+#[inline(never)]
+fn vet_with<M: Manager>(
+    inner: &Inner<M>,
+    hook: &hooks::SyncHook<M>,
+    entry: Entry<M::Connection>,
+    passed: fn(Entry<M::Connection>) -> Checked<M::Connection>,
+) -> Checked<M::Connection> {
     // User code: if it panics, the guard closes the connection and frees
     // its slot as the panic passes.
     let mut held = DropGuard::new(inner, entry, close_after_panic);
-    let verdict = hook(&mut held.conn);
+    let accepted = hooks::accepts(inner, hook, &mut held.conn, "checkout");
     let entry = held.disarm();
-    match verdict {
-        Ok(()) => passed(entry),
-        Err(error) => {
-            tracing::debug!(pool = %inner.name, endpoint = %inner.endpoint, %error, "before_checkout hook refused a connection");
-            inner.close_conn(entry, CloseReason::Rejected);
-            Checked::Closed
-        }
+    if accepted {
+        return passed(entry);
     }
+    inner.close_conn(entry, CloseReason::Rejected);
+    Checked::Closed
 }
 
 /// The full checks, for a connection idle or old enough to need one.
 ///
 /// A connection still inside its young-death window, and not yet seen
-/// alive after use, gets the liveness check whatever `check_after` says: a server at its client limit accepts
+/// alive after use, gets the liveness check whatever `check_after` says:
+/// a server at its client limit accepts
 /// and then closes, and that must be seen (and counted) before the
 /// connection is handed out again.
 #[cold]

@@ -4,6 +4,7 @@ use crate::config::{Config, ConfigError};
 use crate::hooks::{HookFuture, Hooks};
 use crate::manager::Manager;
 use crate::pool::Pool;
+use crate::pool::inner::Parts;
 use crate::time::Clock;
 
 /// Builds a [`Pool`]; start with [`Pool::builder`].
@@ -218,13 +219,13 @@ impl<M: Manager> Builder<M> {
         };
         self.config.validate(capacity)?;
         let clock = self.clock.unwrap_or_default();
-        Ok(Pool::new(
-            self.name.into(),
-            self.manager,
-            self.hooks,
-            self.config,
-            capacity,
+        Ok(Pool::new(Parts {
+            name: self.name.into(),
+            manager: self.manager,
+            hooks: self.hooks,
+            config: self.config,
+            idle_capacity: capacity,
             clock,
-        ))
+        }))
     }
 }

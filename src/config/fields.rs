@@ -131,12 +131,12 @@ declare_config! {
     /// A new connection found dead (liveness check, ping, `can_recycle`)
     /// within this long of its dial counts as a failed dial for backoff and
     /// the breaker, until a connection dialed after it is found alive: a
-    /// server at its client
-    /// limit accepts, answers with an error and closes, so every dial
-    /// succeeds and only this throttles the storm. Connections this young
-    /// get the liveness check at every checkout, whatever `check_after`
-    /// says. (A connection its user discards is not counted.) `None`
-    /// disables it. Default 1 s.
+    /// server at its client limit accepts, answers with an error and
+    /// closes, so every dial succeeds and only this throttles the storm.
+    /// Connections this young get the liveness check at every checkout,
+    /// whatever `check_after` says, until one finds them alive after use.
+    /// (A connection its user discards is not counted.) `None` disables it.
+    /// Default 1 s.
     young_death_window: Option<Duration> = Some(Duration::from_secs(1));
     /// Most dials in flight at once, for gets and refills together, so a
     /// cold start or a recovery is no dial storm. Default 8.

@@ -8,6 +8,7 @@ use crate::core::idle::Entry;
 use crate::core::sync::{Ordering, fence};
 use crate::core::waiters::{Grant, Outcome};
 use crate::drop_guard::{DropGuard, Unwinding};
+use crate::hooks;
 use crate::lifecycle::policy;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::Inner;
@@ -42,8 +43,7 @@ fn put_through_hook<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
         return close_and_release(inner, entry, reason);
     }
     let hook = inner.hooks.on_return.as_ref().expect("checked by put");
-    if let Err(error) = hook(&mut held.conn) {
-        tracing::debug!(pool = %inner.name, endpoint = %inner.endpoint, %error, "on_return hook refused a connection");
+    if !hooks::accepts(inner, hook, &mut held.conn, "return") {
         let entry = held.disarm();
         return close_and_release(inner, entry, CloseReason::Rejected);
     }

@@ -100,28 +100,33 @@ impl std::fmt::Debug for PoolCollector {
     }
 }
 
-/// Encodes one metric family: `(label value, value)` pairs under `label`,
-/// or a single unlabelled value when `label` is empty.
+/// Encodes one metric family: `(label value, value)` pairs under `label`.
 fn family<V: EncodeMetric>(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    unit: Option<&Unit>,
     label: &str,
     values: &[(&str, V)],
 ) -> std::fmt::Result {
     let Some((_, first)) = values.first() else {
         return Ok(());
     };
-    let mut metric = encoder.encode_descriptor(name, help, unit, first.metric_type())?;
-    if label.is_empty() {
-        return first.encode(metric);
-    }
+    let mut metric = encoder.encode_descriptor(name, help, None, first.metric_type())?;
     for (value_label, value) in values {
         let labels = [(label, *value_label)];
         value.encode(metric.encode_family(&labels)?)?;
     }
     Ok(())
+}
+
+/// Encodes one unlabelled metric.
+fn single<V: EncodeMetric>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: V,
+) -> std::fmt::Result {
+    value.encode(encoder.encode_descriptor(name, help, None, value.metric_type())?)
 }
 
 fn count(value: u64) -> ConstCounter<u64> {
@@ -147,7 +152,6 @@ impl Collector for PoolCollector {
             e,
             "ringpool_connections",
             "Connections the pool owns, by state",
-            None,
             "state",
             &[
                 ("idle", gauge(status.idle)),
@@ -155,28 +159,23 @@ impl Collector for PoolCollector {
                 ("creating", gauge(status.creating)),
             ],
         )?;
-        family(
+        single(
             e,
             "ringpool_max_size",
             "The pool's max_size",
-            None,
-            "",
-            &[("", gauge(status.max_size))],
+            gauge(status.max_size),
         )?;
-        family(
+        single(
             e,
             "ringpool_waiters",
             "Gets waiting for a connection",
-            None,
-            "",
-            &[("", gauge(status.waiting))],
+            gauge(status.waiting),
         )?;
         let c = &stats.closed;
         family(
             e,
             "ringpool_gets",
             "Gets, by outcome: served with an open connection (reused) or a new one (new), timed out, failed",
-            None,
             "outcome",
             &[
                 ("reused", count(stats.reused)),
@@ -185,43 +184,34 @@ impl Collector for PoolCollector {
                 ("failed", count(stats.get_failures)),
             ],
         )?;
-        family(
+        single(
             e,
             "ringpool_gets_waited",
             "Gets that had to wait",
-            None,
-            "",
-            &[("", count(stats.waited))],
+            count(stats.waited),
         )?;
-        family(
+        single(
             e,
             "ringpool_connects",
             "Connections opened",
-            None,
-            "",
-            &[("", count(stats.connects))],
+            count(stats.connects),
         )?;
-        family(
+        single(
             e,
             "ringpool_connect_errors",
             "Dials that failed (refused, timed out, an after_connect hook's error)",
-            None,
-            "",
-            &[("", count(stats.connect_errors))],
+            count(stats.connect_errors),
         )?;
-        family(
+        single(
             e,
             "ringpool_young_deaths",
             "New connections found dead within young_death_window, backed off as failed dials",
-            None,
-            "",
-            &[("", count(stats.young_deaths))],
+            count(stats.young_deaths),
         )?;
         family(
             e,
             "ringpool_closed",
             "Connections closed, by reason",
-            None,
             "reason",
             &[
                 ("broken", count(c.broken)),
@@ -239,7 +229,6 @@ impl Collector for PoolCollector {
             e,
             "ringpool_health_checks",
             "Liveness checks and pings, by result",
-            None,
             "result",
             &[
                 (
@@ -253,13 +242,11 @@ impl Collector for PoolCollector {
                 ("dead", count(stats.health_check_failures)),
             ],
         )?;
-        family(
+        single(
             e,
             "ringpool_leaks",
             "Checkouts held longer than leak_threshold",
-            None,
-            "",
-            &[("", count(stats.leaks))],
+            count(stats.leaks),
         )?;
         let buckets: Vec<(f64, u64)> = WAIT_BUCKET_BOUNDS_NS
             .iter()

@@ -18,6 +18,16 @@ use crate::manager::{CloseReason, Manager};
 use crate::metrics::stats::{Counter, StatsCells};
 use crate::time::Clock;
 
+/// What a builder hands over to make a pool.
+pub(crate) struct Parts<M: Manager> {
+    pub(crate) name: std::sync::Arc<str>,
+    pub(crate) manager: M,
+    pub(crate) hooks: Hooks<M>,
+    pub(crate) config: Config,
+    pub(crate) idle_capacity: usize,
+    pub(crate) clock: Clock,
+}
+
 /// Everything one pool owns, shared by its handles, guards, timers and
 /// maintenance task.
 pub(crate) struct Inner<M: Manager> {
@@ -54,15 +64,15 @@ pub(crate) struct Inner<M: Manager> {
 }
 
 impl<M: Manager> Inner<M> {
-    pub(crate) fn new(
-        name: std::sync::Arc<str>,
-        manager: M,
-        hooks: Hooks<M>,
-        config: Config,
-        idle_capacity: usize,
-        clock: Clock,
-        self_ref: Weak<Inner<M>>,
-    ) -> Self {
+    pub(crate) fn new(parts: Parts<M>, self_ref: Weak<Inner<M>>) -> Self {
+        let Parts {
+            name,
+            manager,
+            hooks,
+            config,
+            idle_capacity,
+            clock,
+        } = parts;
         let settings = Settings::new(config);
         let lifo = settings.config.idle_order == IdleOrder::Lifo;
         Inner {

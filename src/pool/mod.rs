@@ -9,10 +9,9 @@
 pub(crate) mod inner;
 
 use crate::config::{Builder, Config};
-use crate::hooks::Hooks;
 use crate::manager::Manager;
 use crate::time::Clock;
-use inner::Inner;
+use inner::{Inner, Parts};
 
 /// A pool of connections made by `M`.
 ///
@@ -58,26 +57,9 @@ impl<M: Manager> Pool<M> {
     }
 
     /// A pool over validated settings; housekeeping starts at once.
-    pub(crate) fn new(
-        name: std::sync::Arc<str>,
-        manager: M,
-        hooks: Hooks<M>,
-        config: Config,
-        idle_capacity: usize,
-        clock: Clock,
-    ) -> Self {
+    pub(crate) fn new(parts: Parts<M>) -> Self {
         let pool = Pool {
-            inner: std::sync::Arc::new_cyclic(|self_ref| {
-                Inner::new(
-                    name,
-                    manager,
-                    hooks,
-                    config,
-                    idle_capacity,
-                    clock,
-                    self_ref.clone(),
-                )
-            }),
+            inner: std::sync::Arc::new_cyclic(|self_ref| Inner::new(parts, self_ref.clone())),
         };
         crate::lifecycle::housekeeping::housekeep(&pool.inner);
         pool
