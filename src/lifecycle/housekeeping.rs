@@ -68,21 +68,20 @@ fn update_warm_target<M: Manager>(inner: &Inner<M>) {
 /// keep `min_idle`, and the pool stays above `warm_target`).
 fn expire_idle<M: Manager>(inner: &Inner<M>) {
     let recent = inner.clock.recent();
-    let mut kept = Vec::new();
+    // Each kept entry goes back at once (to the queue's tail, so the pass
+    // still visits each entry once): holding them all until the end would
+    // show concurrent gets an empty pool, and they would dial.
     for _ in 0..inner.idle.len() {
         let Some(entry) = inner.idle.pop() else { break };
-        let idle_others = inner.idle.len() + kept.len();
+        let idle_others = inner.idle.len();
         let spare = || policy::is_spare(inner, idle_others);
         match policy::expiry(&inner.hot, &entry, recent, spare) {
             Some(reason) => {
                 inner.close_conn(entry, reason);
                 release_slot(inner);
             }
-            None => kept.push(entry),
+            None => reinsert(inner, entry),
         }
-    }
-    for entry in kept {
-        reinsert(inner, entry);
     }
 }
 
