@@ -38,7 +38,7 @@ pub use checkout::Pooled;
 pub use config::{Builder, Config, ConfigError, IdleOrder, SETTINGS};
 pub use error::{Error, TimeoutError, UnavailableError};
 pub use lifecycle::DrainReport;
-pub use manager::{CloseReason, ErrorClass, Manager};
+pub use manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, Manager};
 pub use metrics::{ClosedCounts, Stats, Status};
 pub use pool::Pool;
 pub use send_manager::SendManager;

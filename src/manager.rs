@@ -38,6 +38,10 @@ pub enum CloseReason {
     /// A `before_checkout` or `on_return` hook refused it (see
     /// [`hooks`](crate::hooks)).
     Rejected,
+    /// The manager's idle watch saw it die while it sat idle: the peer
+    /// closed or reset it, or sent bytes nobody asked for (see
+    /// [`Manager::watch_idle`]).
+    Hangup,
     /// The pool was closed or dropped.
     PoolClosed,
 }
@@ -126,11 +130,90 @@ pub trait Manager: Send + Sync + 'static {
         None
     }
 
+    /// Turns on the idle watch, if the manager has one: instead of being
+    /// swept by maintenance, idle connections are watched by the manager
+    /// (the TCP manager: a multishot poll on io_uring), which calls
+    /// `deaths.notify()` whenever one dies, so the pool closes it and frees
+    /// its slot at once. Called once, as the pool is built. The default
+    /// has no watch ([`IdleWatch::Off`]).
+    ///
+    /// A manager that answers anything but `Off` must also implement
+    /// [`idle`](Manager::idle), [`unwatch`](Manager::unwatch) and
+    /// [`died_idle`](Manager::died_idle).
+    fn watch_idle(&self, _deaths: IdleDeaths) -> IdleWatch {
+        IdleWatch::Off
+    }
+
+    /// The idle watch: `conn` has just gone into the idle store. Called
+    /// only when [`watch_idle`](Manager::watch_idle) turned the watch on.
+    /// Must be cheap and must not block: it runs on every return.
+    fn idle(&self, _conn: &mut Self::Connection) {}
+
+    /// The idle watch: `conn` has just left the idle store to be used (a
+    /// checkout, a ping). Stop watching it, without waiting; `true` if the
+    /// watch saw it die while it was idle (it is then closed with
+    /// [`CloseReason::Hangup`] and the get moves on). Called only when the
+    /// watch is on. Must be cheap and must not block.
+    fn unwatch(&self, _conn: &mut Self::Connection) -> bool {
+        false
+    }
+
+    /// The idle watch: whether it saw this idle connection die (a load; no
+    /// I/O). Maintenance asks it of each idle connection after a
+    /// `deaths.notify()`.
+    fn died_idle(&self, _conn: &Self::Connection) -> bool {
+        false
+    }
+
     /// Closes a connection the pool is done with. Dropping it is the default.
     ///
     /// Background expiry calls it from the clock's timer thread, so it must
     /// not block for long (the TCP manager hands the close to io_uring).
     fn close(&self, conn: Self::Connection, _reason: CloseReason) {
         drop(conn);
+    }
+}
+
+/// What a manager's idle watch covers ([`Manager::watch_idle`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdleWatch {
+    /// No watch: maintenance checks idle connections itself (the
+    /// manager's batched liveness check and ping, after `check_after`).
+    Off,
+    /// Idle connections are watched and the manager has no protocol ping:
+    /// maintenance leaves them alone and only reaps the dead.
+    Watched,
+    /// Idle connections are watched, and maintenance still pings those due
+    /// (after `check_after`), for servers that hang without closing.
+    WatchedAndPinged,
+}
+
+/// How a manager's idle watch tells the pool that a watched connection
+/// died ([`Manager::watch_idle`]). Cheap to clone; callable from any
+/// thread; does nothing once the pool is gone.
+#[derive(Clone)]
+pub struct IdleDeaths {
+    notify: std::sync::Arc<dyn Fn() + Send + Sync>,
+}
+
+impl IdleDeaths {
+    pub(crate) fn new(notify: impl Fn() + Send + Sync + 'static) -> Self {
+        IdleDeaths {
+            notify: std::sync::Arc::new(notify),
+        }
+    }
+
+    /// At least one watched idle connection died: the pool's maintenance
+    /// asks [`Manager::died_idle`] of its idle connections, closes the
+    /// dead with [`CloseReason::Hangup`] and frees their slots.
+    pub fn notify(&self) {
+        (self.notify)();
+    }
+}
+
+impl std::fmt::Debug for IdleDeaths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdleDeaths").finish_non_exhaustive()
     }
 }

@@ -5,7 +5,7 @@ use crate::core::handoff::close_after_panic;
 use crate::core::idle::Entry;
 use crate::drop_guard::DropGuard;
 use crate::hooks;
-use crate::lifecycle::policy;
+use crate::lifecycle::{policy, watch};
 use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::Inner;
 use crate::time::{Raced, with_deadline};
@@ -28,6 +28,13 @@ pub(crate) fn validate<M: Manager>(
     entry: Entry<M::Connection>,
     now: u64,
 ) -> Checked<M::Connection> {
+    let entry = match watch::is_on(inner) {
+        false => entry,
+        true => match watch::leaving_idle(inner, entry) {
+            Some(entry) => entry,
+            None => return Checked::Closed,
+        },
+    };
     let hot = &inner.hot;
     let relaxed = crate::core::sync::Ordering::Relaxed;
     let idle_for = now.saturating_sub(entry.last_used);

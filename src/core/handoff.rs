@@ -138,6 +138,10 @@ fn publish<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>, returned: 
             Some(entry) => entry,
         },
     };
+    let entry = match crate::lifecycle::watch::is_on(inner) {
+        true => crate::lifecycle::watch::going_idle(inner, entry),
+        false => entry,
+    };
     let pushed = match returned {
         true => inner.idle.push_returned(entry),
         false => inner.idle.push(entry),

@@ -23,6 +23,7 @@ use std::task::Poll;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::housekeeping::{needs_refill, needs_refill_beyond};
+use super::watch;
 use crate::checkout::failure;
 use crate::checkout::validate::ping_entry;
 use crate::core::claim::claim;
@@ -33,7 +34,7 @@ use crate::dial::connect::{DialEnd, dial};
 use crate::dial::permit::{DialPermit, permit};
 use crate::drop_guard::{DropGuard, Unwinding};
 use crate::error::Error;
-use crate::manager::{CloseReason, Manager};
+use crate::manager::{CloseReason, IdleWatch, Manager};
 use crate::metrics::stats::Counter;
 use crate::pool::Pool;
 use crate::pool::inner::Inner;
@@ -109,13 +110,28 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
         .check_after_ns
         .load(crate::core::sync::Ordering::Relaxed);
     let recent = inner.clock.recent();
+    let watched = inner.watch == IdleWatch::WatchedAndPinged;
     let mut due: Vec<Loan<'_, M>> = Vec::new();
+    let mut pinged: Vec<Loan<'_, M>> = Vec::new();
     for _ in 0..inner.idle.len() {
         let Some(entry) = inner.idle.pop() else { break };
         let loan = DropGuard::new(inner, entry, give_back_loan);
-        if recent.saturating_sub(loan.last_used) >= check_after {
+        if recent.saturating_sub(loan.last_used) < check_after {
+            continue; // dropped: back into the pool as it was
+        }
+        if !watched {
             due.push(loan);
-        } // else dropped: back into the pool as it was
+            continue;
+        }
+        // Watched, so known alive (or reaped): no liveness check, but out
+        // of the watch to be pinged, and watched again when it goes back.
+        match watch::leaving_idle(inner, loan.disarm()) {
+            Some(entry) => pinged.push(DropGuard::new(inner, entry, give_back_loan)),
+            None => release_slot(inner),
+        }
+    }
+    if watched {
+        return ping_all(inner, pinged).await;
     }
     if due.is_empty() {
         return;
@@ -146,7 +162,12 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
             alive.push(loan);
         }
     }
-    for loan in alive {
+    ping_all(inner, alive).await;
+}
+
+/// Pings each lent connection in turn; the healthy go back.
+async fn ping_all<M: Manager>(inner: &Inner<M>, loans: Vec<Loan<'_, M>>) {
+    for loan in loans {
         if inner.is_closed() {
             return; // the loans go back (and are closed) as they drop
         }
@@ -175,9 +196,15 @@ fn next_maintenance<M: Manager>(inner: &Inner<M>) -> u64 {
 async fn round<M: Manager>(inner: &Inner<M>) {
     inner.lifecycle.refill_started();
     let mut work = pin!(async {
+        if inner.lifecycle.deaths_to_reap() {
+            inner.lifecycle.reap_started();
+            watch::reap(inner);
+        }
         // Errors are logged where they happen; keep going.
         let _ = refill(inner).await;
-        check_idle(inner).await;
+        if inner.watch != IdleWatch::Watched {
+            check_idle(inner).await;
+        }
     });
     let outcome = poll_fn(
         |cx| match catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
@@ -232,7 +259,7 @@ async fn maintenance_task<M: Manager>(pool: Weak<Inner<M>>, clock: Clock) {
                 && refill_blocked_until(&inner, now).is_none()
                 && inner.gate.can_dial(now)
                 && !inner.gate.breaker_open();
-            if inner.is_closed() || refill_now {
+            if inner.is_closed() || refill_now || inner.lifecycle.deaths_to_reap() {
                 return Poll::Ready(());
             }
             Poll::Pending

@@ -5,7 +5,8 @@
 //! background expiry), the maintenance task (`maintenance`: refills, idle
 //! checks, warm-up), the warm size and wake-ups (`warm`), leak detection
 //! (`leak`), reconfiguration (`reconfigure`), eviction by a predicate
-//! (`retain`), and closing and draining (`close`). May touch: the core (handoff), the dial layer, the checkout's
+//! (`retain`), closing and draining (`close`), and the pool's half of a
+//! manager's idle watch (`watch`). May touch: the core (handoff), the dial layer, the checkout's
 //! validation (for pings), time and stats.
 
 pub(crate) mod close;
@@ -16,5 +17,6 @@ pub(crate) mod policy;
 pub(crate) mod reconfigure;
 pub(crate) mod retain;
 pub(crate) mod warm;
+pub(crate) mod watch;
 
 pub use close::DrainReport;

@@ -3,7 +3,7 @@
 //! and of a draining caller. Bookkeeping outside the modelled protocol, so
 //! it uses `std` primitives.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::Waker;
 
 use crate::core::sync::plain::Mutex;
@@ -24,6 +24,10 @@ pub(crate) struct Lifecycle {
     /// maintenance makes up for each, so the next user finds the
     /// connection the abandoned get was waiting for.
     owed_dials: AtomicUsize,
+    /// Idle connections the manager's watch reported dead, and how many of
+    /// those reports maintenance has reaped.
+    idle_deaths: AtomicU64,
+    reaped_deaths: AtomicU64,
 }
 
 /// The decaying peak of demand.
@@ -60,7 +64,28 @@ impl Lifecycle {
             }),
             refill_requested: AtomicBool::new(false),
             owed_dials: AtomicUsize::new(0),
+            idle_deaths: AtomicU64::new(0),
+            reaped_deaths: AtomicU64::new(0),
         }
+    }
+
+    /// The manager's idle watch saw a connection die: wake maintenance to
+    /// reap it.
+    pub(crate) fn note_idle_death(&self) {
+        self.idle_deaths.fetch_add(1, Ordering::Release);
+        self.wake_maintenance();
+    }
+
+    /// Whether deaths were reported since the last reap.
+    pub(crate) fn deaths_to_reap(&self) -> bool {
+        self.idle_deaths.load(Ordering::Acquire) != self.reaped_deaths.load(Ordering::Relaxed)
+    }
+
+    /// Starts a reap: every death reported before this call is covered by
+    /// the pass that follows.
+    pub(crate) fn reap_started(&self) {
+        let reported = self.idle_deaths.load(Ordering::Acquire);
+        self.reaped_deaths.store(reported, Ordering::Relaxed);
     }
 
     pub(crate) fn wake_maintenance(&self) {

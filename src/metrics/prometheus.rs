@@ -223,6 +223,7 @@ impl Collector for PoolCollector {
                 ("evicted", count(c.evicted)),
                 ("rejected", count(c.rejected)),
                 ("pool_closed", count(c.pool_closed)),
+                ("hangup", count(c.hangup)),
             ],
         )?;
         family(

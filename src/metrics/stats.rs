@@ -40,6 +40,7 @@ pub(crate) enum Counter {
     ClosedEvicted,
     ClosedRejected,
     ClosedPoolClosed,
+    ClosedHangup,
     Detached,
     Leaks,
     ManagerPanics,
@@ -148,6 +149,7 @@ impl StatsCells {
             CloseReason::Evicted => Counter::ClosedEvicted,
             CloseReason::Rejected => Counter::ClosedRejected,
             CloseReason::PoolClosed => Counter::ClosedPoolClosed,
+            CloseReason::Hangup => Counter::ClosedHangup,
         });
     }
 
@@ -179,6 +181,7 @@ impl StatsCells {
                 evicted: s(ClosedEvicted),
                 rejected: s(ClosedRejected),
                 pool_closed: s(ClosedPoolClosed),
+                hangup: s(ClosedHangup),
             },
             detached: s(Detached),
             leaks: s(Leaks),
@@ -258,6 +261,7 @@ impl Stats {
             + c.evicted
             + c.rejected
             + c.pool_closed
+            + c.hangup
     }
 }
 
@@ -283,6 +287,9 @@ pub struct ClosedCounts {
     pub rejected: u64,
     /// Closed because the pool was closed or dropped.
     pub pool_closed: u64,
+    /// Seen dying while idle by the manager's idle watch (the peer closed
+    /// or reset them).
+    pub hangup: u64,
 }
 
 impl<M: Manager> Pool<M> {

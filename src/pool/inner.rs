@@ -14,7 +14,7 @@ use crate::core::waiters::Waiters;
 use crate::dial::gate::DialGate;
 use crate::hooks::Hooks;
 use crate::lifecycle::warm::Lifecycle;
-use crate::manager::{CloseReason, Manager};
+use crate::manager::{CloseReason, IdleDeaths, IdleWatch, Manager};
 use crate::metrics::stats::{Counter, StatsCells};
 use crate::time::Clock;
 
@@ -58,6 +58,8 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) sweep_at: StdAtomicU64,
     /// Warm size, maintenance and drain wake-ups.
     pub(crate) lifecycle: Lifecycle,
+    /// What the manager's idle watch covers (`Manager::watch_idle`).
+    pub(crate) watch: IdleWatch,
     /// This pool, for timers that act on it (timeout sweep, housekeeping,
     /// leak alarms).
     pub(crate) self_ref: Weak<Inner<M>>,
@@ -75,7 +77,14 @@ impl<M: Manager> Inner<M> {
         } = parts;
         let settings = Settings::new(config);
         let lifo = settings.config.idle_order == IdleOrder::Lifo;
+        let pool = self_ref.clone();
+        let watch = manager.watch_idle(IdleDeaths::new(move || {
+            if let Some(inner) = pool.upgrade() {
+                inner.lifecycle.note_idle_death();
+            }
+        }));
         Inner {
+            watch,
             endpoint: manager.endpoint().unwrap_or_default().into(),
             name,
             manager,
@@ -113,7 +122,7 @@ impl<M: Manager> Inner<M> {
     pub(crate) fn close_conn(&self, entry: Entry<M::Connection>, reason: CloseReason) {
         self.stats.closed(reason);
         tracing::debug!(pool = %self.name, endpoint = %self.endpoint, ?reason, "closing connection");
-        if reason == CloseReason::Broken {
+        if matches!(reason, CloseReason::Broken | CloseReason::Hangup) {
             self.note_death(&entry);
         }
         let conn = entry.conn;

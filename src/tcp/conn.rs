@@ -3,11 +3,43 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
+
+use crate::uring::WatchCell;
 
 /// A pooled TCP connection: a `std::net::TcpStream` in blocking mode.
 #[derive(Debug)]
 pub struct TcpConn {
     stream: TcpStream,
+    /// Its idle watch, when the manager watches idle connections.
+    pub(crate) watch: Option<Watch>,
+}
+
+/// A connection's idle watch; dropping it (a detached connection, one
+/// dropped without its manager) removes any poll the kernel still holds,
+/// which would otherwise keep the socket open.
+pub(crate) struct Watch(pub(crate) Arc<WatchCell>);
+
+impl Watch {
+    /// The cell, taken out without the removal (the close does it).
+    pub(crate) fn into_cell(self) -> Arc<WatchCell> {
+        let this = std::mem::ManuallyDrop::new(self);
+        Arc::clone(&this.0)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if self.0.may_be_polled() {
+            self.0.driver().unwatch(Arc::clone(&self.0), 0);
+        }
+    }
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Watch")
+    }
 }
 
 impl TcpConn {
@@ -25,13 +57,21 @@ impl TcpConn {
     pub fn into_std(self) -> TcpStream {
         self.stream
     }
+
+    /// The stream and its watch, apart.
+    pub(crate) fn into_parts(self) -> (TcpStream, Option<Watch>) {
+        (self.stream, self.watch)
+    }
 }
 
 /// Wraps a stream made elsewhere (for example one taken out with
 /// [`TcpConn::into_std`] and used by a custom runtime).
 impl From<TcpStream> for TcpConn {
     fn from(stream: TcpStream) -> Self {
-        TcpConn { stream }
+        TcpConn {
+            stream,
+            watch: None,
+        }
     }
 }
 

@@ -4,16 +4,17 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, OnceLock};
 
 use socket2::{SockRef, TcpKeepalive};
 
-use super::conn::TcpConn;
+use super::conn::{TcpConn, Watch};
 use super::liveness::{peek_says_broken, poll_says_broken};
 use super::options::{Backend, IdleCheck, TcpOptions};
 use super::ping::{ProtocolPing, classify};
 use super::target::Target;
-use crate::manager::{CloseReason, ErrorClass, Manager};
-use crate::uring::{BackendError, Driver, peek_all};
+use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, Manager};
+use crate::uring::{BackendError, Driver, WatchCell, WatchSink, multishot_poll, peek_all};
 
 #[derive(Debug)]
 enum Engine {
@@ -40,6 +41,8 @@ pub struct TcpManager {
     options: TcpOptions,
     engine: Engine,
     ping: Option<ProtocolPing>,
+    /// The idle watch's shared state, once a pool turned it on.
+    watch: OnceLock<Arc<WatchSink>>,
 }
 
 impl TcpManager {
@@ -77,6 +80,7 @@ impl TcpManager {
             options: TcpOptions::default(),
             engine,
             ping: None,
+            watch: OnceLock::new(),
         })
     }
 
@@ -97,6 +101,7 @@ impl TcpManager {
             options: TcpOptions::default(),
             engine: Engine::Uring(Driver::get()?),
             ping: None,
+            watch: OnceLock::new(),
         })
     }
 
@@ -157,6 +162,34 @@ impl TcpManager {
         }
     }
 
+    /// How idle connections are checked: the options' choice, or
+    /// [`IdleCheck::Poll`] where the idle watch cannot run (the blocking
+    /// backend, a kernel without multishot poll).
+    pub fn idle_check(&self) -> IdleCheck {
+        match self.options.idle_check {
+            IdleCheck::Watch if self.watch_unavailable().is_some() => IdleCheck::Poll,
+            chosen => chosen,
+        }
+    }
+
+    /// Why the idle watch cannot run here, if it cannot.
+    fn watch_unavailable(&self) -> Option<&'static str> {
+        match &self.engine {
+            Engine::Blocking => Some("the idle watch needs the io_uring backend"),
+            Engine::Uring(_) => multishot_poll().err(),
+        }
+    }
+
+    /// Idle connections the watch has a poll armed on right now.
+    pub fn watched_connections(&self) -> usize {
+        self.watch.get().map_or(0, |sink| sink.watched())
+    }
+
+    /// Idle connections the watch has seen die, since the pool was built.
+    pub fn watch_deaths(&self) -> u64 {
+        self.watch.get().map_or(0, |sink| sink.seen_dead())
+    }
+
     /// The target, as given.
     pub fn target(&self) -> String {
         self.target.to_string()
@@ -197,7 +230,12 @@ impl TcpManager {
         if let Some(idle) = self.options.keepalive {
             SockRef::from(&stream).set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?;
         }
-        Ok(TcpConn::from(stream))
+        let fd = stream.as_raw_fd();
+        let mut conn = TcpConn::from(stream);
+        if let Some(sink) = self.watch.get() {
+            conn.watch = Some(Watch(WatchCell::new(fd, Arc::clone(sink))));
+        }
+        Ok(conn)
     }
 }
 
@@ -259,7 +297,7 @@ impl Manager for TcpManager {
     fn is_broken_batch(&self, conns: &mut [&mut TcpConn]) -> Vec<bool> {
         let fds: Vec<RawFd> = conns.iter().map(|conn| conn.as_raw_fd()).collect();
         match self.options.idle_check {
-            IdleCheck::Poll => poll_says_broken(&fds),
+            IdleCheck::Poll | IdleCheck::Watch => poll_says_broken(&fds),
             IdleCheck::IoUring => peek_all(&fds),
             IdleCheck::PerSocket => fds.into_iter().map(peek_says_broken).collect(),
         }
@@ -273,8 +311,66 @@ impl Manager for TcpManager {
 
     fn close(&self, conn: TcpConn, _reason: CloseReason) {
         match &self.engine {
-            Engine::Uring(driver) => driver.close(OwnedFd::from(conn.into_std())),
+            Engine::Uring(driver) => {
+                let (stream, watch) = conn.into_parts();
+                driver.close(OwnedFd::from(stream), watch.map(Watch::into_cell));
+            }
             Engine::Blocking => drop(conn),
         }
+    }
+
+    /// With [`IdleCheck::Watch`] on io_uring (the default, where the kernel
+    /// has multishot poll): watches idle connections and reports their
+    /// deaths. Otherwise logs why not and leaves the sweep to maintenance.
+    fn watch_idle(&self, deaths: IdleDeaths) -> IdleWatch {
+        if self.options.idle_check != IdleCheck::Watch {
+            return IdleWatch::Off;
+        }
+        let Engine::Uring(driver) = &self.engine else {
+            tracing::debug!(target = %self.target, "the idle watch needs io_uring; idle connections are swept with poll(2)");
+            return IdleWatch::Off;
+        };
+        if let Err(why) = multishot_poll() {
+            tracing::warn!(
+                target = %self.target,
+                "{why}: idle connections are swept with poll(2) instead of watched; \
+                 set TcpOptions::idle_check to IdleCheck::Poll to silence this"
+            );
+            return IdleWatch::Off;
+        }
+        let sink = WatchSink::new(driver.clone(), self.options.watch_after);
+        sink.report_to(deaths);
+        if self.watch.set(sink).is_err() {
+            // A second pool over this manager cannot happen (the pool owns
+            // it); keep the first.
+            return IdleWatch::Off;
+        }
+        match self.ping {
+            Some(_) => IdleWatch::WatchedAndPinged,
+            None => IdleWatch::Watched,
+        }
+    }
+
+    #[inline]
+    fn idle(&self, conn: &mut TcpConn) {
+        if let (Some(watch), Engine::Uring(driver)) = (&conn.watch, &self.engine) {
+            driver.went_idle(&watch.0);
+        }
+    }
+
+    #[inline]
+    fn unwatch(&self, conn: &mut TcpConn) -> bool {
+        let Some(watch) = &conn.watch else {
+            return false;
+        };
+        let (dead, armed) = watch.0.leave_idle();
+        if let (Some(id), Engine::Uring(driver)) = (armed, &self.engine) {
+            driver.unwatch(Arc::clone(&watch.0), id);
+        }
+        dead
+    }
+
+    fn died_idle(&self, conn: &TcpConn) -> bool {
+        conn.watch.as_ref().is_some_and(|watch| watch.0.is_dead())
     }
 }

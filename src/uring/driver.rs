@@ -9,6 +9,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use io_uring::{IoUring, opcode, squeue, types};
 
 use super::op::{Completion, Kind, Op, UserData, WAKE};
 use super::probe::{BackendError, probe};
+use super::watch::{POLL_TAG, REMOVE_TAG, TICK_TAG, WatchCell, WatchQueue, Watches};
 use crate::core::sync::plain::Mutex;
 
 const RING_ENTRIES: u32 = 256;
@@ -23,6 +25,7 @@ const RING_ENTRIES: u32 = 256;
 struct Shared {
     queue: Mutex<Vec<Arc<Op>>>,
     wake: OwnedFd,
+    watch: WatchQueue,
 }
 
 /// A handle to the process's ring thread.
@@ -66,6 +69,7 @@ impl Driver {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Vec::new()),
             wake,
+            watch: WatchQueue::default(),
         });
         let thread_shared = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -77,6 +81,10 @@ impl Driver {
 
     fn submit(&self, op: Arc<Op>) {
         self.shared.queue.lock().push(op);
+        self.wake();
+    }
+
+    fn wake(&self) {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a valid u64 to our eventfd.
         let written = unsafe {
@@ -187,16 +195,49 @@ impl Driver {
         }
     }
 
-    /// Closes `fd` on the ring, without waiting.
-    pub(crate) fn close(&self, fd: OwnedFd) {
+    /// Closes `fd` on the ring, without waiting, after removing the poll of
+    /// its idle watch, if any.
+    pub(crate) fn close(&self, fd: OwnedFd, watch: Option<Arc<WatchCell>>) {
         self.submit(Op::new(Kind::Close {
             fd: fd.into_raw_fd(),
+            watch,
         }));
+    }
+
+    /// A manager turned its idle watch on: the ring ticks while any has.
+    pub(crate) fn start_watching(&self) {
+        self.shared.watch.watchers.fetch_add(1, Ordering::Relaxed);
+        self.wake();
+    }
+
+    /// A manager with the watch on is gone.
+    pub(crate) fn stop_watching(&self) {
+        self.shared.watch.watchers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The connection of `cell` went idle: it is watched once idle for its
+    /// manager's threshold (at the next tick when that is zero).
+    #[inline]
+    pub(crate) fn went_idle(&self, cell: &Arc<WatchCell>) {
+        let watch = &self.shared.watch;
+        if !cell.went_idle(watch.tick.load(Ordering::Relaxed)) {
+            return;
+        }
+        watch.tickets.push(Arc::clone(cell));
+        if cell.at_once() && !watch.urgent.swap(true, Ordering::AcqRel) {
+            self.wake();
+        }
+    }
+
+    /// Removes poll `id` of `cell` (`0`: whichever the kernel holds),
+    /// without waiting.
+    pub(crate) fn unwatch(&self, cell: Arc<WatchCell>, id: u64) {
+        self.submit(Op::new(Kind::Unwatch { cell, id }));
     }
 }
 
 /// Pushes `entry`, submitting first if the submission queue is full.
-fn push(ring: &mut IoUring, entry: &squeue::Entry) {
+pub(super) fn push(ring: &mut IoUring, entry: &squeue::Entry) {
     loop {
         // SAFETY: every pointer in `entry` points into an `Op` (or the wake
         // buffer) that outlives the operation: the caller keeps it in
@@ -245,6 +286,7 @@ fn run(mut ring: IoUring, shared: &Shared) {
         push(ring, &read);
     };
     arm_wake(&mut ring, &mut wake_buf);
+    let mut watches = Watches::new();
     loop {
         match ring.submit_and_wait(1) {
             Ok(_) => {}
@@ -254,15 +296,36 @@ fn run(mut ring: IoUring, shared: &Shared) {
                 continue;
             }
         }
-        let done: Vec<(u64, i32)> = ring
+        let done: Vec<(u64, i32, u32)> = ring
             .completion()
-            .map(|cqe| (cqe.user_data(), cqe.result()))
+            .map(|cqe| (cqe.user_data(), cqe.result(), cqe.flags()))
             .collect();
-        for (user_data, result) in done {
+        for (user_data, result, flags) in done {
+            if user_data & POLL_TAG != 0 {
+                watches.on_poll(&mut ring, user_data & !POLL_TAG, result, flags);
+                continue;
+            }
+            if user_data == REMOVE_TAG {
+                continue;
+            }
+            if user_data == TICK_TAG {
+                watches.on_tick(&mut ring, &shared.watch);
+                continue;
+            }
             if user_data == WAKE {
                 arm_wake(&mut ring, &mut wake_buf);
                 let ops = std::mem::take(&mut *shared.queue.lock());
                 for op in ops {
+                    match &op.kind {
+                        Kind::Unwatch { cell, id } => {
+                            watches.remove(&mut ring, cell, *id);
+                            continue;
+                        }
+                        Kind::Close {
+                            watch: Some(cell), ..
+                        } => watches.remove(&mut ring, cell, 0),
+                        _ => {}
+                    }
                     let id = next_id;
                     next_id += 1;
                     match start(&mut ring, &op, id) {
@@ -272,6 +335,10 @@ fn run(mut ring: IoUring, shared: &Shared) {
                         }
                     }
                 }
+                if shared.watch.urgent.load(Ordering::Acquire) {
+                    watches.arm_due(&mut ring, &shared.watch);
+                }
+                watches.keep_ticking(&mut ring, &shared.watch);
                 continue;
             }
             let UserData { id, is_timeout } = UserData::decode(user_data);
@@ -325,7 +392,7 @@ fn start(ring: &mut IoUring, op: &Op, id: u64) -> u8 {
             push(ring, &link_timeout(id, timeout));
             2
         }
-        Kind::Close { fd } => {
+        Kind::Close { fd, .. } => {
             push(
                 ring,
                 &opcode::Close::new(types::Fd(*fd)).build().user_data(main),
@@ -333,6 +400,7 @@ fn start(ring: &mut IoUring, op: &Op, id: u64) -> u8 {
             1
         }
         Kind::Barrier => 0,
+        Kind::Unwatch { .. } => unreachable!("settled by the ring thread"),
         Kind::Ping {
             fd,
             request,

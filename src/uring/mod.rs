@@ -12,7 +12,10 @@ mod driver;
 mod op;
 mod probe;
 mod sweep;
+mod watch;
 
 pub(crate) use driver::Driver;
+pub(crate) use probe::multishot_poll;
 pub use probe::{BackendError, probe};
 pub(crate) use sweep::peek_all;
+pub(crate) use watch::{WatchCell, WatchSink};

@@ -16,6 +16,7 @@ use std::task::{Context, Poll, Waker};
 
 use io_uring::types;
 
+use super::watch::WatchCell;
 use crate::core::sync::plain::Mutex;
 
 /// What an operation needs the kernel to see until it completes.
@@ -25,9 +26,14 @@ pub(super) enum Kind {
         addr: socket2::SockAddr,
         timeout: types::Timespec,
     },
+    /// Closes `fd`, removing the poll of its idle watch first, if any.
     Close {
         fd: RawFd,
+        watch: Option<Arc<WatchCell>>,
     },
+    /// Removes poll `id` of an idle watch (`0`: whichever it holds).
+    /// Settled by the ring thread; nothing waits for it.
+    Unwatch { cell: Arc<WatchCell>, id: u64 },
     /// Completes once every operation submitted before it has completed.
     /// Never reaches the kernel: the ring thread settles it.
     Barrier,

@@ -84,3 +84,41 @@ pub fn probe() -> Result<(), BackendError> {
         None => Ok(()),
     }
 }
+
+/// Whether this kernel's io_uring has multishot poll (Linux 5.13), which
+/// the idle watch needs: arms one on an eventfd and checks that it fires
+/// and stays armed. The answer is found once per process.
+pub(crate) fn multishot_poll() -> Result<(), &'static str> {
+    static ANSWER: std::sync::OnceLock<Result<(), &'static str>> = std::sync::OnceLock::new();
+    *ANSWER.get_or_init(try_multishot_poll)
+}
+
+fn try_multishot_poll() -> Result<(), &'static str> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const NO: &str = "this kernel's io_uring has no multishot poll (Linux 5.13 or newer has it)";
+    let mut ring = IoUring::new(4).map_err(|_| "io_uring is unavailable")?;
+    // SAFETY: eventfd has no memory-safety preconditions; the result is
+    // checked before it is used as a descriptor.
+    let raw = unsafe { libc::eventfd(1, libc::EFD_CLOEXEC) };
+    if raw < 0 {
+        return Err("cannot make an eventfd to probe multishot poll");
+    }
+    // SAFETY: `raw` is a fresh, valid descriptor owned by nobody else.
+    let event = unsafe { OwnedFd::from_raw_fd(raw) };
+    let poll = opcode::PollAdd::new(io_uring::types::Fd(event.as_raw_fd()), libc::POLLIN as u32)
+        .multi(true)
+        .build()
+        .user_data(1);
+    // SAFETY: the entry refers to no memory; the eventfd outlives the ring's
+    // use of it (the ring is dropped first, below).
+    unsafe { ring.submission().push(&poll) }.map_err(|_| NO)?;
+    ring.submit_and_wait(1).map_err(|_| NO)?;
+    let cqe = ring.completion().next().ok_or(NO)?;
+    let answer = match cqe.result() > 0 && io_uring::cqueue::more(cqe.flags()) {
+        true => Ok(()),
+        false => Err(NO),
+    };
+    drop(ring);
+    drop(event);
+    answer
+}

@@ -1,0 +1,73 @@
+//! The pool's half of a manager's idle watch ([`Manager::watch_idle`]):
+//! telling the manager when a connection goes idle and when it leaves idle
+//! for use, and reaping the connections the watch saw die.
+//!
+//! Every call into the manager here runs under a guard: if it panics, the
+//! connection is closed and its slot freed as the panic passes.
+
+use crate::core::handoff::{close_after_panic, reinsert, release_slot};
+use crate::core::idle::Entry;
+use crate::drop_guard::DropGuard;
+use crate::manager::{CloseReason, IdleWatch, Manager};
+use crate::pool::inner::Inner;
+
+/// Whether the manager watches idle connections.
+#[inline]
+pub(crate) fn is_on<M: Manager>(inner: &Inner<M>) -> bool {
+    inner.watch != IdleWatch::Off
+}
+
+/// `entry` goes into the idle store: the manager may start watching it.
+#[inline(never)]
+pub(crate) fn going_idle<M: Manager>(
+    inner: &Inner<M>,
+    entry: Entry<M::Connection>,
+) -> Entry<M::Connection> {
+    let mut held = DropGuard::new(inner, entry, close_after_panic);
+    inner.manager.idle(&mut held.conn);
+    held.disarm()
+}
+
+/// `entry` leaves the idle store to be used: the watch stops. `None` if the
+/// watch saw it die: it is closed (as [`CloseReason::Hangup`]) and its
+/// slot stays with the caller, who may dial into it.
+#[inline(never)]
+pub(crate) fn leaving_idle<M: Manager>(
+    inner: &Inner<M>,
+    entry: Entry<M::Connection>,
+) -> Option<Entry<M::Connection>> {
+    let mut held = DropGuard::new(inner, entry, close_after_panic);
+    let died = inner.manager.unwatch(&mut held.conn);
+    let entry = held.disarm();
+    if died {
+        inner.close_conn(entry, CloseReason::Hangup);
+        return None;
+    }
+    Some(entry)
+}
+
+/// Closes every idle connection the watch saw die and frees their slots;
+/// the living go back as they were. Runs after `IdleDeaths::notify`: a
+/// pass over the idle store in memory, with no system call for the living.
+pub(crate) fn reap<M: Manager>(inner: &Inner<M>) -> usize {
+    let mut reaped = 0;
+    for _ in 0..inner.idle.len() {
+        let Some(entry) = inner.idle.pop() else { break };
+        let held = DropGuard::new(inner, entry, close_after_panic);
+        let died = inner.manager.died_idle(&held.conn);
+        let entry = held.disarm();
+        if died {
+            let entry = leaving_idle(inner, entry);
+            debug_assert!(entry.is_none(), "a dead connection stays dead");
+            if let Some(entry) = entry {
+                reinsert(inner, entry);
+                continue;
+            }
+            release_slot(inner);
+            reaped += 1;
+        } else {
+            reinsert(inner, entry);
+        }
+    }
+    reaped
+}
