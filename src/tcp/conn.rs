@@ -16,22 +16,33 @@ pub struct TcpConn {
 }
 
 /// A connection's idle watch; dropping it (a detached connection, one
-/// dropped without its manager) removes any poll the kernel still holds,
-/// which would otherwise keep the socket open.
-pub(crate) struct Watch(pub(crate) Arc<WatchCell>);
+/// dropped without its manager) retires it and removes any poll the kernel
+/// still holds, which would otherwise keep the socket open.
+pub(crate) struct Watch(Option<Arc<WatchCell>>);
 
 impl Watch {
-    /// The cell, taken out without the removal (the close does it).
-    pub(crate) fn into_cell(self) -> Arc<WatchCell> {
-        let this = std::mem::ManuallyDrop::new(self);
-        Arc::clone(&this.0)
+    pub(crate) fn new(cell: Arc<WatchCell>) -> Self {
+        Watch(Some(cell))
+    }
+
+    pub(crate) fn cell(&self) -> &Arc<WatchCell> {
+        self.0.as_ref().expect("only taken by into_cell")
+    }
+
+    /// The cell, retired, for the close to remove its poll.
+    pub(crate) fn into_cell(mut self) -> Arc<WatchCell> {
+        let cell = self.0.take().expect("only taken here");
+        cell.retire();
+        cell
     }
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        if self.0.may_be_polled() {
-            self.0.driver().unwatch(Arc::clone(&self.0), 0);
+        if let Some(cell) = self.0.take()
+            && cell.retire()
+        {
+            cell.driver().unwatch(Arc::clone(&cell), 0);
         }
     }
 }

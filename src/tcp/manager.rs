@@ -233,7 +233,7 @@ impl TcpManager {
         let fd = stream.as_raw_fd();
         let mut conn = TcpConn::from(stream);
         if let Some(sink) = self.watch.get() {
-            conn.watch = Some(Watch(WatchCell::new(fd, Arc::clone(sink))));
+            conn.watch = Some(Watch::new(WatchCell::new(fd, Arc::clone(sink))));
         }
         Ok(conn)
     }
@@ -354,7 +354,7 @@ impl Manager for TcpManager {
     #[inline]
     fn idle(&self, conn: &mut TcpConn) {
         if let (Some(watch), Engine::Uring(driver)) = (&conn.watch, &self.engine) {
-            driver.went_idle(&watch.0);
+            driver.went_idle(watch.cell());
         }
     }
 
@@ -363,14 +363,16 @@ impl Manager for TcpManager {
         let Some(watch) = &conn.watch else {
             return false;
         };
-        let (dead, armed) = watch.0.leave_idle();
+        let (dead, armed) = watch.cell().leave_idle();
         if let (Some(id), Engine::Uring(driver)) = (armed, &self.engine) {
-            driver.unwatch(Arc::clone(&watch.0), id);
+            driver.unwatch(Arc::clone(watch.cell()), id);
         }
         dead
     }
 
     fn died_idle(&self, conn: &TcpConn) -> bool {
-        conn.watch.as_ref().is_some_and(|watch| watch.0.is_dead())
+        conn.watch
+            .as_ref()
+            .is_some_and(|watch| watch.cell().is_dead())
     }
 }

@@ -305,7 +305,8 @@ fn run(mut ring: IoUring, shared: &Shared) {
                 watches.on_poll(&mut ring, user_data & !POLL_TAG, result, flags);
                 continue;
             }
-            if user_data == REMOVE_TAG {
+            if user_data & REMOVE_TAG != 0 {
+                watches.on_removed(&mut ring, user_data & !REMOVE_TAG, result);
                 continue;
             }
             if user_data == TICK_TAG {

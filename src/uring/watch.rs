@@ -18,7 +18,11 @@
 //!   remove that poll; if it was `DEAD`, the connection is closed;
 //! - a poll completion for the cell's current arming moves `ARMED` to
 //!   `DEAD` and tells the pool. A completion of an older arming, or one
-//!   that comes after the connection left idle, changes nothing.
+//!   that comes after the connection left idle, changes nothing;
+//! - closing the connection, or its leaving the pool, moves any state to
+//!   `RETIRED`, which is never armed: a ticket still queued for a closed
+//!   connection would otherwise arm a poll on its descriptor's number,
+//!   which another socket may have by then.
 //!
 //! The kernel holds a reference to the socket while a poll is armed, so a
 //! close, a detach or a drop of the connection removes its poll first.
@@ -38,8 +42,11 @@ const IN_USE: u32 = 0;
 const IDLE: u32 = 1;
 const ARMED: u32 = 2;
 const DEAD: u32 = 3;
-const STATE: u32 = 0b11;
-const TICKET: u32 = 0b100;
+/// Closed or out of the pool: never armed again (its descriptor may
+/// already be closed, and its number reused by another socket).
+const RETIRED: u32 = 4;
+const STATE: u32 = 0b111;
+const TICKET: u32 = 0b1000;
 
 /// How often the ring thread arms polls on connections gone idle.
 pub(crate) const TICK: Duration = Duration::from_millis(25);
@@ -177,10 +184,12 @@ impl WatchCell {
         self.sink.driver()
     }
 
-    /// Whether the kernel may still hold a poll for this cell.
-    pub(crate) fn may_be_polled(&self) -> bool {
-        self.active_id.load(Ordering::Relaxed) != 0
-            || self.state.load(Ordering::Relaxed) & STATE == ARMED
+    /// The connection is being closed or leaves the pool: the ring thread
+    /// must never arm a poll on it again. Returns whether the kernel may
+    /// still hold one (to be removed, or the socket stays open).
+    pub(crate) fn retire(&self) -> bool {
+        let before = self.state.swap(RETIRED, Ordering::AcqRel);
+        before & STATE == ARMED || self.active_id.load(Ordering::Acquire) != 0
     }
 
     /// Whether the watch saw the idle connection die.
@@ -309,18 +318,37 @@ impl Watches {
         self.polls.insert(id, cell);
     }
 
-    /// Asks the kernel to drop poll `id` of `cell` (`0`: whichever it
+    /// Asks the kernel to drop poll `id` of `cell` (`0`: the newest it
     /// holds), if it still holds it.
     pub(crate) fn remove(&mut self, ring: &mut IoUring, cell: &WatchCell, id: u64) {
         let active = cell.active_id.load(Ordering::Relaxed);
-        if active == 0 || (id != 0 && id != active) || !self.polls.contains_key(&active) {
+        let target = if id == 0 { active } else { id };
+        if target == 0 {
             return;
         }
-        cell.active_id.store(0, Ordering::Relaxed);
-        let remove = opcode::PollRemove::new(POLL_TAG | active)
+        if active == target {
+            cell.active_id.store(0, Ordering::Relaxed);
+        }
+        self.remove_poll(ring, target);
+    }
+
+    fn remove_poll(&mut self, ring: &mut IoUring, id: u64) {
+        if !self.polls.contains_key(&id) {
+            return; // already over
+        }
+        let remove = opcode::PollRemove::new(POLL_TAG | id)
             .build()
-            .user_data(REMOVE_TAG);
+            .user_data(REMOVE_TAG | id);
         super::driver::push(ring, &remove);
+    }
+
+    /// The removal of poll `id` completed with `result`. A poll caught
+    /// mid-wake-up refuses it (`EALREADY`): ask again, or the kernel keeps
+    /// the socket open.
+    pub(crate) fn on_removed(&mut self, ring: &mut IoUring, id: u64, result: i32) {
+        if result == -libc::EALREADY {
+            self.remove_poll(ring, id);
+        }
     }
 
     /// A completion of poll `id`.
