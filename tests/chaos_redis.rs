@@ -37,6 +37,11 @@ fn main() {
             needs: "redis-server",
             run: a_server_at_its_client_limit_sees_no_dial_storm,
         },
+        ServerTest {
+            name: "idle_connections_the_server_kills_are_closed_at_once_and_never_handed_out",
+            needs: "redis-server",
+            run: idle_connections_the_server_kills_are_closed_at_once_and_never_handed_out,
+        },
     ])
 }
 
@@ -202,4 +207,66 @@ fn a_server_at_its_client_limit_sees_no_dial_storm(binary: PathBuf) {
         "the accepted connections keep serving: {served} in {elapsed:?}"
     );
     assert!(pool.stats().young_deaths > 0, "{:?}", pool.stats());
+}
+
+/// Waits (bounded) for a condition the pool's background work makes true.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// `CLIENT KILL TYPE normal` closes every idle connection of the pool at
+/// once. The idle watch (the TCP manager's default) sees each die, the pool
+/// closes it and frees its slot with nobody asking, and the next 1,000
+/// requests see no failure, although `check_after` is long enough that no
+/// checkout peeks.
+fn idle_connections_the_server_kills_are_closed_at_once_and_never_handed_out(binary: PathBuf) {
+    let redis = Redis::start(binary, &[]);
+    let manager = TcpManager::new(redis.addr)
+        .unwrap()
+        .ping_with(b"PING\r\n", b"+PONG\r\n");
+    let pool = Pool::builder(manager)
+        .max_size(8)
+        .check_after(Duration::from_secs(3600))
+        .young_death_window(None)
+        .acquire_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let maintenance = pool.spawn_maintenance_thread().unwrap();
+    {
+        let mut held: Vec<_> = (0..8).map(|_| pool.get_blocking().unwrap()).collect();
+        for conn in &mut held {
+            assert!(ping(conn).unwrap());
+        }
+    }
+    // Watched once idle for the default 100 ms.
+    wait_for("8 watched", || pool.manager().watched_connections() == 8);
+    let mut admin = std::net::TcpStream::connect(redis.addr).unwrap();
+    admin.write_all(b"CLIENT KILL TYPE normal\r\n").unwrap();
+    let mut reply = String::new();
+    BufReader::new(&admin).read_line(&mut reply).unwrap();
+    assert_eq!(reply, ":8\r\n", "the server killed the pool's 8 connections");
+    let killed_at = Instant::now();
+    wait_for("8 closed and their slots freed", || {
+        pool.stats().closed.hangup == 8 && pool.status().size == 0
+    });
+    let seen_in = killed_at.elapsed();
+    let mut failures = 0;
+    for _ in 0..1_000 {
+        let mut conn = pool.get_blocking().unwrap();
+        if !matches!(ping(&mut conn), Ok(true)) {
+            failures += 1;
+            conn.discard();
+        }
+    }
+    let stats = pool.stats();
+    eprintln!("8 kills reaped within {seen_in:?}; {failures} failures after; {stats:?}");
+    assert_eq!(failures, 0, "a killed connection was handed out");
+    assert_eq!(stats.closed.hangup, 8);
+    assert_eq!(stats.closed.broken, 0, "none found dead at checkout");
+    pool.close();
+    maintenance.join().unwrap();
 }
