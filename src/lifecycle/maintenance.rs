@@ -298,6 +298,31 @@ impl<M: Manager> Pool<M> {
         maintenance_task(Arc::downgrade(&self.inner), self.inner.clock.clone())
     }
 
+    /// Runs one maintenance round now: closes the idle connections the
+    /// manager's idle watch saw die, refills to `min_idle` and the warm
+    /// size, and checks the idle connections due. For applications that
+    /// schedule maintenance themselves instead of running
+    /// [`maintenance`](Pool::maintenance); a panic in the manager is
+    /// caught, counted and logged as there.
+    ///
+    /// ```
+    /// # use ringpool::{Manager, Pool};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(7) }
+    /// # }
+    /// let pool = Pool::builder(Numbers).min_idle(3).build().unwrap();
+    /// futures_executor::block_on(pool.run_maintenance());
+    /// assert_eq!(pool.status().idle, 3);
+    /// ```
+    pub async fn run_maintenance(&self) {
+        if !self.inner.is_closed() {
+            round(&self.inner).await;
+        }
+    }
+
     /// Runs [`maintenance`](Pool::maintenance) on a thread of its own
     /// (named `ringpool-maintenance`), for managers whose `connect` needs no
     /// runtime (blocking or io_uring managers). The thread ends when the

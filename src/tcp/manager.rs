@@ -182,7 +182,14 @@ impl TcpManager {
 
     /// Idle connections the watch has a poll armed on right now.
     pub fn watched_connections(&self) -> usize {
-        self.watch.get().map_or(0, |sink| sink.watched())
+        self.watch.get().map_or(0, |sink| sink.armed())
+    }
+
+    /// Polls of the watch the kernel still holds: the armed ones, and
+    /// those of connections that left idle whose removal has not completed
+    /// yet. Zero once the pool is closed and its closes are done.
+    pub fn watch_polls(&self) -> usize {
+        self.watch.get().map_or(0, |sink| sink.polls())
     }
 
     /// Idle connections the watch has seen die, since the pool was built.

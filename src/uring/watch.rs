@@ -62,7 +62,9 @@ pub(crate) struct WatchSink {
     /// Ticks a connection must stay idle before it is watched.
     after_ticks: u64,
     /// Polls the kernel holds for this manager's connections.
-    watched: AtomicUsize,
+    polls: AtomicUsize,
+    /// Idle connections armed now.
+    armed: AtomicUsize,
     /// Deaths the watch has seen.
     seen_dead: AtomicU64,
 }
@@ -75,7 +77,8 @@ impl WatchSink {
             driver,
             deaths: OnceLock::new(),
             after_ticks: after.as_nanos().div_ceil(tick) as u64,
-            watched: AtomicUsize::new(0),
+            polls: AtomicUsize::new(0),
+            armed: AtomicUsize::new(0),
             seen_dead: AtomicU64::new(0),
         })
     }
@@ -90,8 +93,12 @@ impl WatchSink {
         self.after_ticks == 0
     }
 
-    pub(crate) fn watched(&self) -> usize {
-        self.watched.load(Ordering::Relaxed)
+    pub(crate) fn armed(&self) -> usize {
+        self.armed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn polls(&self) -> usize {
+        self.polls.load(Ordering::Relaxed)
     }
 
     pub(crate) fn seen_dead(&self) -> u64 {
@@ -107,7 +114,7 @@ impl std::fmt::Debug for WatchSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WatchSink")
             .field("after_ticks", &self.after_ticks)
-            .field("watched", &self.watched())
+            .field("armed", &self.armed())
             .finish_non_exhaustive()
     }
 }
@@ -170,7 +177,10 @@ impl WatchCell {
             .expect("always updates");
         match before & STATE {
             DEAD => (true, None),
-            ARMED => (false, Some(self.armed_id.load(Ordering::Relaxed))),
+            ARMED => {
+                self.sink.armed.fetch_sub(1, Ordering::Relaxed);
+                (false, Some(self.armed_id.load(Ordering::Relaxed)))
+            }
             _ => (false, None),
         }
     }
@@ -189,7 +199,11 @@ impl WatchCell {
     /// still hold one (to be removed, or the socket stays open).
     pub(crate) fn retire(&self) -> bool {
         let before = self.state.swap(RETIRED, Ordering::AcqRel);
-        before & STATE == ARMED || self.active_id.load(Ordering::Acquire) != 0
+        let armed = before & STATE == ARMED;
+        if armed {
+            self.sink.armed.fetch_sub(1, Ordering::Relaxed);
+        }
+        armed || self.active_id.load(Ordering::Acquire) != 0
     }
 
     /// Whether the watch saw the idle connection die.
@@ -292,6 +306,7 @@ impl Watches {
                     .compare_exchange(state, ARMED, Ordering::AcqRel, Ordering::Acquire)
                 {
                     Ok(_) => {
+                        cell.sink.armed.fetch_add(1, Ordering::Relaxed);
                         self.next_id += 1;
                         self.arm(ring, id, cell);
                         break;
@@ -314,7 +329,7 @@ impl Watches {
             .user_data(POLL_TAG | id);
         super::driver::push(ring, &poll);
         cell.active_id.store(id, Ordering::Relaxed);
-        cell.sink.watched.fetch_add(1, Ordering::Relaxed);
+        cell.sink.polls.fetch_add(1, Ordering::Relaxed);
         self.polls.insert(id, cell);
     }
 
@@ -359,7 +374,7 @@ impl Watches {
         let more = cqueue::more(flags);
         if !more {
             self.polls.remove(&id);
-            cell.sink.watched.fetch_sub(1, Ordering::Relaxed);
+            cell.sink.polls.fetch_sub(1, Ordering::Relaxed);
             if cell.active_id.load(Ordering::Relaxed) == id {
                 cell.active_id.store(0, Ordering::Relaxed);
             }
@@ -374,6 +389,7 @@ impl Watches {
                 .compare_exchange(ARMED, DEAD, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         {
+            cell.sink.armed.fetch_sub(1, Ordering::Relaxed);
             cell.sink.seen_dead.fetch_add(1, Ordering::Relaxed);
             if let Some(deaths) = cell.sink.deaths.get() {
                 deaths.notify();
