@@ -41,7 +41,13 @@ use ringpool::{Config, Pool};
 /// The helper: accepts connections and holds them; `close N` on stdin
 /// closes N of them chosen at random and answers `closed`.
 fn hold() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // A backlog deep enough that dials never wait for this thread to
+    // accept (a full queue drops SYNs, which come back after a second).
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&any.into()).unwrap();
+    socket.listen(4096).unwrap();
+    let listener: TcpListener = socket.into();
     println!("{}", listener.local_addr().unwrap());
     std::io::stdout().flush().unwrap();
     let held = Arc::new(Mutex::new(Vec::<TcpStream>::new()));
@@ -165,7 +171,11 @@ fn rounds(c: &mut Criterion, helper: &mut Helper) {
             for (name, idle_check) in STRATEGIES {
                 let pool = pool_of(helper.addr, idle_check, count);
                 set_min_idle(&pool, 0); // the round must not refill
-                let dead = if dead_share == 0 { 0 } else { count / dead_share };
+                let dead = if dead_share == 0 {
+                    0
+                } else {
+                    count / dead_share
+                };
                 group.bench_function(BenchmarkId::new(name, count), |b| {
                     b.iter_custom(|iters| {
                         let mut total = Duration::ZERO;
@@ -174,7 +184,9 @@ fn rounds(c: &mut Criterion, helper: &mut Helper) {
                                 let seen = pool.manager().watch_deaths();
                                 helper.close(dead);
                                 if idle_check == IdleCheck::Watch {
-                                    wait_for(|| pool.manager().watch_deaths() >= seen + dead as u64);
+                                    wait_for(|| {
+                                        pool.manager().watch_deaths() >= seen + dead as u64
+                                    });
                                 }
                             }
                             let started = Instant::now();
@@ -216,9 +228,7 @@ fn detection_latency(helper: &mut Helper) {
         }
         latencies.push(started.elapsed());
         // Refilled (min_idle) and armed again before the next one.
-        wait_for(|| {
-            pool.status().idle == SIZE && pool.manager().watched_connections() == SIZE
-        });
+        wait_for(|| pool.status().idle == SIZE && pool.manager().watched_connections() == SIZE);
     }
     latencies.sort();
     let at = |share: f64| latencies[((CLOSURES as f64 * share) as usize).min(CLOSURES - 1)];
@@ -290,6 +300,9 @@ fn main() {
 /// Whether a filter given on the command line (as to criterion) lets
 /// `name` run; no filter lets everything run.
 fn criterion_filter_allows(name: &str) -> bool {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     args.is_empty() || args.iter().any(|filter| name.contains(filter.as_str()))
 }

@@ -248,7 +248,10 @@ fn idle_connections_the_server_kills_are_closed_at_once_and_never_handed_out(bin
     admin.write_all(b"CLIENT KILL TYPE normal\r\n").unwrap();
     let mut reply = String::new();
     BufReader::new(&admin).read_line(&mut reply).unwrap();
-    assert_eq!(reply, ":8\r\n", "the server killed the pool's 8 connections");
+    assert_eq!(
+        reply, ":8\r\n",
+        "the server killed the pool's 8 connections"
+    );
     let killed_at = Instant::now();
     wait_for("8 closed and their slots freed", || {
         pool.stats().closed.hangup == 8 && pool.status().size == 0

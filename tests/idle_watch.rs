@@ -258,3 +258,42 @@ fn a_connection_the_watch_saw_die_is_closed_as_hangup_at_checkout() {
     assert_eq!((stats.closed.hangup, stats.connects), (1, 2));
     assert_eq!(pool.status().size, 1);
 }
+
+/// The watch's tick bounds the ring thread's wait; it must never hold back
+/// a dial. 512 dials, 64 at once, with every connection queued for the
+/// watch. The listener's backlog holds every connection, so only the
+/// client side could stall them (each would time out after 1 s).
+#[test]
+fn dials_keep_completing_while_the_watch_ticks() {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    socket.listen(1024).unwrap();
+    let listener: TcpListener = socket.into();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let manager = TcpManager::new(addr)
+        .unwrap()
+        .options(watching(Duration::from_secs(3600)));
+    let pool = Pool::builder(manager)
+        .max_size(512)
+        .min_idle(512)
+        .max_concurrent_dials(64)
+        .young_death_window(None)
+        .build()
+        .unwrap();
+    let opened = futures_executor::block_on(pool.warm_up()).unwrap();
+    assert_eq!(opened, 512);
+    assert_eq!(pool.stats().connect_errors, 0);
+}

@@ -11,13 +11,13 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, opcode, squeue, types};
 
 use super::op::{Completion, Kind, Op, UserData, WAKE};
 use super::probe::{BackendError, probe};
-use super::watch::{POLL_TAG, REMOVE_TAG, TICK_TAG, WatchCell, WatchQueue, Watches};
+use super::watch::{POLL_TAG, REMOVE_TAG, TICK, WatchCell, WatchQueue, Watches};
 use crate::core::sync::plain::Mutex;
 
 const RING_ENTRIES: u32 = 256;
@@ -287,14 +287,32 @@ fn run(mut ring: IoUring, shared: &Shared) {
     };
     arm_wake(&mut ring, &mut wake_buf);
     let mut watches = Watches::new();
+    let mut last_tick = Instant::now();
     loop {
-        match ring.submit_and_wait(1) {
+        let ticking = shared.watch.watchers.load(Ordering::Relaxed) > 0;
+        let waited = match ticking {
+            // While any manager watches, the wait ends at the next tick.
+            true => {
+                let left = TICK.saturating_sub(last_tick.elapsed());
+                let until = types::Timespec::new()
+                    .sec(left.as_secs())
+                    .nsec(left.subsec_nanos());
+                ring.submitter()
+                    .submit_with_args(1, &types::SubmitArgs::new().timespec(&until))
+            }
+            false => ring.submit_and_wait(1),
+        };
+        match waited {
             Ok(_) => {}
-            Err(error) if error.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(error) if matches!(error.raw_os_error(), Some(libc::EINTR | libc::ETIME)) => {}
             Err(error) => {
                 tracing::error!(%error, "io_uring wait failed");
                 continue;
             }
+        }
+        if ticking && last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            watches.on_tick(&mut ring, &shared.watch);
         }
         let done: Vec<(u64, i32, u32)> = ring
             .completion()
@@ -307,10 +325,6 @@ fn run(mut ring: IoUring, shared: &Shared) {
             }
             if user_data & REMOVE_TAG != 0 {
                 watches.on_removed(&mut ring, user_data & !REMOVE_TAG, result);
-                continue;
-            }
-            if user_data == TICK_TAG {
-                watches.on_tick(&mut ring, &shared.watch);
                 continue;
             }
             if user_data == WAKE {
@@ -339,7 +353,6 @@ fn run(mut ring: IoUring, shared: &Shared) {
                 if shared.watch.urgent.load(Ordering::Acquire) {
                     watches.arm_due(&mut ring, &shared.watch);
                 }
-                watches.keep_ticking(&mut ring, &shared.watch);
                 continue;
             }
             let UserData { id, is_timeout } = UserData::decode(user_data);

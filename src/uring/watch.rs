@@ -216,15 +216,12 @@ impl WatchCell {
 /// reach them).
 pub(crate) const POLL_TAG: u64 = 1 << 63;
 pub(crate) const REMOVE_TAG: u64 = 1 << 62;
-pub(crate) const TICK_TAG: u64 = 1 << 61;
 
 /// The ring thread's side: cells queued as they go idle, the polls armed,
 /// the tick.
 pub(crate) struct Watches {
     polls: HashMap<u64, Arc<WatchCell>>,
     next_id: u64,
-    tick_armed: bool,
-    tick_spec: types::Timespec,
 }
 
 /// What pool threads share with the ring thread about watches.
@@ -234,7 +231,8 @@ pub(crate) struct WatchQueue {
     /// Cells queued to be armed at once (not at the next tick).
     pub(crate) urgent: AtomicBool,
     pub(crate) tick: AtomicU64,
-    /// Managers with the watch on: the ring ticks while there are any.
+    /// Managers with the watch on: the ring thread ticks (its wait for
+    /// completions is bounded by the tick) while there are any.
     pub(crate) watchers: AtomicUsize,
 }
 
@@ -243,31 +241,13 @@ impl Watches {
         Watches {
             polls: HashMap::new(),
             next_id: 1,
-            tick_armed: false,
-            tick_spec: types::Timespec::new()
-                .sec(TICK.as_secs())
-                .nsec(TICK.subsec_nanos()),
         }
     }
 
-    /// Arms the tick if any manager watches and it is not armed.
-    pub(crate) fn keep_ticking(&mut self, ring: &mut IoUring, queue: &WatchQueue) {
-        if self.tick_armed || queue.watchers.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let timeout = opcode::Timeout::new(&self.tick_spec)
-            .build()
-            .user_data(TICK_TAG);
-        super::driver::push(ring, &timeout);
-        self.tick_armed = true;
-    }
-
-    /// The tick fired: count it and arm what has been idle long enough.
+    /// The tick: count it and arm what has been idle long enough.
     pub(crate) fn on_tick(&mut self, ring: &mut IoUring, queue: &WatchQueue) {
-        self.tick_armed = false;
         queue.tick.fetch_add(1, Ordering::Relaxed);
         self.arm_due(ring, queue);
-        self.keep_ticking(ring, queue);
     }
 
     /// Goes through the queued cells: arms those idle long enough, keeps
