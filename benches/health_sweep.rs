@@ -171,11 +171,7 @@ fn rounds(c: &mut Criterion, helper: &mut Helper) {
             for (name, idle_check) in STRATEGIES {
                 let pool = pool_of(helper.addr, idle_check, count);
                 set_min_idle(&pool, 0); // the round must not refill
-                let dead = if dead_share == 0 {
-                    0
-                } else {
-                    count / dead_share
-                };
+                let dead = count.checked_div(dead_share).unwrap_or(0);
                 group.bench_function(BenchmarkId::new(name, count), |b| {
                     b.iter_custom(|iters| {
                         let mut total = Duration::ZERO;
