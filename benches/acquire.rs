@@ -17,10 +17,14 @@
 //!   8 connections, so gets really queue and are woken by returns: this
 //!   measures the waiter/wake-up path. Blocking pools cannot wait with only
 //!   2 OS threads and 8 connections, so r2d2 runs 32 OS threads here (one
-//!   per task). The floors cannot wait at all and only appear in the first
-//!   two groups.
+//!   per task). The queue and mutex floors cannot wait and appear only in
+//!   the first two groups; the semaphore floor waits like the pools.
 //!
-//! Floors (first two groups only):
+//! Floors (`baseline_semaphore` in `acquire_waiting` only, the others in the
+//! first two groups only):
+//! - `baseline_semaphore`: a bare `tokio::sync::Semaphore` guarding an
+//!   `ArrayQueue`, the same task pattern: the floor of a waiting get on
+//!   this runtime;
 //! - `baseline_arrayqueue`: crossbeam `ArrayQueue` pop + push plus an atomic
 //!   `fetch_add`/`fetch_sub` in-use counter, the least a lock-free pool can do;
 //! - `baseline_mutex_vec`: `Mutex<Vec<u64>>`: lock, pop, unlock, lock, push,
@@ -235,6 +239,42 @@ impl MutexFloor {
         };
         black_box(conn);
         self.0.lock().expect("not poisoned").push(conn);
+    }
+}
+
+/// A bare `tokio::sync::Semaphore` guarding an `ArrayQueue`: the least a
+/// pool whose gets wait can do on this runtime (an intrusive, allocation-
+/// free FIFO of waiters, woken by the returns).
+struct SemaphoreFloor {
+    permits: tokio::sync::Semaphore,
+    idle: ArrayQueue<u64>,
+}
+
+impl SemaphoreFloor {
+    fn new(size: usize) -> Self {
+        let idle = ArrayQueue::new(size);
+        for conn in 0..size as u64 {
+            idle.push(conn).expect("the queue holds `size` entries");
+        }
+        SemaphoreFloor {
+            permits: tokio::sync::Semaphore::new(size),
+            idle,
+        }
+    }
+}
+
+/// `n` gets from the semaphore floor, each held across a yield point.
+async fn semaphore_gets(floor: Arc<SemaphoreFloor>, n: u64) {
+    for _ in 0..n {
+        let permit = floor.permits.acquire().await.expect("never closed");
+        let conn = floor.idle.pop().expect("a permit means an idle entry");
+        black_box(conn);
+        tokio::task::yield_now().await;
+        floor
+            .idle
+            .push(conn)
+            .expect("a popped entry always fits back");
+        drop(permit);
     }
 }
 
@@ -620,6 +660,12 @@ fn shared_group<const HOLD: bool>(c: &mut Criterion, group_name: &str) {
     bench(&mut g, group_name, "r2d2", |n| {
         run_threads(blocking_threads, &r2d2, n, r2d2_gets::<HOLD>)
     });
+    if HOLD {
+        let floor = Arc::new(SemaphoreFloor::new(CONTENDED_SIZE));
+        bench(&mut g, group_name, "baseline_semaphore", |n| {
+            run_tasks(&rt, &floor, n, semaphore_gets)
+        });
+    }
     if !HOLD {
         let queue = Arc::new(QueueFloor::new(CONTENDED_SIZE));
         let mutex = Arc::new(MutexFloor::new(CONTENDED_SIZE));

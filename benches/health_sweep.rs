@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use futures_executor::block_on;
+use ringpool::Pool;
 use ringpool::tcp::{IdleCheck, TcpManager, TcpOptions};
-use ringpool::{Config, Pool};
 
 /// The helper: accepts connections and holds them; `close N` on stdin
 /// closes N of them chosen at random and answers `closed`.
@@ -60,6 +60,12 @@ fn hold() {
     let mut rng = fastrand::Rng::with_seed(3);
     for line in std::io::stdin().lines() {
         let Ok(line) = line else { return };
+        if line == "forget" {
+            held.lock().unwrap().clear();
+            println!("closed");
+            std::io::stdout().flush().unwrap();
+            continue;
+        }
         let Some(count) = line.strip_prefix("close ") else {
             return;
         };
@@ -100,6 +106,15 @@ impl Helper {
         (helper, child)
     }
 
+    /// Closes every connection the server holds (those of a pool that is
+    /// gone), so later closes hit live connections only.
+    fn forget(&mut self) {
+        writeln!(self.input, "forget").unwrap();
+        let mut line = String::new();
+        self.output.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "closed");
+    }
+
     /// Closes `count` of the server's connections; returns once it has.
     fn close(&mut self, count: usize) {
         writeln!(self.input, "close {count}").unwrap();
@@ -131,32 +146,30 @@ fn wait_for(mut done: impl FnMut() -> bool) {
 }
 
 /// A pool of `count` idle connections; with the watch, all of them armed.
+/// No `min_idle` (nor warm size): a round never dials, so it measures the
+/// check alone.
 fn pool_of(addr: SocketAddr, idle_check: IdleCheck, count: usize) -> Pool<TcpManager> {
     let pool = Pool::builder(manager(addr, idle_check))
         .max_size(count)
-        .min_idle(count)
-        .max_concurrent_dials(64)
         .check_after(Duration::ZERO)
         .young_death_window(None)
         .idle_timeout(None)
         .max_lifetime(None)
         .build()
         .unwrap();
-    block_on(pool.warm_up()).unwrap();
-    settle(&pool, idle_check, count);
+    fill(&pool, idle_check, count);
     pool
 }
 
-fn settle(pool: &Pool<TcpManager>, idle_check: IdleCheck, count: usize) {
+/// Dials what is missing to `count` idle connections (checking them all
+/// out at once, then returning them), then waits for the watch to arm
+/// them all.
+fn fill(pool: &Pool<TcpManager>, idle_check: IdleCheck, count: usize) {
+    let held: Vec<_> = (0..count).map(|_| pool.get_blocking().unwrap()).collect();
+    drop(held);
     if idle_check == IdleCheck::Watch {
         wait_for(|| pool.manager().watched_connections() == count);
     }
-}
-
-fn set_min_idle(pool: &Pool<TcpManager>, min_idle: usize) {
-    let mut config: Config = pool.config();
-    config.min_idle = min_idle;
-    pool.reconfigure(config).unwrap();
 }
 
 fn rounds(c: &mut Criterion, helper: &mut Helper) {
@@ -170,7 +183,6 @@ fn rounds(c: &mut Criterion, helper: &mut Helper) {
         for count in [1_000usize, 10_000] {
             for (name, idle_check) in STRATEGIES {
                 let pool = pool_of(helper.addr, idle_check, count);
-                set_min_idle(&pool, 0); // the round must not refill
                 let dead = count.checked_div(dead_share).unwrap_or(0);
                 group.bench_function(BenchmarkId::new(name, count), |b| {
                     b.iter_custom(|iters| {
@@ -189,10 +201,7 @@ fn rounds(c: &mut Criterion, helper: &mut Helper) {
                             block_on(pool.run_maintenance());
                             total += started.elapsed();
                             if dead > 0 {
-                                set_min_idle(&pool, count);
-                                block_on(pool.warm_up()).unwrap();
-                                set_min_idle(&pool, 0);
-                                settle(&pool, idle_check, count);
+                                fill(&pool, idle_check, count);
                             }
                         }
                         total
@@ -200,6 +209,7 @@ fn rounds(c: &mut Criterion, helper: &mut Helper) {
                 });
                 pool.close();
                 block_on(pool.manager().wait_for_closes());
+                helper.forget();
             }
         }
         group.finish();
@@ -211,7 +221,14 @@ fn rounds(c: &mut Criterion, helper: &mut Helper) {
 fn detection_latency(helper: &mut Helper) {
     const CLOSURES: usize = 1_000;
     const SIZE: usize = 64;
-    let pool = pool_of(helper.addr, IdleCheck::Watch, SIZE);
+    let pool = Pool::builder(manager(helper.addr, IdleCheck::Watch))
+        .max_size(SIZE)
+        .min_idle(SIZE)
+        .young_death_window(None)
+        .build()
+        .unwrap();
+    block_on(pool.warm_up()).unwrap();
+    wait_for(|| pool.manager().watched_connections() == SIZE);
     let maintenance = pool.spawn_maintenance_thread().unwrap();
     let mut latencies = Vec::with_capacity(CLOSURES);
     for _ in 0..CLOSURES {
@@ -238,10 +255,11 @@ fn detection_latency(helper: &mut Helper) {
     pool.close();
     maintenance.join().unwrap();
     block_on(pool.manager().wait_for_closes());
+    helper.forget();
 }
 
 /// What the watch adds to a checkout and return.
-fn checkout(c: &mut Criterion, helper: &Helper) {
+fn checkout(c: &mut Criterion, helper: &mut Helper) {
     let mut group = c.benchmark_group("watch_checkout");
     let unwatched = pool_of(helper.addr, IdleCheck::Poll, 1);
     group.bench_function("unwatched", |b| {
@@ -275,6 +293,11 @@ fn checkout(c: &mut Criterion, helper: &Helper) {
         })
     });
     group.finish();
+    for pool in [unwatched, recycled, watched] {
+        pool.close();
+        block_on(pool.manager().wait_for_closes());
+    }
+    helper.forget();
 }
 
 fn main() {
@@ -284,7 +307,7 @@ fn main() {
     let (mut helper, mut child) = Helper::start();
     let mut criterion = Criterion::default().without_plots().configure_from_args();
     rounds(&mut criterion, &mut helper);
-    checkout(&mut criterion, &helper);
+    checkout(&mut criterion, &mut helper);
     criterion.final_summary();
     if criterion_filter_allows("idle_watch_detection") {
         detection_latency(&mut helper);

@@ -58,7 +58,7 @@ fn keep<M: Manager>(inner: &Inner<M>, mut entry: Entry<M::Connection>) {
     if policy::outlived(&inner.hot, &entry, entry.last_used) {
         return close_and_release(inner, entry, CloseReason::Lifetime);
     }
-    publish(inner, entry, true);
+    publish(inner, entry, true, true);
 }
 
 /// A connection whose check panicked: closed (dropped, if the thread is
@@ -114,7 +114,14 @@ pub(crate) fn after_publish<M: Manager>(inner: &Inner<M>) {
 /// into the shared queue.
 #[inline]
 pub(crate) fn reinsert<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
-    publish(inner, entry, false);
+    publish(inner, entry, false, true);
+}
+
+/// `reinsert` for a connection that never left the manager's idle watch
+/// (taken out by a pass in memory): the manager is not told it went idle.
+#[inline]
+pub(crate) fn reinsert_watched<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
+    publish(inner, entry, false, false);
 }
 
 /// Publishes an idle connection: to the oldest waiter if any, else into
@@ -122,7 +129,12 @@ pub(crate) fn reinsert<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>
 /// the order is last in, first out), then the returner's half of the
 /// handshake.
 #[inline]
-fn publish<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>, returned: bool) {
+fn publish<M: Manager>(
+    inner: &Inner<M>,
+    entry: Entry<M::Connection>,
+    returned: bool,
+    went_idle: bool,
+) {
     if inner.is_closed() {
         return close_and_release(inner, entry, CloseReason::PoolClosed);
     }
@@ -138,7 +150,7 @@ fn publish<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>, returned: 
             Some(entry) => entry,
         },
     };
-    let entry = match crate::lifecycle::watch::is_on(inner) {
+    let entry = match went_idle && crate::lifecycle::watch::is_on(inner) {
         true => crate::lifecycle::watch::going_idle(inner, entry),
         false => entry,
     };

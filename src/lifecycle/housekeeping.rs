@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Wake, Waker};
 
 use super::policy;
-use crate::core::handoff::{reinsert, release_slot};
+use crate::core::handoff::{reinsert_watched, release_slot};
 use crate::manager::Manager;
 use crate::metrics::status::status;
 use crate::pool::inner::Inner;
@@ -80,7 +80,7 @@ fn expire_idle<M: Manager>(inner: &Inner<M>) {
                 inner.close_conn(entry, reason);
                 release_slot(inner);
             }
-            None => reinsert(inner, entry),
+            None => reinsert_watched(inner, entry),
         }
     }
 }

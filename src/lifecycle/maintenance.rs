@@ -197,8 +197,8 @@ async fn round<M: Manager>(inner: &Inner<M>) {
     inner.lifecycle.refill_started();
     let mut work = pin!(async {
         if inner.lifecycle.deaths_to_reap() {
-            inner.lifecycle.reap_started();
-            watch::reap(inner);
+            let reported = inner.lifecycle.reap_started();
+            watch::reap(inner, reported);
         }
         // Errors are logged where they happen; keep going.
         let _ = refill(inner).await;

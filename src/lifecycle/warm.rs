@@ -82,10 +82,11 @@ impl Lifecycle {
     }
 
     /// Starts a reap: every death reported before this call is covered by
-    /// the pass that follows.
-    pub(crate) fn reap_started(&self) {
+    /// the pass that follows. Returns how many were reported since the last.
+    pub(crate) fn reap_started(&self) -> u64 {
         let reported = self.idle_deaths.load(Ordering::Acquire);
-        self.reaped_deaths.store(reported, Ordering::Relaxed);
+        let before = self.reaped_deaths.swap(reported, Ordering::Relaxed);
+        reported.wrapping_sub(before)
     }
 
     pub(crate) fn wake_maintenance(&self) {

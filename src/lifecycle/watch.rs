@@ -5,7 +5,7 @@
 //! Every call into the manager here runs under a guard: if it panics, the
 //! connection is closed and its slot freed as the panic passes.
 
-use crate::core::handoff::{close_after_panic, reinsert, release_slot};
+use crate::core::handoff::{close_after_panic, reinsert_watched, release_slot};
 use crate::core::idle::Entry;
 use crate::drop_guard::DropGuard;
 use crate::manager::{CloseReason, IdleWatch, Manager};
@@ -47,26 +47,31 @@ pub(crate) fn leaving_idle<M: Manager>(
 }
 
 /// Closes every idle connection the watch saw die and frees their slots;
-/// the living go back as they were. Runs after `IdleDeaths::notify`: a
-/// pass over the idle store in memory, with no system call for the living.
-pub(crate) fn reap<M: Manager>(inner: &Inner<M>) -> usize {
+/// the living go back as they were, still watched. Runs after
+/// `IdleDeaths::notify`: a pass over the idle store in memory, with no
+/// system call for the living, that stops once it has found the `reported`
+/// deaths (a checkout may have closed some already: then it goes through).
+pub(crate) fn reap<M: Manager>(inner: &Inner<M>, reported: u64) -> u64 {
     let mut reaped = 0;
     for _ in 0..inner.idle.len() {
+        if reaped >= reported {
+            break;
+        }
         let Some(entry) = inner.idle.pop() else { break };
         let held = DropGuard::new(inner, entry, close_after_panic);
         let died = inner.manager.died_idle(&held.conn);
         let entry = held.disarm();
-        if died {
-            let entry = leaving_idle(inner, entry);
-            debug_assert!(entry.is_none(), "a dead connection stays dead");
-            if let Some(entry) = entry {
-                reinsert(inner, entry);
-                continue;
+        if !died {
+            // Never left the watch: back without telling the manager.
+            reinsert_watched(inner, entry);
+            continue;
+        }
+        match leaving_idle(inner, entry) {
+            None => {
+                release_slot(inner);
+                reaped += 1;
             }
-            release_slot(inner);
-            reaped += 1;
-        } else {
-            reinsert(inner, entry);
+            Some(entry) => reinsert_watched(inner, entry),
         }
     }
     reaped

@@ -372,7 +372,7 @@ impl Manager for TcpManager {
         };
         let (dead, armed) = watch.cell().leave_idle();
         if let (Some(id), Engine::Uring(driver)) = (armed, &self.engine) {
-            driver.unwatch(Arc::clone(watch.cell()), id);
+            driver.unwatch_lazily(Arc::clone(watch.cell()), id);
         }
         dead
     }

@@ -234,6 +234,18 @@ impl Driver {
     pub(crate) fn unwatch(&self, cell: Arc<WatchCell>, id: u64) {
         self.submit(Op::new(Kind::Unwatch { cell, id }));
     }
+
+    /// As `unwatch`, without waking the ring thread: the removal is made at
+    /// its next wake-up (an operation, a completion, at the latest its next
+    /// tick). For the checkout path: a completion in the meantime (the
+    /// reply to the new user's request) finds the connection in use and
+    /// removes the poll itself.
+    pub(crate) fn unwatch_lazily(&self, cell: Arc<WatchCell>, id: u64) {
+        self.shared
+            .queue
+            .lock()
+            .push(Op::new(Kind::Unwatch { cell, id }));
+    }
 }
 
 /// Pushes `entry`, submitting first if the submission queue is full.
@@ -310,9 +322,13 @@ fn run(mut ring: IoUring, shared: &Shared) {
                 continue;
             }
         }
+        // Operations queued without a wake-up (lazy poll removals) are
+        // taken on each tick as well as on each wake-up.
+        let mut drain = false;
         if ticking && last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             watches.on_tick(&mut ring, &shared.watch);
+            drain = true;
         }
         let done: Vec<(u64, i32, u32)> = ring
             .completion()
@@ -329,30 +345,7 @@ fn run(mut ring: IoUring, shared: &Shared) {
             }
             if user_data == WAKE {
                 arm_wake(&mut ring, &mut wake_buf);
-                let ops = std::mem::take(&mut *shared.queue.lock());
-                for op in ops {
-                    match &op.kind {
-                        Kind::Unwatch { cell, id } => {
-                            watches.remove(&mut ring, cell, *id);
-                            continue;
-                        }
-                        Kind::Close {
-                            watch: Some(cell), ..
-                        } => watches.remove(&mut ring, cell, 0),
-                        _ => {}
-                    }
-                    let id = next_id;
-                    next_id += 1;
-                    match start(&mut ring, &op, id) {
-                        0 => in_flight.barriers.push_back((id, op)),
-                        completions => {
-                            in_flight.ops.insert(id, (op, completions));
-                        }
-                    }
-                }
-                if shared.watch.urgent.load(Ordering::Acquire) {
-                    watches.arm_due(&mut ring, &shared.watch);
-                }
+                drain = true;
                 continue;
             }
             let UserData { id, is_timeout } = UserData::decode(user_data);
@@ -366,6 +359,32 @@ fn run(mut ring: IoUring, shared: &Shared) {
             if *remaining == 0 {
                 // Every completion is in: the kernel is done with the op.
                 in_flight.ops.remove(&id);
+            }
+        }
+        if drain {
+            let ops = std::mem::take(&mut *shared.queue.lock());
+            for op in ops {
+                match &op.kind {
+                    Kind::Unwatch { cell, id } => {
+                        watches.remove(&mut ring, cell, *id);
+                        continue;
+                    }
+                    Kind::Close {
+                        watch: Some(cell), ..
+                    } => watches.remove(&mut ring, cell, 0),
+                    _ => {}
+                }
+                let id = next_id;
+                next_id += 1;
+                match start(&mut ring, &op, id) {
+                    0 => in_flight.barriers.push_back((id, op)),
+                    completions => {
+                        in_flight.ops.insert(id, (op, completions));
+                    }
+                }
+            }
+            if shared.watch.urgent.load(Ordering::Acquire) {
+                watches.arm_due(&mut ring, &shared.watch);
             }
         }
         in_flight.settle_barriers();
