@@ -12,15 +12,17 @@
 //! just before the round (untimed: the close, the watch's notice, and the
 //! refill after the round). Group `health_sweep_none_dead`: none were.
 //!
-//! Then two measurements printed after criterion's:
-//! - detection latency: from asking the server to close one idle
-//!   connection to the pool having closed it and freed its slot, over
-//!   1,000 closures, p50 and p99 (the request's own round trip through a
-//!   pipe is included, so these are upper bounds);
+//! Then:
 //! - group `watch_checkout`: a get and drop of a connection that was
-//!   watched (`watched`, the poll armed before each get), of one recycled
-//!   before the watch's threshold (`recycled`) and with the watch off
-//!   (`unwatched`, the floor).
+//!   recycled before the watch's threshold (`recycled`) and with the watch
+//!   off (`unwatched`, the floor); and the get alone of a connection whose
+//!   poll is armed (`watched`, so the get disarms it) against the same get
+//!   with the watch off (`watched_floor`);
+//! - detection latency, printed after criterion's summary: from asking the
+//!   server to close one idle connection to the pool closing it (its slot
+//!   is freed right after), over 1,000 closures, p50 and p99; the request's
+//!   round trip through a pipe to the helper is included, so these are
+//!   upper bounds.
 //!
 //! Connections are real loopback TCP connections, held open by a helper
 //! process (this same binary, re-run with `RINGPOOL_HOLD=1`) that closes
@@ -216,11 +218,46 @@ fn rounds(c: &mut Criterion, helper: &mut Helper) {
     }
 }
 
-/// From asking the server to close one idle connection to the pool having
-/// closed it and freed its slot, with the maintenance task running.
+/// When the pool last closed a connection as `Hangup`: a `tracing` layer
+/// stamps the pool's own close event, in the thread that closes, so the
+/// measuring thread can sleep instead of spinning on the pool's counters
+/// (on two cores, a spinning reader delays the very threads it measures).
+#[derive(Default)]
+struct HangupStamp {
+    at: Mutex<Option<Instant>>,
+    changed: std::sync::Condvar,
+}
+
+struct StampLayer(Arc<HangupStamp>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StampLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Reason(bool);
+        impl tracing::field::Visit for Reason {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "reason" && format!("{value:?}") == "Hangup" {
+                    self.0 = true;
+                }
+            }
+        }
+        let mut reason = Reason(false);
+        event.record(&mut reason);
+        if reason.0 {
+            *self.0.at.lock().unwrap() = Some(Instant::now());
+            self.0.changed.notify_all();
+        }
+    }
+}
+
+/// From asking the server to close one idle connection to the pool closing
+/// it (its slot is freed right after), with the maintenance task running.
 fn detection_latency(helper: &mut Helper) {
+    use tracing_subscriber::layer::SubscriberExt;
     const CLOSURES: usize = 1_000;
     const SIZE: usize = 64;
+    let stamp = Arc::new(HangupStamp::default());
+    let subscriber = tracing_subscriber::registry().with(StampLayer(Arc::clone(&stamp)));
+    let _default = tracing::subscriber::set_default(subscriber);
     let pool = Pool::builder(manager(helper.addr, IdleCheck::Watch))
         .max_size(SIZE)
         .min_idle(SIZE)
@@ -229,25 +266,35 @@ fn detection_latency(helper: &mut Helper) {
         .unwrap();
     block_on(pool.warm_up()).unwrap();
     wait_for(|| pool.manager().watched_connections() == SIZE);
-    let maintenance = pool.spawn_maintenance_thread().unwrap();
+    // The maintenance thread must see the same subscriber: it is made here.
+    let maintenance = {
+        let dispatch = tracing::dispatcher::get_default(|current| current.clone());
+        let task = pool.maintenance();
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || block_on(task));
+        })
+    };
     let mut latencies = Vec::with_capacity(CLOSURES);
     for _ in 0..CLOSURES {
-        let closed_before = pool.stats().closed.hangup;
+        *stamp.at.lock().unwrap() = None;
         let started = Instant::now();
         helper.close(1);
-        while pool.stats().closed.hangup == closed_before || pool.status().size == SIZE {
-            std::hint::spin_loop();
-            assert!(started.elapsed() < Duration::from_secs(10), "never seen");
-        }
-        latencies.push(started.elapsed());
+        let closed = stamp.at.lock().unwrap();
+        let (closed, timeout) = stamp
+            .changed
+            .wait_timeout_while(closed, Duration::from_secs(10), |at| at.is_none())
+            .unwrap();
+        assert!(!timeout.timed_out(), "never seen");
+        latencies.push(closed.expect("stamped") - started);
+        drop(closed);
         // Refilled (min_idle) and armed again before the next one.
         wait_for(|| pool.status().idle == SIZE && pool.manager().watched_connections() == SIZE);
     }
     latencies.sort();
     let at = |share: f64| latencies[((CLOSURES as f64 * share) as usize).min(CLOSURES - 1)];
     println!(
-        "idle_watch_detection/{CLOSURES}: p50 {:?}, p99 {:?}, max {:?} (server close to slot freed, \
-         pipe round trip included)",
+        "idle_watch_detection/{CLOSURES}: p50 {:?}, p99 {:?}, max {:?} (asking the server to close \
+         to the pool closing; the request's pipe round trip to the server included)",
         at(0.50),
         at(0.99),
         latencies[CLOSURES - 1]
@@ -261,33 +308,69 @@ fn detection_latency(helper: &mut Helper) {
 /// What the watch adds to a checkout and return.
 fn checkout(c: &mut Criterion, helper: &mut Helper) {
     let mut group = c.benchmark_group("watch_checkout");
-    let unwatched = pool_of(helper.addr, IdleCheck::Poll, 1);
+    // Default settings: a connection reused at once takes the checkout's
+    // quick path, with no peek.
+    let checkout_pool = |idle_check| {
+        let pool = Pool::builder(manager(helper.addr, idle_check))
+            .max_size(1)
+            .young_death_window(None)
+            .build()
+            .unwrap();
+        drop(pool.get_blocking().unwrap());
+        pool
+    };
+    let unwatched = checkout_pool(IdleCheck::Poll);
     group.bench_function("unwatched", |b| {
         b.iter(|| drop(unwatched.get_blocking().unwrap()))
     });
-    let recycled = pool_of(helper.addr, IdleCheck::Watch, 1);
+    let recycled = checkout_pool(IdleCheck::Watch);
     group.bench_function("recycled", |b| {
         b.iter(|| drop(recycled.get_blocking().unwrap()))
     });
+    // Armed as soon as it goes idle; only the get is timed (with `zero`
+    // the return wakes the ring thread, which a pool with the default
+    // threshold does not pay: its return is `recycled`'s).
     let mut options = TcpOptions::default();
     options.idle_check = IdleCheck::Watch;
     options.watch_after = Duration::ZERO;
     let watched = Pool::builder(TcpManager::new(helper.addr).unwrap().options(options))
         .max_size(1)
         .young_death_window(None)
-        .check_after(Duration::from_secs(3600))
         .build()
         .unwrap();
     drop(watched.get_blocking().unwrap());
+    let spin_until = |done: &dyn Fn() -> bool| {
+        while !done() {
+            std::thread::yield_now();
+        }
+    };
     group.bench_function("watched", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 // Armed, with no older poll left, before each timed get.
-                wait_for(|| watched.manager().watched_connections() == 1);
+                spin_until(&|| {
+                    watched.manager().watched_connections() == 1
+                        && watched.manager().watch_polls() == 1
+                });
                 let started = Instant::now();
-                drop(watched.get_blocking().unwrap());
+                let conn = watched.get_blocking().unwrap();
                 total += started.elapsed();
+                drop(conn);
+            }
+            total
+        })
+    });
+    // The same timed get with the watch off: the floor `watched` is read
+    // against.
+    group.bench_function("watched_floor", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                let conn = unwatched.get_blocking().unwrap();
+                total += started.elapsed();
+                drop(conn);
             }
             total
         })
@@ -316,12 +399,17 @@ fn main() {
     let _ = child.wait();
 }
 
-/// Whether a filter given on the command line (as to criterion) lets
-/// `name` run; no filter lets everything run.
+/// Whether a filter given on the command line (as to criterion; here
+/// alternatives split on `|`, matched as substrings) lets `name` run; no
+/// filter lets everything run.
 fn criterion_filter_allows(name: &str) -> bool {
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    args.is_empty() || args.iter().any(|filter| name.contains(filter.as_str()))
+    args.is_empty()
+        || args
+            .iter()
+            .flat_map(|filter| filter.split('|'))
+            .any(|part| name.contains(part))
 }

@@ -80,7 +80,7 @@ fn idle_connections_the_server_closes_are_closed_at_once_and_never_handed_out() 
         wait_for("8 watched", || pool.manager().watched_connections() == 8);
         kill(&server);
         // Seen, closed and their slots freed, with nobody asking.
-        wait_for("8 reaped and their slots freed", || {
+        wait_for(&format!("8 reaped and their slots freed ({how})"), || {
             pool.stats().closed.hangup == 8 && pool.status().size == 0
         });
         assert_eq!(pool.manager().watch_deaths(), 8);

@@ -140,6 +140,20 @@ impl<T> IdleStore<T> {
         (1..SLOTS).find_map(|offset| self.take((own + offset) % SLOTS))
     }
 
+    /// A pass over every entry held now, each taken once: the thread slots
+    /// first (each visited once), then the shared queue, from its oldest.
+    /// The caller puts what it keeps back with [`push`](IdleStore::push),
+    /// at the queue's tail, so a pass of [`len`](IdleStore::len) steps
+    /// meets every entry once when nothing else moves. (Plain `pop` takes
+    /// from the queue first: while a pass keeps the queue filled, it never
+    /// reaches the slots.)
+    pub(crate) fn pass(&self) -> Pass<'_, T> {
+        Pass {
+            store: self,
+            next_slot: 0,
+        }
+    }
+
     /// Empties slot `index` if it holds an entry and is not busy.
     #[inline]
     fn take(&self, index: usize) -> Option<T> {
@@ -165,6 +179,26 @@ impl<T> IdleStore<T> {
     }
 }
 
+/// A pass over an [`IdleStore`] (see [`IdleStore::pass`]).
+pub(crate) struct Pass<'a, T> {
+    store: &'a IdleStore<T>,
+    next_slot: usize,
+}
+
+impl<T> Pass<'_, T> {
+    /// The next entry of the pass, if any is left.
+    pub(crate) fn take(&mut self) -> Option<T> {
+        while self.next_slot < SLOTS {
+            let index = self.next_slot;
+            self.next_slot += 1;
+            if let Some(value) = self.store.take(index) {
+                return Some(value);
+            }
+        }
+        self.store.queue.pop()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::IdleStore;
@@ -184,6 +218,32 @@ mod tests {
             assert_eq!(store.pop(), Some(4));
             assert_eq!(store.pop(), Some(2));
             assert_eq!(store.pop(), None);
+        });
+    }
+
+    #[test]
+    fn a_pass_that_puts_back_what_it_keeps_meets_every_entry_once() {
+        model::check(|| {
+            let store = std::sync::Arc::new(IdleStore::new(8, true));
+            // One entry in another thread's slot, three in the queue.
+            let other = model::spawn({
+                let store = std::sync::Arc::clone(&store);
+                move || store.push_returned(9).unwrap()
+            });
+            other.join().unwrap();
+            for value in 1..=3 {
+                store.push(value).unwrap();
+            }
+            let mut met = Vec::new();
+            let mut pass = store.pass();
+            for _ in 0..store.len() {
+                let value = pass.take().unwrap();
+                met.push(value);
+                store.push(value).unwrap(); // kept
+            }
+            met.sort();
+            // `pop` alone would have cycled the queue and never reached 9.
+            assert_eq!(met, [1, 2, 3, 9]);
         });
     }
 

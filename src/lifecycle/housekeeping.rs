@@ -71,8 +71,9 @@ fn expire_idle<M: Manager>(inner: &Inner<M>) {
     // Each kept entry goes back at once (to the queue's tail, so the pass
     // still visits each entry once): holding them all until the end would
     // show concurrent gets an empty pool, and they would dial.
+    let mut pass = inner.idle.pass();
     for _ in 0..inner.idle.len() {
-        let Some(entry) = inner.idle.pop() else { break };
+        let Some(entry) = pass.take() else { break };
         let idle_others = inner.idle.len();
         let spare = || policy::is_spare(inner, idle_others);
         match policy::expiry(&inner.hot, &entry, recent, spare) {

@@ -27,7 +27,7 @@ use super::watch;
 use crate::checkout::failure;
 use crate::checkout::validate::ping_entry;
 use crate::core::claim::claim;
-use crate::core::handoff::{reinsert, release_slot};
+use crate::core::handoff::{reinsert, reinsert_watched, release_slot};
 use crate::core::idle::Entry;
 use crate::core::waiters::Grant;
 use crate::dial::connect::{DialEnd, dial};
@@ -97,6 +97,13 @@ async fn refill<M: Manager>(inner: &Inner<M>) -> Result<usize, Error<M::Error>> 
 type Loan<'a, M> = DropGuard<'a, Inner<M>, Entry<<M as Manager>::Connection>>;
 
 fn give_back_loan<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>, _: Unwinding) {
+    // Never out of the manager's idle watch: back as it was.
+    reinsert_watched(inner, entry);
+}
+
+/// `give_back_loan` for a connection taken out of the idle watch (to be
+/// pinged): it goes idle again.
+fn give_back_unwatched<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>, _: Unwinding) {
     reinsert(inner, entry);
 }
 
@@ -113,8 +120,9 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
     let watched = inner.watch == IdleWatch::WatchedAndPinged;
     let mut due: Vec<Loan<'_, M>> = Vec::new();
     let mut pinged: Vec<Loan<'_, M>> = Vec::new();
+    let mut pass = inner.idle.pass();
     for _ in 0..inner.idle.len() {
-        let Some(entry) = inner.idle.pop() else { break };
+        let Some(entry) = pass.take() else { break };
         let loan = DropGuard::new(inner, entry, give_back_loan);
         if recent.saturating_sub(loan.last_used) < check_after {
             continue; // dropped: back into the pool as it was
@@ -126,7 +134,7 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
         // Watched, so known alive (or reaped): no liveness check, but out
         // of the watch to be pinged, and watched again when it goes back.
         match watch::leaving_idle(inner, loan.disarm()) {
-            Some(entry) => pinged.push(DropGuard::new(inner, entry, give_back_loan)),
+            Some(entry) => pinged.push(DropGuard::new(inner, entry, give_back_unwatched)),
             None => release_slot(inner),
         }
     }

@@ -1,7 +1,7 @@
 //! Evicting idle connections by a predicate (after a failover, a
 //! credentials rotation, a topology change).
 
-use crate::core::handoff::{close_and_release, reinsert};
+use crate::core::handoff::{close_and_release, reinsert_watched};
 use crate::core::idle::Entry;
 use crate::drop_guard::{DropGuard, Unwinding};
 use crate::manager::{CloseReason, Manager};
@@ -9,7 +9,8 @@ use crate::pool::Pool;
 use crate::pool::inner::Inner;
 
 fn give_back<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>, _: Unwinding) {
-    reinsert(inner, entry);
+    // Never out of the manager's idle watch: back as it was.
+    reinsert_watched(inner, entry);
 }
 
 impl<M: Manager> Pool<M> {
@@ -40,8 +41,9 @@ impl<M: Manager> Pool<M> {
         let inner = &*self.inner;
         let mut kept = Vec::new();
         let mut closed = 0;
+        let mut pass = inner.idle.pass();
         for _ in 0..inner.idle.len() {
-            let Some(entry) = inner.idle.pop() else { break };
+            let Some(entry) = pass.take() else { break };
             let judged = DropGuard::new(inner, entry, give_back);
             if keep(&judged.conn) {
                 kept.push(judged);

@@ -7,7 +7,9 @@
 
 use crate::core::handoff::{close_after_panic, reinsert_watched, release_slot};
 use crate::core::idle::Entry;
-use crate::drop_guard::DropGuard;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use crate::drop_guard::{DropGuard, Unwinding};
 use crate::manager::{CloseReason, IdleWatch, Manager};
 use crate::pool::inner::Inner;
 
@@ -18,32 +20,44 @@ pub(crate) fn is_on<M: Manager>(inner: &Inner<M>) -> bool {
 }
 
 /// `entry` goes into the idle store: the manager may start watching it.
-#[inline(never)]
+/// Runs on every return, so it moves nothing: if the manager panics, the
+/// connection is closed and its slot freed before the panic goes on.
+#[inline]
 pub(crate) fn going_idle<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<M::Connection>,
 ) -> Entry<M::Connection> {
-    let mut held = DropGuard::new(inner, entry, close_after_panic);
-    inner.manager.idle(&mut held.conn);
-    held.disarm()
+    let mut entry = entry;
+    match catch_unwind(AssertUnwindSafe(|| inner.manager.idle(&mut entry.conn))) {
+        Ok(()) => entry,
+        Err(panic) => {
+            close_after_panic(inner, entry, Unwinding(false));
+            resume_unwind(panic)
+        }
+    }
 }
 
 /// `entry` leaves the idle store to be used: the watch stops. `None` if the
 /// watch saw it die: it is closed (as [`CloseReason::Hangup`]) and its
-/// slot stays with the caller, who may dial into it.
-#[inline(never)]
+/// slot stays with the caller, who may dial into it. A panicking manager
+/// is handled as in `going_idle`.
+#[inline]
 pub(crate) fn leaving_idle<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<M::Connection>,
 ) -> Option<Entry<M::Connection>> {
-    let mut held = DropGuard::new(inner, entry, close_after_panic);
-    let died = inner.manager.unwatch(&mut held.conn);
-    let entry = held.disarm();
-    if died {
-        inner.close_conn(entry, CloseReason::Hangup);
-        return None;
+    let mut entry = entry;
+    match catch_unwind(AssertUnwindSafe(|| inner.manager.unwatch(&mut entry.conn))) {
+        Ok(false) => Some(entry),
+        Ok(true) => {
+            inner.close_conn(entry, CloseReason::Hangup);
+            None
+        }
+        Err(panic) => {
+            close_after_panic(inner, entry, Unwinding(false));
+            resume_unwind(panic)
+        }
     }
-    Some(entry)
 }
 
 /// Closes every idle connection the watch saw die and frees their slots;
@@ -53,11 +67,12 @@ pub(crate) fn leaving_idle<M: Manager>(
 /// deaths (a checkout may have closed some already: then it goes through).
 pub(crate) fn reap<M: Manager>(inner: &Inner<M>, reported: u64) -> u64 {
     let mut reaped = 0;
+    let mut pass = inner.idle.pass();
     for _ in 0..inner.idle.len() {
         if reaped >= reported {
             break;
         }
-        let Some(entry) = inner.idle.pop() else { break };
+        let Some(entry) = pass.take() else { break };
         let held = DropGuard::new(inner, entry, close_after_panic);
         let died = inner.manager.died_idle(&held.conn);
         let entry = held.disarm();

@@ -169,12 +169,8 @@ impl WatchCell {
     /// The connection leaves idle to be used. Returns whether the watch saw
     /// it die, and the poll to remove if one was armed.
     pub(crate) fn leave_idle(&self) -> (bool, Option<u64>) {
-        let before = self
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
-                Some(IN_USE | (state & TICKET))
-            })
-            .expect("always updates");
+        // In use, keeping the ticket bit: one locked instruction.
+        let before = self.state.fetch_and(TICKET, Ordering::AcqRel);
         match before & STATE {
             DEAD => (true, None),
             ARMED => {
