@@ -39,9 +39,8 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        if let Some(cell) = self.0.take()
-            && cell.retire()
-        {
+        let Some(cell) = self.0.take() else { return };
+        if cell.retire() {
             cell.driver().unwatch(Arc::clone(&cell), 0);
         }
     }
