@@ -43,6 +43,15 @@ fn pool_over(manager: TcpManager) -> Pool<TcpManager> {
         .unwrap()
 }
 
+/// `pool_over` a TCP manager to `addr` whose watch arms after `watch_after`.
+fn watched_pool(addr: std::net::SocketAddr, watch_after: Duration) -> Pool<TcpManager> {
+    pool_over(
+        TcpManager::new(addr)
+            .unwrap()
+            .options(watching(watch_after)),
+    )
+}
+
 /// Checks out `count` connections at once, uses each, and returns them.
 fn warm(pool: &Pool<TcpManager>, count: usize) {
     let mut held: Vec<_> = (0..count).map(|_| pool.get_blocking().unwrap()).collect();
@@ -71,10 +80,7 @@ fn idle_connections_the_server_closes_are_closed_at_once_and_never_handed_out() 
         ("reset", Server::reset_all),
     ] {
         let server = Server::start();
-        let manager = TcpManager::new(server.addr)
-            .unwrap()
-            .options(watching(Duration::ZERO));
-        let pool = pool_over(manager);
+        let pool = watched_pool(server.addr, Duration::ZERO);
         let maintenance = pool.spawn_maintenance_thread().unwrap();
         warm(&pool, 8);
         wait_for("8 watched", || pool.manager().watched_connections() == 8);
@@ -107,10 +113,7 @@ fn idle_connections_the_server_closes_are_closed_at_once_and_never_handed_out() 
 #[test]
 fn without_maintenance_a_checkout_still_never_gets_a_dead_connection() {
     let server = Server::start();
-    let manager = TcpManager::new(server.addr)
-        .unwrap()
-        .options(watching(Duration::ZERO));
-    let pool = pool_over(manager);
+    let pool = watched_pool(server.addr, Duration::ZERO);
     warm(&pool, 4);
     wait_for("4 watched", || pool.manager().watched_connections() == 4);
     server.reset_all();
@@ -125,10 +128,7 @@ fn without_maintenance_a_checkout_still_never_gets_a_dead_connection() {
 #[test]
 fn a_connection_used_again_before_the_threshold_is_never_watched() {
     let server = Server::start();
-    let manager = TcpManager::new(server.addr)
-        .unwrap()
-        .options(watching(Duration::from_secs(3600)));
-    let pool = pool_over(manager);
+    let pool = watched_pool(server.addr, Duration::from_secs(3600));
     for _ in 0..200 {
         let mut conn = pool.get_blocking().unwrap();
         request(&mut *conn).unwrap();
@@ -139,10 +139,7 @@ fn a_connection_used_again_before_the_threshold_is_never_watched() {
 #[test]
 fn a_watched_connection_checked_out_carries_requests_and_is_watched_again_when_idle() {
     let server = Server::start();
-    let manager = TcpManager::new(server.addr)
-        .unwrap()
-        .options(watching(Duration::ZERO));
-    let pool = pool_over(manager);
+    let pool = watched_pool(server.addr, Duration::ZERO);
     warm(&pool, 1);
     for round in 0..50 {
         wait_for("watched again", || {
@@ -184,10 +181,7 @@ fn the_watch_never_writes_a_byte() {
             reader.join().unwrap();
         }
     });
-    let manager = TcpManager::new(addr)
-        .unwrap()
-        .options(watching(Duration::ZERO));
-    let pool = pool_over(manager);
+    let pool = watched_pool(addr, Duration::ZERO);
     for _ in 0..100 {
         let held: Vec<_> = (0..4).map(|_| pool.get_blocking().unwrap()).collect();
         drop(held);
