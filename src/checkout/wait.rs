@@ -87,6 +87,11 @@ async fn wait<M: Manager>(inner: &Inner<M>, deadline: u64) -> WaitEnd<'_, M> {
     // Only while the dial gate is closed: wake when it reopens, to dispatch
     // slots. The acquire timeout itself is the sweep's job.
     let mut gate_sleep: Option<Sleep<'_>> = None;
+    // The gate may have reopened between the caller's check and our
+    // registration (whose own try used the earlier time): then nothing
+    // else would dispatch for us, so the first poll that finds it open
+    // dispatches once.
+    let mut dispatched_open = false;
     poll_fn(|cx| {
         loop {
             let waiter = queued.as_ref().expect("queued until settled");
@@ -105,6 +110,7 @@ async fn wait<M: Manager>(inner: &Inner<M>, deadline: u64) -> WaitEnd<'_, M> {
             match inner.gate.closed_until(now) {
                 // Open, and we were waiting for it to reopen: dispatch.
                 None if gate_sleep.take().is_some() => {}
+                None if !dispatched_open => dispatched_open = true,
                 None => return Poll::Pending,
                 Some(reopen) => {
                     let sleep =
