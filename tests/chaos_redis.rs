@@ -50,8 +50,9 @@ fn main() {
 struct Log {
     successes: AtomicU64,
     errors: AtomicU64,
-    /// Timestamps of every success and error, in µs since the start.
-    events: Mutex<Vec<(u64, bool)>>,
+    /// When every call started and ended, in µs since the start, and
+    /// whether it succeeded.
+    events: Mutex<Vec<(u64, u64, bool)>>,
 }
 
 /// One `PING`: `Ok(true)` for `+PONG`, `Ok(false)` for an error reply (the
@@ -80,6 +81,7 @@ fn load<'a>(
     for _ in 0..WORKERS {
         scope.spawn(move || {
             while !stop.load(Ordering::Relaxed) {
+                let started = start.elapsed().as_micros() as u64;
                 let ok = match pool.get_blocking() {
                     Ok(mut conn) => match ping(&mut conn) {
                         Ok(pong) => pong,
@@ -93,7 +95,7 @@ fn load<'a>(
                 let at = start.elapsed().as_micros() as u64;
                 let counter = if ok { &log.successes } else { &log.errors };
                 counter.fetch_add(1, Ordering::Relaxed);
-                log.events.lock().unwrap().push((at, ok));
+                log.events.lock().unwrap().push((started, at, ok));
                 if !ok {
                     // A failing call in a real service does some work too.
                     std::thread::sleep(Duration::from_micros(200));
@@ -156,14 +158,16 @@ fn a_restart_under_load_is_survived_quietly_and_recovered_fast(binary: PathBuf) 
     let events = log.events.into_inner().unwrap();
     let first_success = events
         .iter()
-        .filter(|(at, ok)| *ok && *at >= up_at)
-        .map(|(at, _)| *at)
+        .filter(|(_, ended, ok)| *ok && *ended >= up_at)
+        .map(|(_, ended, _)| *ended)
         .min()
         .expect("served again after the restart");
     let recovered_in = Duration::from_micros(first_success - up_at);
+    // Calls made once the pool was serving again: a call decided before
+    // (a get failed fast by the open breaker) may end just after.
     let errors_after = events
         .iter()
-        .filter(|(at, ok)| !*ok && *at > first_success)
+        .filter(|(started, _, ok)| !*ok && *started > first_success)
         .count();
     eprintln!(
         "down {down_for:?}: {dials_down} dials ({rate:.1}/s); first success {recovered_in:?} after \
