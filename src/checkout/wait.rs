@@ -87,11 +87,11 @@ async fn wait<M: Manager>(inner: &Inner<M>, deadline: u64) -> WaitEnd<'_, M> {
     // Only while the dial gate is closed: wake when it reopens, to dispatch
     // slots. The acquire timeout itself is the sweep's job.
     let mut gate_sleep: Option<Sleep<'_>> = None;
-    // The gate may have reopened between the caller's check and our
-    // registration (whose own try used the earlier time): then nothing
-    // else would dispatch for us, so the first poll that finds it open
-    // dispatches once.
-    let mut dispatched_open = false;
+    // If the gate was closed when our registration tried for a grant, it
+    // may reopen before our first poll with nobody to dispatch for us: the
+    // first poll that finds it open dispatches once. (Open at that time,
+    // the try saw it open; a later slot or return dispatches as usual.)
+    let mut dispatched_open = inner.gate.closed_until(now).is_none();
     poll_fn(|cx| {
         loop {
             let waiter = queued.as_ref().expect("queued until settled");
