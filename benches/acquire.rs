@@ -184,6 +184,15 @@ type R2d2Pool = r2d2::Pool<R2d2Noop>;
 // ---------------------------------------------------------------------------
 // Floors.
 
+/// An `ArrayQueue` holding `size` no-op connections.
+fn full_queue(size: usize) -> ArrayQueue<u64> {
+    let idle = ArrayQueue::new(size);
+    for conn in 0..size as u64 {
+        idle.push(conn).expect("the queue holds `size` entries");
+    }
+    idle
+}
+
 /// `ArrayQueue` pop + push and an in-use counter: the least a lock-free pool
 /// can do per checkout.
 struct QueueFloor {
@@ -193,12 +202,8 @@ struct QueueFloor {
 
 impl QueueFloor {
     fn new(size: usize) -> Self {
-        let idle = ArrayQueue::new(size);
-        for conn in 0..size as u64 {
-            idle.push(conn).expect("the queue holds `size` entries");
-        }
         QueueFloor {
-            idle,
+            idle: full_queue(size),
             in_use: AtomicUsize::new(0),
         }
     }
@@ -252,13 +257,9 @@ struct SemaphoreFloor {
 
 impl SemaphoreFloor {
     fn new(size: usize) -> Self {
-        let idle = ArrayQueue::new(size);
-        for conn in 0..size as u64 {
-            idle.push(conn).expect("the queue holds `size` entries");
-        }
         SemaphoreFloor {
             permits: tokio::sync::Semaphore::new(size),
-            idle,
+            idle: full_queue(size),
         }
     }
 }

@@ -8,21 +8,11 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use loopback::{Server, request};
+use loopback::{Server, request, wait_for};
 use ringpool::tcp::{Backend, IdleCheck, TcpManager, TcpOptions};
 use ringpool::{IdleDeaths, IdleWatch, Manager, Pool};
-
-/// Waits (bounded) for `done`, polling a condition the ring thread makes
-/// true; fails with `what` if it never does.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::yield_now();
-    }
-}
 
 fn watching(watch_after: Duration) -> TcpOptions {
     let mut options = TcpOptions::default();

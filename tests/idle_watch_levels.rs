@@ -5,9 +5,9 @@
 
 mod loopback;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use loopback::{Server, open_fds, request};
+use loopback::{Server, open_fds, request, wait_for};
 use ringpool::Pool;
 use ringpool::tcp::{IdleCheck, TcpManager, TcpOptions};
 
@@ -25,14 +25,6 @@ fn established_to(port: u16) -> usize {
             fields[2] == remote && fields[3] == "01"
         })
         .count()
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]

@@ -8,11 +8,10 @@ mod common;
 mod harness;
 
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use common::{Mock, SECOND, Step, assert_quiescent, poll_once};
+use common::{Captured, Mock, SECOND, Step, assert_quiescent, poll_once};
 use harness::Harness;
 use ringpool::{Clock, Error, Pool};
 
@@ -235,10 +234,10 @@ fn while_the_target_is_down_dials_are_bounded_and_gets_fail_fast() {
 
 #[test]
 fn a_leak_is_reported_once_with_its_call_site() {
-    let log = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let log = Captured::default();
     let writer = {
-        let log = Arc::clone(&log);
-        move || LogWriter(Arc::clone(&log))
+        let log = log.clone();
+        move || log.clone()
     };
     let subscriber = tracing_subscriber::fmt()
         .with_writer(writer)
@@ -264,7 +263,7 @@ fn a_leak_is_reported_once_with_its_call_site() {
         assert_eq!(pool.stats().leaks, 1, "reported once");
         drop(leaked); // still a normal return
         assert_eq!(pool.status().idle, 2);
-        let text = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+        let text = log.text();
         assert!(
             text.contains(&format!("tests/lifecycle.rs:{leak_line}")),
             "{text}"
@@ -275,18 +274,6 @@ fn a_leak_is_reported_once_with_its_call_site() {
             "{text}"
         );
     });
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]

@@ -1,26 +1,13 @@
 //! Every event the pool logs names its pool and its endpoint, so the lines
 //! of two pools in one process can be told apart.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
+use common::Captured;
 use ringpool::Pool;
 use ringpool::tcp::{TcpManager, TcpOptions};
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn a_failed_dial_is_logged_with_the_pools_name_and_endpoint() {
@@ -45,7 +32,7 @@ fn a_failed_dial_is_logged_with_the_pools_name_and_endpoint() {
             .unwrap();
         assert!(pool.get_blocking().is_err());
     });
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let line = text
         .lines()
         .find(|line| line.contains("dial failed, backing off"))

@@ -20,8 +20,9 @@ pub(crate) fn is_on<M: Manager>(inner: &Inner<M>) -> bool {
 }
 
 /// `entry` goes into the idle store: the manager may start watching it.
-/// Runs on every return, so it moves nothing: if the manager panics, the
-/// connection is closed and its slot freed before the panic goes on.
+/// Runs on every return, so the call is guarded by `catch_unwind` (free
+/// when nothing panics) rather than a drop guard: if the manager panics,
+/// the connection is closed and its slot freed before the panic goes on.
 #[inline]
 pub(crate) fn going_idle<M: Manager>(
     inner: &Inner<M>,

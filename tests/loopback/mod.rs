@@ -163,3 +163,16 @@ pub fn pool_for(addr: SocketAddr, backend: Backend) -> Pool<TcpManager> {
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
+
+/// Waits (at most 10 s) for `done`, a condition the pool's background work
+/// or the ring thread makes true; fails with `what` if it never does.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
