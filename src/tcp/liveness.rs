@@ -2,7 +2,7 @@
 //! byte: end of file, a reset, an error or unread bytes (a reply nobody
 //! asked for) all mean the connection cannot be handed out again.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 /// What a non-blocking one-byte peek says about a socket: `EAGAIN` means
 /// alive and quiet; end of file, a reset or unread bytes mean it cannot be
@@ -55,4 +55,63 @@ pub(crate) fn poll_says_broken(fds: &[RawFd]) -> Vec<bool> {
         return fds.iter().map(|&fd| peek_says_broken(fd)).collect();
     }
     polled.iter().map(|p| p.revents != 0).collect()
+}
+
+/// Whether an idle TCP socket cannot be reused, judged by a non-blocking
+/// one-byte `MSG_PEEK`: end of file, a reset, an error, or unread bytes (a
+/// reply nobody asked for). Nothing is written and nothing is consumed.
+///
+/// The TCP managers' checkout check; for a protocol manager whose socket
+/// nobody else reads while it is idle. When a client library's own task
+/// reads the socket (tokio-postgres, hyper), bytes it has not read yet are
+/// not a fault: use [`peer_closed`] there.
+///
+/// # Examples
+///
+/// ```
+/// use ringpool::tcp::peek_is_broken;
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let (server, _) = listener.accept()?;
+/// assert!(!peek_is_broken(&client));
+/// drop(server);
+/// # for _ in 0..1000 { if peek_is_broken(&client) { break; } std::thread::yield_now(); }
+/// assert!(peek_is_broken(&client));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn peek_is_broken(socket: &impl AsFd) -> bool {
+    peek_says_broken(socket.as_fd().as_raw_fd())
+}
+
+/// Whether the peer has closed or reset a TCP socket, or it has an error,
+/// with one non-blocking `poll(2)` for `POLLRDHUP`: unread bytes do not
+/// count, so it suits sockets a client library's task reads on its own.
+///
+/// # Examples
+///
+/// ```
+/// use ringpool::tcp::peer_closed;
+/// use std::io::Write;
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let (mut server, _) = listener.accept()?;
+/// server.write_all(b"unread")?;
+/// assert!(!peer_closed(&client));
+/// drop(server);
+/// # for _ in 0..1000 { if peer_closed(&client) { break; } std::thread::yield_now(); }
+/// assert!(peer_closed(&client));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn peer_closed(socket: &impl AsFd) -> bool {
+    let mut polled = libc::pollfd {
+        fd: socket.as_fd().as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd that outlives the call; a zero timeout never
+    // blocks.
+    let ready = unsafe { libc::poll(&mut polled, 1, 0) };
+    ready > 0 && polled.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
 }

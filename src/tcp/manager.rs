@@ -6,21 +6,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, OnceLock};
 
-use socket2::{SockRef, TcpKeepalive};
-
 use super::conn::{TcpConn, Watch};
+use super::dialer::{Dialer, Engine};
 use super::liveness::{peek_says_broken, poll_says_broken};
 use super::options::{Backend, IdleCheck, TcpOptions};
-use super::ping::{ProtocolPing, classify};
-use super::target::Target;
+use super::ping::ProtocolPing;
 use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, Manager};
-use crate::uring::{BackendError, Driver, WatchCell, WatchSink, multishot_poll, peek_all};
-
-#[derive(Debug)]
-enum Engine {
-    Uring(Driver),
-    Blocking,
-}
+use crate::uring::{BackendError, WatchCell, WatchSink, multishot_poll, peek_all};
 
 /// Makes TCP connections to one target for a [`Pool`](crate::Pool).
 ///
@@ -37,9 +29,7 @@ enum Engine {
 /// ```
 #[derive(Debug)]
 pub struct TcpManager {
-    target: Target,
-    options: TcpOptions,
-    engine: Engine,
+    dialer: Dialer,
     ping: Option<ProtocolPing>,
     /// The idle watch's shared state, once a pool turned it on.
     watch: OnceLock<Arc<WatchSink>>,
@@ -70,18 +60,7 @@ impl TcpManager {
         target: impl std::fmt::Display,
         backend: Backend,
     ) -> Result<Self, BackendError> {
-        let target = Target::parse(&target.to_string())?;
-        let engine = match backend {
-            Backend::IoUring => Engine::Uring(Driver::get()?),
-            Backend::Blocking => Engine::Blocking,
-        };
-        Ok(TcpManager {
-            target,
-            options: TcpOptions::default(),
-            engine,
-            ping: None,
-            watch: OnceLock::new(),
-        })
+        Ok(Self::with_dialer(Dialer::with_backend(target, backend)?))
     }
 
     /// A manager on io_uring whose every dial asks `resolve` for the
@@ -96,13 +75,7 @@ impl TcpManager {
         name: impl Into<String>,
         resolve: impl Fn() -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
     ) -> Result<Self, BackendError> {
-        Ok(TcpManager {
-            target: Target::Resolved(name.into(), std::sync::Arc::new(resolve)),
-            options: TcpOptions::default(),
-            engine: Engine::Uring(Driver::get()?),
-            ping: None,
-            watch: OnceLock::new(),
-        })
+        Ok(Self::with_dialer(Dialer::with_resolver(name, resolve)?))
     }
 
     /// io_uring if it works here, else plain system calls, whose dials
@@ -127,10 +100,24 @@ impl TcpManager {
         }
     }
 
+    /// A manager whose connections `dialer` makes.
+    pub fn with_dialer(dialer: Dialer) -> Self {
+        TcpManager {
+            dialer,
+            ping: None,
+            watch: OnceLock::new(),
+        }
+    }
+
     /// Replaces the socket options.
     pub fn options(mut self, options: TcpOptions) -> Self {
-        self.options = options;
+        self.dialer = self.dialer.options(options);
         self
+    }
+
+    /// The dialer this manager's connections come from.
+    pub fn dialer(&self) -> &Dialer {
+        &self.dialer
     }
 
     /// Health-checks connections with a request the protocol defines and
@@ -146,10 +133,7 @@ impl TcpManager {
 
     /// The backend in use.
     pub fn backend(&self) -> Backend {
-        match self.engine {
-            Engine::Uring(_) => Backend::IoUring,
-            Engine::Blocking => Backend::Blocking,
-        }
+        self.dialer.backend()
     }
 
     /// Waits until every close this process submitted to the io_uring thread
@@ -157,7 +141,7 @@ impl TcpManager {
     /// are synchronous). For an orderly shutdown, and for tests that count
     /// descriptors.
     pub async fn wait_for_closes(&self) {
-        if let Engine::Uring(driver) = &self.engine {
+        if let Engine::Uring(driver) = &self.dialer.engine {
             driver.barrier().await;
         }
     }
@@ -166,7 +150,7 @@ impl TcpManager {
     /// [`IdleCheck::Poll`] where the idle watch cannot run (the blocking
     /// backend, a kernel without multishot poll).
     pub fn idle_check(&self) -> IdleCheck {
-        match self.options.idle_check {
+        match self.dialer.options.idle_check {
             IdleCheck::Watch if self.watch_unavailable().is_some() => IdleCheck::Poll,
             chosen => chosen,
         }
@@ -174,7 +158,7 @@ impl TcpManager {
 
     /// Why the idle watch cannot run here, if it cannot.
     fn watch_unavailable(&self) -> Option<&'static str> {
-        match &self.engine {
+        match &self.dialer.engine {
             Engine::Blocking => Some("the idle watch needs the io_uring backend"),
             Engine::Uring(_) => multishot_poll().err(),
         }
@@ -199,17 +183,7 @@ impl TcpManager {
 
     /// The target, as given.
     pub fn target(&self) -> String {
-        self.target.to_string()
-    }
-
-    async fn dial(&self, addr: SocketAddr) -> io::Result<TcpStream> {
-        match &self.engine {
-            Engine::Uring(driver) => {
-                let fd: OwnedFd = driver.connect(addr, self.options.connect_timeout).await?;
-                Ok(TcpStream::from(fd))
-            }
-            Engine::Blocking => TcpStream::connect_timeout(&addr, self.options.connect_timeout),
-        }
+        self.dialer.target.to_string()
     }
 
     /// The blocking backend's ping: write the request, read exactly the
@@ -218,7 +192,7 @@ impl TcpManager {
     fn blocking_ping(&self, ping: &ProtocolPing, conn: &mut TcpConn) -> io::Result<()> {
         let stream = conn.stream_mut();
         let (read_before, write_before) = (stream.read_timeout()?, stream.write_timeout()?);
-        let limit = Some(self.options.connect_timeout);
+        let limit = Some(self.dialer.options.connect_timeout);
         stream.set_read_timeout(limit)?;
         stream.set_write_timeout(limit)?;
         let outcome = (|| {
@@ -232,23 +206,19 @@ impl TcpManager {
         outcome
     }
 
-    fn configure(&self, stream: TcpStream) -> io::Result<TcpConn> {
-        stream.set_nodelay(self.options.nodelay)?;
-        if let Some(idle) = self.options.keepalive {
-            SockRef::from(&stream).set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?;
-        }
+    fn configure(&self, stream: TcpStream) -> TcpConn {
         let fd = stream.as_raw_fd();
         let mut conn = TcpConn::from(stream);
         if let Some(sink) = self.watch.get() {
             conn.watch = Some(Watch::new(WatchCell::new(fd, Arc::clone(sink))));
         }
-        Ok(conn)
+        conn
     }
 }
 
 impl Manager for TcpManager {
     fn endpoint(&self) -> Option<String> {
-        Some(self.target.to_string())
+        Some(self.dialer.target.to_string())
     }
 
     type Connection = TcpConn;
@@ -257,15 +227,7 @@ impl Manager for TcpManager {
     /// Resolves the target (a name, again on every dial), then tries each
     /// address in order; the error is the last address's.
     async fn connect(&self) -> io::Result<TcpConn> {
-        let off_thread = matches!(self.engine, Engine::Uring(_));
-        let mut last = None;
-        for addr in self.target.resolve(off_thread).await? {
-            match self.dial(addr).await {
-                Ok(stream) => return self.configure(stream),
-                Err(error) => last = Some(error),
-            }
-        }
-        Err(last.expect("resolve returns at least one address"))
+        Ok(self.configure(self.dialer.dial().await?))
     }
 
     /// The protocol ping set with [`TcpManager::ping_with`], if any: send
@@ -278,14 +240,14 @@ impl Manager for TcpManager {
         let Some(ping) = &self.ping else {
             return Ok(());
         };
-        match &self.engine {
+        match &self.dialer.engine {
             Engine::Uring(driver) => {
                 let reply = driver
                     .ping(
                         conn.as_raw_fd(),
                         &ping.request,
                         ping.reply.len(),
-                        self.options.connect_timeout,
+                        self.dialer.options.connect_timeout,
                     )
                     .await?;
                 ping.check(&reply)
@@ -303,7 +265,7 @@ impl Manager for TcpManager {
 
     fn is_broken_batch(&self, conns: &mut [&mut TcpConn]) -> Vec<bool> {
         let fds: Vec<RawFd> = conns.iter().map(|conn| conn.as_raw_fd()).collect();
-        match self.options.idle_check {
+        match self.dialer.options.idle_check {
             IdleCheck::Poll | IdleCheck::Watch => poll_says_broken(&fds),
             IdleCheck::IoUring => peek_all(&fds),
             IdleCheck::PerSocket => fds.into_iter().map(peek_says_broken).collect(),
@@ -313,11 +275,11 @@ impl Manager for TcpManager {
     /// Refused, reset, unreachable and timed-out dials are worth retrying;
     /// a dial the host forbids (`EACCES`, `EPERM`) is not.
     fn classify(&self, error: &io::Error) -> ErrorClass {
-        classify(error)
+        self.dialer.classify(error)
     }
 
     fn close(&self, conn: TcpConn, _reason: CloseReason) {
-        match &self.engine {
+        match &self.dialer.engine {
             Engine::Uring(driver) => {
                 let (stream, watch) = conn.into_parts();
                 driver.close(OwnedFd::from(stream), watch.map(Watch::into_cell));
@@ -330,22 +292,22 @@ impl Manager for TcpManager {
     /// has multishot poll): watches idle connections and reports their
     /// deaths. Otherwise logs why not and leaves the sweep to maintenance.
     fn watch_idle(&self, deaths: IdleDeaths) -> IdleWatch {
-        if self.options.idle_check != IdleCheck::Watch {
+        if self.dialer.options.idle_check != IdleCheck::Watch {
             return IdleWatch::Off;
         }
-        let Engine::Uring(driver) = &self.engine else {
-            tracing::debug!(target = %self.target, "the idle watch needs io_uring; idle connections are swept with poll(2)");
+        let Engine::Uring(driver) = &self.dialer.engine else {
+            tracing::debug!(target = %self.dialer.target, "the idle watch needs io_uring; idle connections are swept with poll(2)");
             return IdleWatch::Off;
         };
         if let Err(why) = multishot_poll() {
             tracing::warn!(
-                target = %self.target,
+                target = %self.dialer.target,
                 "{why}: idle connections are swept with poll(2) instead of watched; \
                  set TcpOptions::idle_check to IdleCheck::Poll to silence this"
             );
             return IdleWatch::Off;
         }
-        let sink = WatchSink::new(driver.clone(), self.options.watch_after);
+        let sink = WatchSink::new(driver.clone(), self.dialer.options.watch_after);
         sink.report_to(deaths);
         if self.watch.set(sink).is_err() {
             // A second pool over this manager cannot happen (the pool owns
@@ -360,7 +322,7 @@ impl Manager for TcpManager {
 
     #[inline]
     fn idle(&self, conn: &mut TcpConn) {
-        if let (Some(watch), Engine::Uring(driver)) = (&conn.watch, &self.engine) {
+        if let (Some(watch), Engine::Uring(driver)) = (&conn.watch, &self.dialer.engine) {
             driver.went_idle(watch.cell());
         }
     }
@@ -371,7 +333,7 @@ impl Manager for TcpManager {
             return false;
         };
         let (dead, armed) = watch.cell().leave_idle();
-        if let (Some(id), Engine::Uring(driver)) = (armed, &self.engine) {
+        if let (Some(id), Engine::Uring(driver)) = (armed, &self.dialer.engine) {
             driver.unwatch_lazily(Arc::clone(watch.cell()), id);
         }
         dead

@@ -19,6 +19,7 @@
 //! through [`Pooled::detach`](crate::Pooled::detach)).
 
 mod conn;
+mod dialer;
 pub(crate) mod liveness;
 mod manager;
 mod options;
@@ -32,6 +33,8 @@ mod tokio_manager;
 mod uring_conn;
 
 pub use conn::TcpConn;
+pub use dialer::Dialer;
+pub use liveness::{peek_is_broken, peer_closed};
 pub use manager::TcpManager;
 pub use options::{Backend, IdleCheck, TcpOptions};
 #[cfg(feature = "tokio")]
