@@ -28,6 +28,15 @@ mod checkout;
 mod dial;
 mod lifecycle;
 
+#[cfg(all(
+    target_os = "linux",
+    any(feature = "postgres", feature = "redis", feature = "http")
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "postgres", feature = "redis", feature = "http")))
+)]
+pub mod clients;
 #[cfg(target_os = "linux")]
 #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
 pub mod tcp;

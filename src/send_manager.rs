@@ -10,7 +10,7 @@
 
 use std::future::Future;
 
-use crate::manager::{CloseReason, ErrorClass, Manager};
+use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, Manager};
 
 /// A [`Manager`] whose futures are `Send`; see the [module](self)
 /// documentation. Each method means what the [`Manager`] method of the same
@@ -91,6 +91,24 @@ pub trait SendManager: Send + Sync + 'static {
         None
     }
 
+    /// See [`Manager::watch_idle`].
+    fn watch_idle(&self, _deaths: IdleDeaths) -> IdleWatch {
+        IdleWatch::Off
+    }
+
+    /// See [`Manager::idle`].
+    fn idle(&self, _conn: &mut Self::Connection) {}
+
+    /// See [`Manager::unwatch`].
+    fn unwatch(&self, _conn: &mut Self::Connection) -> bool {
+        false
+    }
+
+    /// See [`Manager::died_idle`].
+    fn died_idle(&self, _conn: &Self::Connection) -> bool {
+        false
+    }
+
     /// See [`Manager::close`].
     fn close(&self, conn: Self::Connection, _reason: CloseReason) {
         drop(conn);
@@ -131,6 +149,24 @@ impl<T: SendManager> Manager for T {
 
     fn endpoint(&self) -> Option<String> {
         SendManager::endpoint(self)
+    }
+
+    fn watch_idle(&self, deaths: IdleDeaths) -> IdleWatch {
+        SendManager::watch_idle(self, deaths)
+    }
+
+    #[inline]
+    fn idle(&self, conn: &mut Self::Connection) {
+        SendManager::idle(self, conn)
+    }
+
+    #[inline]
+    fn unwatch(&self, conn: &mut Self::Connection) -> bool {
+        SendManager::unwatch(self, conn)
+    }
+
+    fn died_idle(&self, conn: &Self::Connection) -> bool {
+        SendManager::died_idle(self, conn)
     }
 
     fn close(&self, conn: Self::Connection, reason: CloseReason) {

@@ -113,5 +113,13 @@ pub fn peer_closed(socket: &impl AsFd) -> bool {
     // SAFETY: one valid pollfd that outlives the call; a zero timeout never
     // blocks.
     let ready = unsafe { libc::poll(&mut polled, 1, 0) };
-    ready > 0 && polled.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+    ready > 0
+        && polled.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
+/// [`peer_closed`] on a raw descriptor.
+pub(crate) fn peer_closed_raw(fd: RawFd) -> bool {
+    // SAFETY: the caller's descriptor is only polled, never closed or read;
+    // a stale number polls as POLLNVAL, reported as closed.
+    peer_closed(&unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) })
 }

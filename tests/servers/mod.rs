@@ -18,8 +18,24 @@ pub fn find(binary: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .chain(postgres_bins())
         .map(|dir| dir.join(binary))
         .find(|candidate| candidate.is_file())
+}
+
+/// Debian's PostgreSQL binaries (`/usr/lib/postgresql/<version>/bin`, not
+/// on `PATH`), newest first.
+fn postgres_bins() -> Vec<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|dir| {
+            dir.flatten()
+                .map(|entry| entry.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    versions.reverse();
+    versions
 }
 
 /// Whether a missing server must fail its test.
@@ -87,6 +103,16 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Waits (at most 20 s) until `done`, something another thread or the
+/// server makes true; fails with `what` if it never does.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Waits, bounded, until `addr` accepts connections.
@@ -218,5 +244,125 @@ fn complete(reply: &[u8]) -> bool {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A private PostgreSQL cluster on a loopback port (`initdb` in a fresh
+/// directory, `trust` authentication, no Unix socket), run as `nobody` when
+/// the tests run as root (the server refuses root); stopped and removed on
+/// drop.
+pub struct Postgres {
+    bin: PathBuf,
+    data: PathBuf,
+    pub addr: SocketAddr,
+    child: Option<Child>,
+}
+
+impl Postgres {
+    /// `initdb` names the binary the test found; its folder has `postgres`.
+    pub fn start(initdb: PathBuf) -> Postgres {
+        let bin = initdb.parent().unwrap().to_path_buf();
+        let data = std::env::temp_dir().join(format!(
+            "ringpool-pg-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&data).unwrap();
+        as_server_user(&data);
+        let status = server_command(&initdb)
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "initdb failed: {status}");
+        let mut postgres = Postgres {
+            bin,
+            data,
+            addr: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+            child: None,
+        };
+        postgres.restart();
+        postgres
+    }
+
+    /// The connection string for `user` postgres on database postgres.
+    pub fn url(&self) -> String {
+        format!(
+            "postgresql://postgres@{}:{}/postgres",
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+
+    /// Starts the server (again) and waits until it accepts logins.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let mut child = server_command(&self.bin.join("postgres"))
+            .args(["-D", self.data.to_str().unwrap()])
+            .args(["-p", &self.addr.port().to_string()])
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", "unix_socket_directories="])
+            .args(["-c", "fsync=off"])
+            .args(["-c", "max_connections=200"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_listening(self.addr, &mut child);
+        self.child = Some(child);
+    }
+
+    /// A fast shutdown (`SIGINT`, what `pg_ctl stop -m fast` sends): every
+    /// session is terminated; waits until the server exited.
+    pub fn stop_fast(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: `kill` has no memory-safety preconditions; the pid is
+            // our own child, not yet reaped.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            let _ = child.wait();
+        }
+    }
+
+    /// `pg_ctl restart -m fast`: a fast shutdown, then a start.
+    pub fn restart_fast(&mut self) {
+        self.stop_fast();
+        self.restart();
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop_fast();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+/// A command that runs as `nobody` when this process is root.
+fn server_command(program: &std::path::Path) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(program);
+    // SAFETY: `geteuid` has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        command.uid(NOBODY).gid(NOBODY);
+    }
+    command
+}
+
+const NOBODY: u32 = 65534;
+
+/// Hands `dir` to the user the server runs as.
+fn as_server_user(dir: &std::path::Path) {
+    // SAFETY: `geteuid` has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(dir, Some(NOBODY), Some(NOBODY)).unwrap();
     }
 }

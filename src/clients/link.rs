@@ -1,0 +1,221 @@
+//! What the pool knows of a client library's connection without a round
+//! trip: the socket, wrapped so that the end of the library's task (which
+//! owns it) is seen at once, and polled for a peer that hung up.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::runtime::Handle;
+
+use crate::manager::IdleDeaths;
+use crate::tcp::Dialer;
+
+/// The state a pooled client connection shares with its socket.
+#[derive(Debug)]
+pub(crate) struct Link {
+    fd: RawFd,
+    /// The socket was dropped: the library's task ended.
+    ended: AtomicBool,
+    /// The connection sits in the pool's idle store.
+    idle: AtomicBool,
+}
+
+impl Link {
+    /// Whether the connection is dead: its socket's peer hung up, or the
+    /// library's task ended. The poll comes first: once the socket is
+    /// dropped its descriptor may belong to another socket, and `ended` is
+    /// set before the drop, so a poll of a reused descriptor is always
+    /// followed by a load that sees `ended`.
+    pub(crate) fn is_dead(&self) -> bool {
+        crate::tcp::liveness::peer_closed_raw(self.fd) || self.ended()
+    }
+
+    /// Whether the library's task ended (a load).
+    pub(crate) fn ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// The connection went into the idle store.
+    pub(crate) fn went_idle(&self) {
+        self.idle.store(true, Ordering::Release);
+    }
+
+    /// The connection left the idle store; whether it died while there.
+    pub(crate) fn left_idle(&self) -> bool {
+        self.idle.store(false, Ordering::Release);
+        self.ended()
+    }
+}
+
+/// Bytes a protocol's observer sees pass on the socket (the PostgreSQL
+/// manager reads its transaction status from them).
+pub(crate) trait Observer: Unpin + Send + 'static {
+    fn read(&mut self, bytes: &[u8]);
+    fn wrote(&mut self, bytes: &[u8]);
+}
+
+impl Observer for () {
+    #[inline]
+    fn read(&mut self, _: &[u8]) {}
+    #[inline]
+    fn wrote(&mut self, _: &[u8]) {}
+}
+
+/// A tokio TCP stream owned by a client library's task; dropping it (the
+/// task ended) marks the link ended and, if the connection was idle,
+/// tells the pool.
+#[derive(Debug)]
+pub(crate) struct Tracked<O: Observer> {
+    stream: tokio::net::TcpStream,
+    link: Arc<Link>,
+    deaths: Option<IdleDeaths>,
+    observer: O,
+}
+
+impl<O: Observer> Drop for Tracked<O> {
+    fn drop(&mut self) {
+        self.link.ended.store(true, Ordering::Release);
+        if self.link.idle.load(Ordering::Acquire) {
+            if let Some(deaths) = &self.deaths {
+                deaths.notify();
+            }
+        }
+    }
+}
+
+impl<O: Observer> AsyncRead for Tracked<O> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            this.observer.read(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+impl<O: Observer> AsyncWrite for Tracked<O> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = polled {
+            this.observer.wrote(&buf[..written]);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(written)) = polled {
+            let mut left = written;
+            for buf in bufs {
+                let seen = left.min(buf.len());
+                this.observer.wrote(&buf[..seen]);
+                left -= seen;
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// What every client manager shares: the dialer, the runtime its
+/// libraries' tasks run on, and the pool's idle-death channel.
+#[derive(Debug)]
+pub(crate) struct ClientBase {
+    pub(crate) dialer: Dialer,
+    runtime: Option<Handle>,
+    deaths: OnceLock<IdleDeaths>,
+}
+
+impl ClientBase {
+    /// Remembers the tokio runtime the manager is made in, if any, for
+    /// dials made from outside one (the pool's maintenance thread).
+    pub(crate) fn new(dialer: Dialer) -> Self {
+        ClientBase {
+            dialer,
+            runtime: Handle::try_current().ok(),
+            deaths: OnceLock::new(),
+        }
+    }
+
+    /// The pool turned the idle watch on.
+    pub(crate) fn watch(&self, deaths: IdleDeaths) {
+        let _ = self.deaths.set(deaths);
+    }
+
+    /// The runtime to register the socket with and spawn the library's
+    /// task on: the current one, else the one the manager was made in.
+    pub(crate) fn runtime(&self) -> io::Result<Handle> {
+        Handle::try_current()
+            .ok()
+            .or_else(|| self.runtime.clone())
+            .ok_or_else(|| {
+                io::Error::other(
+                    "no tokio runtime: dial from inside one, or make the manager inside one \
+                     so dials from other threads can use it",
+                )
+            })
+    }
+
+    /// Dials, and wraps the socket for the library with `observer`.
+    pub(crate) async fn dial<O: Observer>(
+        &self,
+        observer: O,
+    ) -> io::Result<(Tracked<O>, Arc<Link>, Handle)> {
+        let handle = self.runtime()?;
+        let stream = self.dialer.dial().await?;
+        stream.set_nonblocking(true)?;
+        let fd = stream.as_raw_fd();
+        let stream = {
+            let _entered = handle.enter();
+            tokio::net::TcpStream::from_std(stream)?
+        };
+        let link = Arc::new(Link {
+            fd,
+            ended: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
+        });
+        let tracked = Tracked {
+            stream,
+            link: Arc::clone(&link),
+            deaths: self.deaths.get().cloned(),
+            observer,
+        };
+        Ok((tracked, link, handle))
+    }
+}

@@ -1,0 +1,35 @@
+//! Managers for the client libraries services already use, over
+//! ringpool's dials: a [`tcp::Dialer`](crate::tcp::Dialer) makes the
+//! socket (on io_uring, under its timeout, resolved on every dial), the
+//! library runs its handshake on it, and the pool hands out the library's
+//! own client.
+//!
+//! - [`postgres`] (feature `postgres`): `tokio_postgres::Client`.
+//! - [`redis`] (feature `redis`): a `redis` multiplexed connection.
+//! - [`http`] (feature `http`): a `hyper` HTTP/1.1 client connection.
+//!
+//! Each library drives its socket from a task of its own (spawned on the
+//! tokio runtime the first dial runs on). What the pool knows of such a
+//! connection comes from that task and the socket, never from a round
+//! trip: when the task ends (the server closed the connection, reset it,
+//! or the pool dropped the client), the connection is reported dead at
+//! once, and an idle one is closed and its slot freed without anyone
+//! asking (the pool's idle watch, as for the TCP manager); a checkout also
+//! polls the socket for a peer that has hung up (`POLLRDHUP`). The
+//! protocol's ping (`SELECT 1`, `PING`) runs in maintenance for idle
+//! connections due, for servers that hang without closing.
+//!
+//! The managers are [`SendManager`](crate::SendManager)s: `pool.get()`
+//! futures can be spawned on a multi-threaded runtime.
+
+pub(crate) mod link;
+
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
