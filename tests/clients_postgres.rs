@@ -4,11 +4,11 @@
 //! mid-transaction. A missing server is reported as not run, or failed
 //! under `RINGPOOL_REQUIRE_SERVERS=1`.
 
+mod restart;
 mod servers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ringpool::clients::postgres::{PostgresManager, TransactionStatus};
@@ -147,85 +147,26 @@ fn queries_through_the_pool_reuse_its_connections(initdb: PathBuf) {
 }
 
 fn a_fast_restart_under_load_hands_out_no_dead_client(initdb: PathBuf) {
-    let mut server = Postgres::start(initdb);
+    let server = std::sync::Mutex::new(Postgres::start(initdb));
     let rt = runtime();
-    let pool = rt.block_on(async {
-        let pool = pool(&server, 8);
-        for _ in 0..50 {
-            select_one(&pool).await.unwrap();
-        }
-        pool
-    });
-    let stop = Arc::new(AtomicBool::new(false));
-    let first_success_after = Arc::new(AtomicU64::new(u64::MAX));
-    let errors_after_recovery = Arc::new(AtomicU64::new(0));
-    let calls_after_recovery = Arc::new(AtomicU64::new(0));
-    let epoch = Instant::now();
-    let restarted_at = Arc::new(AtomicU64::new(u64::MAX));
-    let before = Arc::new(AtomicU64::new(0));
-    let workers: Vec<_> = (0..8)
-        .map(|_| {
-            let (pool, stop) = (Arc::clone(&pool), Arc::clone(&stop));
-            let first = Arc::clone(&first_success_after);
-            let errors = Arc::clone(&errors_after_recovery);
-            let calls = Arc::clone(&calls_after_recovery);
-            let restarted = Arc::clone(&restarted_at);
-            let before = Arc::clone(&before);
-            rt.spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let started = epoch.elapsed().as_nanos() as u64;
-                    let outcome = select_one(&pool).await;
-                    let ended = epoch.elapsed().as_nanos() as u64;
-                    before.fetch_add(1, Ordering::Relaxed);
-                    if started >= first.load(Ordering::SeqCst) {
-                        calls.fetch_add(1, Ordering::Relaxed);
-                        if let Err(error) = &outcome {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                            eprintln!("after recovery: {error}");
-                        }
-                    } else if outcome.is_ok() && started >= restarted.load(Ordering::SeqCst) {
-                        first.fetch_min(ended, Ordering::SeqCst);
-                    }
-                    if outcome.is_err() {
-                        tokio::task::yield_now().await;
-                    }
-                }
-            })
-        })
-        .collect();
-    // Under load: the server goes down (every session terminated) and
-    // comes back on the same port.
-    servers::wait_until("200 queries before the restart", || {
-        before.load(Ordering::Relaxed) >= 200
-    });
-    server.stop_fast();
-    restarted_at.store(epoch.elapsed().as_nanos() as u64, Ordering::SeqCst);
-    server.restart();
-    let back = epoch.elapsed();
-    servers::wait_until("a query succeeds after the restart", || {
-        first_success_after.load(Ordering::SeqCst) != u64::MAX
-    });
-    let recovered = Duration::from_nanos(first_success_after.load(Ordering::SeqCst));
-    // Load after recovery, for as long again as the run before it.
-    let until = Instant::now() + Duration::from_millis(500);
-    servers::wait_until("500 queries after recovery", || {
-        calls_after_recovery.load(Ordering::Relaxed) >= 500 && Instant::now() >= until
-    });
-    stop.store(true, Ordering::Relaxed);
-    rt.block_on(async {
-        for worker in workers {
-            worker.await.unwrap();
-        }
-    });
-    eprintln!(
-        "first success {:?} after the server listened again; {} queries after",
-        recovered.saturating_sub(back),
-        calls_after_recovery.load(Ordering::Relaxed)
+    let pool = rt.block_on(async { pool(&server.lock().unwrap(), 8) });
+    let recovery = restart::through_restart(
+        &rt,
+        8,
+        {
+            let pool = Arc::clone(&pool);
+            move || {
+                let pool = Arc::clone(&pool);
+                async move { select_one(&pool).await }
+            }
+        },
+        || server.lock().unwrap().stop_fast(),
+        || server.lock().unwrap().restart(),
     );
+    eprintln!("{recovery:?}");
     assert_eq!(
-        errors_after_recovery.load(Ordering::Relaxed),
-        0,
-        "no query started after the first success failed"
+        recovery.errors_after, 0,
+        "no query started after the first success failed: {recovery:?}"
     );
     pool.close();
 }

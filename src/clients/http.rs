@@ -6,8 +6,10 @@
 //! (or an HTTP/1.0 one without keep-alive) makes hyper close the
 //! connection after it, and the pool never hands it out again (its end is
 //! seen the moment hyper's task drops the socket). A connection given back
-//! before its response was read to the end cannot carry another request
-//! and is closed ([`CloseReason::Abandoned`]).
+//! while a request sent with [`HttpConn::send`] is unanswered, or before
+//! its response body was read to the end, is closed
+//! ([`CloseReason::Abandoned`]): hyper would have to drain the rest or
+//! close it, and the next user must not find out which.
 //!
 //! # Examples
 //!
@@ -30,9 +32,12 @@
 
 use std::error::Error as StdError;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
-use hyper::body::{Body, Incoming};
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -67,19 +72,84 @@ pub enum HttpError {
 pub struct HttpConn<B> {
     sender: SendRequest<B>,
     link: Arc<Link>,
+    /// A request sent with `send` whose response body has not ended.
+    pending: Arc<AtomicBool>,
+    /// A response said the server will close the connection after it.
+    closing: bool,
 }
 
 impl<B: Body + 'static> HttpConn<B> {
-    /// Sends `request` once the connection is ready for it; the response's
-    /// body streams from the connection and must be read to its end (or
-    /// the connection is closed when given back).
+    /// Sends `request` once the connection is ready for it. The response's
+    /// body streams from the connection and must be read to its end before
+    /// the connection is given back, or it is closed then.
     ///
     /// # Errors
     ///
     /// hyper's: the connection closed, the server broke the protocol.
-    pub async fn send(&mut self, request: Request<B>) -> hyper::Result<Response<Incoming>> {
+    pub async fn send(&mut self, request: Request<B>) -> hyper::Result<Response<ResponseBody>> {
+        self.pending.store(true, Ordering::Release);
         self.sender.ready().await?;
-        self.sender.send_request(request).await
+        let response = self.sender.send_request(request).await?;
+        if !keeps_alive(&response) {
+            self.closing = true;
+        }
+        if response.body().is_end_stream() {
+            self.pending.store(false, Ordering::Release);
+        }
+        let pending = Arc::clone(&self.pending);
+        Ok(response.map(|body| ResponseBody { body, pending }))
+    }
+}
+
+/// Whether the server keeps the connection open after `response`: HTTP/1.1
+/// unless it says `Connection: close`, HTTP/1.0 only if it says
+/// `keep-alive`.
+fn keeps_alive<T>(response: &Response<T>) -> bool {
+    let says = |token: &str| {
+        response
+            .headers()
+            .get_all(hyper::header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|item| item.trim().eq_ignore_ascii_case(token))
+    };
+    match response.version() {
+        hyper::Version::HTTP_10 => says("keep-alive"),
+        _ => !says("close"),
+    }
+}
+
+/// A response body from [`HttpConn::send`]: hyper's `Incoming`, which tells
+/// the connection when it has been read to its end.
+#[derive(Debug)]
+pub struct ResponseBody {
+    body: Incoming,
+    pending: Arc<AtomicBool>,
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || this.body.is_end_stream() {
+            this.pending.store(false, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -147,7 +217,12 @@ where
                 tracing::debug!(endpoint = %target, %error, "http connection ended");
             }
         });
-        Ok(HttpConn { sender, link })
+        Ok(HttpConn {
+            sender,
+            link,
+            pending: Arc::new(AtomicBool::new(false)),
+            closing: false,
+        })
     }
 
     /// hyper closed the connection, or the socket's peer hung up.
@@ -155,16 +230,17 @@ where
         conn.sender.is_closed() || conn.link.is_dead()
     }
 
-    /// Closed if hyper closed it (the server said `Connection: close`);
-    /// abandoned if it cannot take a request (a response not read to its
-    /// end).
+    /// Closed if the server said it closes it (`Connection: close`) or
+    /// hyper closed it;
+    /// abandoned if a request sent with [`HttpConn::send`] is unanswered or
+    /// its response body was not read to its end.
     fn check_return(&self, conn: &mut HttpConn<B>) -> Result<(), CloseReason> {
-        if conn.sender.is_closed() || conn.link.ended() {
+        if conn.closing || conn.sender.is_closed() || conn.link.ended() {
             return Err(CloseReason::Broken);
         }
-        match conn.sender.is_ready() {
-            true => Ok(()),
-            false => Err(CloseReason::Abandoned),
+        match conn.pending.load(Ordering::Acquire) {
+            false => Ok(()),
+            true => Err(CloseReason::Abandoned),
         }
     }
 

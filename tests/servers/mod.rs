@@ -366,3 +366,89 @@ fn as_server_user(dir: &std::path::Path) {
         std::os::unix::fs::chown(dir, Some(NOBODY), Some(NOBODY)).unwrap();
     }
 }
+
+/// A private `nginx` on a loopback port answering `pong`, that logs each
+/// request's connection number (so reuse is counted by the server), killed
+/// and removed on drop; it can be killed and started again on its port.
+pub struct Nginx {
+    binary: PathBuf,
+    dir: PathBuf,
+    pub addr: SocketAddr,
+    child: Option<Child>,
+}
+
+impl Nginx {
+    /// Starts one that closes a connection (`Connection: close`) after
+    /// `keepalive_requests` requests on it.
+    pub fn start(binary: PathBuf, keepalive_requests: u32) -> Nginx {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("ringpool-nginx-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        let config = format!(
+            "daemon off; master_process off; pid {dir}/nginx.pid; error_log {dir}/logs/error.log;\n\
+             events {{}}\n\
+             http {{ log_format conn '$connection $connection_requests $request_uri';\n\
+               access_log {dir}/logs/access.log conn;\n\
+               keepalive_requests {keepalive_requests};\n\
+               client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir};\n\
+               uwsgi_temp_path {dir}; scgi_temp_path {dir};\n\
+               server {{ listen 127.0.0.1:{port};\n\
+                 location / {{ return 200 \"pong\"; }}\n\
+                 location /large {{ return 200 \"{large}\"; }} }} }}\n",
+            dir = dir.display(),
+            large = "x".repeat(4000),
+        );
+        std::fs::write(dir.join("nginx.conf"), config).unwrap();
+        let mut nginx = Nginx {
+            binary,
+            dir,
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            child: None,
+        };
+        nginx.restart();
+        nginx
+    }
+
+    /// Starts the server (again) and waits until it listens.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let mut child = Command::new(&self.binary)
+            .args(["-p", &self.dir.display().to_string()])
+            .args(["-c", &self.dir.join("nginx.conf").display().to_string()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_listening(self.addr, &mut child);
+        self.child = Some(child);
+    }
+
+    /// Kills the server (SIGKILL) and reaps it: its port refuses from now.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The access log: one `(connection number, request number on it,
+    /// uri)` per request logged so far.
+    pub fn requests(&self) -> Vec<(u64, u64, String)> {
+        let log = std::fs::read_to_string(self.dir.join("logs/access.log")).unwrap_or_default();
+        log.lines()
+            .map(|line| {
+                let mut fields = line.split(' ');
+                let mut number = || fields.next().unwrap().parse::<u64>().unwrap();
+                let (conn, nth) = (number(), number());
+                (conn, nth, fields.next().unwrap_or("").to_string())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,166 @@
+//! The Redis manager against a real `redis-server`: commands through the
+//! pool with reuse counted by the server (`INFO stats`), a restart under
+//! load, and idle connections the server kills. A missing server is
+//! reported as not run, or failed under `RINGPOOL_REQUIRE_SERVERS=1`.
+
+mod restart;
+mod servers;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringpool::Pool;
+use ringpool::clients::redis::RedisManager;
+use servers::{Redis, ServerTest};
+
+fn main() {
+    servers::run(vec![
+        ServerTest {
+            name: "commands_through_the_pool_reuse_its_connections",
+            needs: "redis-server",
+            run: commands_through_the_pool_reuse_its_connections,
+        },
+        ServerTest {
+            name: "a_restart_under_load_hands_out_no_dead_connection",
+            needs: "redis-server",
+            run: a_restart_under_load_hands_out_no_dead_connection,
+        },
+        ServerTest {
+            name: "idle_connections_the_server_kills_are_reaped_and_never_handed_out",
+            needs: "redis-server",
+            run: idle_connections_the_server_kills_are_reaped_and_never_handed_out,
+        },
+    ])
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn pool(redis: &Redis, max: usize) -> Arc<Pool<RedisManager>> {
+    let manager = RedisManager::from_url(&format!("redis://{}/0", redis.addr)).unwrap();
+    let pool = Arc::new(
+        Pool::builder(manager)
+            .max_size(max)
+            .maintenance_interval(Duration::from_millis(20))
+            .acquire_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    );
+    tokio::spawn(pool.maintenance());
+    pool
+}
+
+async fn incr(pool: &Pool<RedisManager>) -> Result<i64, String> {
+    let mut conn = pool.get().await.map_err(|error| error.to_string())?;
+    redis::cmd("INCR")
+        .arg("counter")
+        .query_async(&mut *conn)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+fn commands_through_the_pool_reuse_its_connections(binary: PathBuf) {
+    let redis = Redis::start(binary, &[]);
+    let before = redis.info_number("stats", "total_connections_received");
+    runtime().block_on(async {
+        let pool = pool(&redis, 4);
+        let tasks: Vec<_> = (0..16)
+            .map(|task| {
+                let pool = Arc::clone(&pool);
+                tokio::spawn(async move {
+                    for i in 0..50 {
+                        let mut conn = pool.get().await.unwrap();
+                        let key = format!("key-{task}-{i}");
+                        let () = redis::cmd("SET")
+                            .arg(&key)
+                            .arg(i)
+                            .query_async(&mut *conn)
+                            .await
+                            .unwrap();
+                        let value: i64 = redis::cmd("GET")
+                            .arg(&key)
+                            .query_async(&mut *conn)
+                            .await
+                            .unwrap();
+                        assert_eq!(value, i);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let stats = pool.stats();
+        assert!(stats.connects <= 4, "{stats:?}");
+        assert!(stats.reused >= 800 - 4, "{stats:?}");
+        pool.close();
+    });
+    // The server's own count: the pool's connections, and the INFO
+    // connections this test made.
+    let received = redis.info_number("stats", "total_connections_received") - before;
+    assert!(
+        received <= 4 + 1,
+        "800 checkouts were served by at most 4 connections: the server accepted {received}"
+    );
+}
+
+fn a_restart_under_load_hands_out_no_dead_connection(binary: PathBuf) {
+    let redis = std::sync::Mutex::new(Redis::start(binary, &[]));
+    let rt = runtime();
+    let pool = rt.block_on(async { pool(&redis.lock().unwrap(), 8) });
+    let recovery = restart::through_restart(
+        &rt,
+        8,
+        {
+            let pool = Arc::clone(&pool);
+            move || {
+                let pool = Arc::clone(&pool);
+                async move { incr(&pool).await.map(drop) }
+            }
+        },
+        || redis.lock().unwrap().kill(),
+        || redis.lock().unwrap().restart(),
+    );
+    eprintln!("{recovery:?}");
+    assert_eq!(
+        recovery.errors_after, 0,
+        "no command started after the first success failed: {recovery:?}"
+    );
+    pool.close();
+}
+
+fn idle_connections_the_server_kills_are_reaped_and_never_handed_out(binary: PathBuf) {
+    let redis = Redis::start(binary, &[]);
+    runtime().block_on(async {
+        let pool = pool(&redis, 4);
+        let held: Vec<_> = futures_util::future::join_all((0..4).map(|_| pool.get()))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        drop(held);
+        assert_eq!(pool.status().idle, 4);
+        let reply = redis.command(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+        assert!(reply.starts_with(":4"), "four clients killed: {reply}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.status().size > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "killed connections were never reaped: {:?}",
+                pool.status()
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(pool.stats().closed.hangup, 4, "{:?}", pool.stats());
+        for expected in 1..=200 {
+            assert_eq!(incr(&pool).await.unwrap(), expected);
+        }
+        pool.close();
+    });
+}

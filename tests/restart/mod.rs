@@ -1,0 +1,100 @@
+//! A server restarted under load: workers call an operation in a loop
+//! while the test stops and starts the server; afterwards, every call
+//! started after the first success (after the restart) must have
+//! succeeded.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// What a run through a restart saw.
+#[derive(Debug)]
+pub struct Recovery {
+    /// From the server listening again to the first success.
+    pub first_success: Duration,
+    /// Calls started after the first success, and how many failed.
+    pub calls_after: u64,
+    pub errors_after: u64,
+}
+
+/// Runs `workers` tasks calling `call` on `runtime`; once 200 calls have
+/// succeeded, runs `stop` then `start` (the server down, then listening
+/// again), and keeps the load on until 500 calls started after the first
+/// success and at least 500 ms passed.
+pub fn through_restart<F, Fut>(
+    runtime: &tokio::runtime::Runtime,
+    workers: usize,
+    call: F,
+    stop: impl FnOnce(),
+    start: impl FnOnce(),
+) -> Recovery
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let epoch = Instant::now();
+    let now = move || epoch.elapsed().as_nanos() as u64;
+    let halt = Arc::new(AtomicBool::new(false));
+    let succeeded = Arc::new(AtomicU64::new(0));
+    let restarted = Arc::new(AtomicU64::new(u64::MAX));
+    let first = Arc::new(AtomicU64::new(u64::MAX));
+    let calls_after = Arc::new(AtomicU64::new(0));
+    let errors_after = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let call = call.clone();
+            let (halt, succeeded) = (Arc::clone(&halt), Arc::clone(&succeeded));
+            let (restarted, first) = (Arc::clone(&restarted), Arc::clone(&first));
+            let (calls_after, errors_after) = (Arc::clone(&calls_after), Arc::clone(&errors_after));
+            runtime.spawn(async move {
+                while !halt.load(Ordering::Relaxed) {
+                    let started = now();
+                    let outcome = call().await;
+                    let ended = now();
+                    if outcome.is_ok() {
+                        succeeded.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if started >= first.load(Ordering::SeqCst) {
+                        calls_after.fetch_add(1, Ordering::Relaxed);
+                        if let Err(error) = &outcome {
+                            errors_after.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("failed after recovery: {error}");
+                        }
+                    } else if outcome.is_ok() && started >= restarted.load(Ordering::SeqCst) {
+                        first.fetch_min(ended, Ordering::SeqCst);
+                    }
+                    if outcome.is_err() {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    crate::servers::wait_until("200 calls before the restart", || {
+        succeeded.load(Ordering::Relaxed) >= 200
+    });
+    stop();
+    restarted.store(now(), Ordering::SeqCst);
+    start();
+    let listening = now();
+    crate::servers::wait_until("a call succeeds after the restart", || {
+        first.load(Ordering::SeqCst) != u64::MAX
+    });
+    let until = Instant::now() + Duration::from_millis(500);
+    crate::servers::wait_until("500 calls after recovery", || {
+        calls_after.load(Ordering::Relaxed) >= 500 && Instant::now() >= until
+    });
+    halt.store(true, Ordering::Relaxed);
+    runtime.block_on(async {
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    Recovery {
+        first_success: Duration::from_nanos(first.load(Ordering::SeqCst).saturating_sub(listening)),
+        calls_after: calls_after.load(Ordering::Relaxed),
+        errors_after: errors_after.load(Ordering::Relaxed),
+    }
+}
