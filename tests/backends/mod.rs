@@ -98,10 +98,11 @@ impl Drop for Backend {
 fn echo(mut stream: TcpStream, state: &State) {
     let mut buf = [0u8; 64];
     while stream.read_exact(&mut buf).is_ok() {
+        // Counted before the reply: a client holding its reply sees it.
+        state.served.fetch_add(1, Ordering::SeqCst);
         if stream.write_all(&buf).is_err() {
             break;
         }
-        state.served.fetch_add(1, Ordering::SeqCst);
     }
     state.open.fetch_sub(1, Ordering::SeqCst);
 }
