@@ -129,9 +129,9 @@ pub(crate) fn refresh<M: Manager>(
     shared.update(endpoints).map_err(io::Error::other)
 }
 
-/// The discovery thread of a pool ([`MultiPool::discover`]
-/// (super::MultiPool::discover)): it polls its source on an interval until
-/// stopped, dropped, or the pool is gone.
+/// The discovery thread of a pool
+/// ([`MultiPool::discover`](super::MultiPool::discover)): it polls its
+/// source on an interval until stopped, dropped, or the pool is gone.
 #[derive(Debug)]
 pub struct Discovery {
     stop: Arc<Stop>,
