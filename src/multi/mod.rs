@@ -42,7 +42,7 @@ pub use shared::SetChange;
 use crate::config::ConfigError;
 use crate::core::sync::Ordering;
 use crate::manager::Manager;
-use crate::metrics::Status;
+use crate::metrics::{Stats, Status};
 use shared::Shared;
 
 /// A pool of connections to a set of endpoints: one sub-pool per
@@ -100,6 +100,8 @@ pub struct EndpointStatus {
     pub endpoint: Endpoint,
     /// Its sub-pool's sizes.
     pub status: Status,
+    /// Its sub-pool's counters (dials, reuse, waits, closes by reason).
+    pub stats: Stats,
     /// How long it stays ejected (`None`: in rotation; zero: its probe is
     /// due).
     pub ejected_for: Option<Duration>,
@@ -193,6 +195,7 @@ impl<M: Manager> MultiPool<M> {
             .map(|node| EndpointStatus {
                 endpoint: node.endpoint.clone(),
                 status: node.pool.status(),
+                stats: node.pool.stats(),
                 ejected_for: node.health.ejected_for(now),
                 consecutive_failures: node.health.consecutive_failures(),
                 ejections: node.health.ejections(),
