@@ -24,6 +24,8 @@ mod manager;
 mod metrics;
 mod send_manager;
 
+pub mod multi;
+
 mod checkout;
 mod dial;
 mod lifecycle;

@@ -39,6 +39,7 @@ fn tiny(target: Target, modes: Vec<Mode>) -> Config {
         stall: Duration::from_secs(1),
         client_threads: 2,
         target,
+        endpoints: 1,
     }
 }
 
@@ -152,4 +153,23 @@ fn a_reply_to_another_request_is_a_desync() {
         check_reply(b"ERR bad request\n", 42),
         Err(RequestError::Rejected(_))
     ));
+}
+
+#[test]
+fn endpoints_spread_the_ringpool_mode_over_several_servers() {
+    let mut config = tiny(Target::Embedded(api()), vec![Mode::Ringpool]);
+    config.endpoints = 3;
+    config.concurrency = vec![6];
+    let report = engine::run(&config, &mut |_| {}).expect("the run completes");
+    let cell = &report.cells[0];
+    assert!(cell.requests > 0 && cell.errors == 0, "{cell:?}");
+    assert_eq!(report.endpoint_requests.len(), 3);
+    let counts: Vec<u64> = report.endpoint_requests.iter().map(|(_, n)| *n).collect();
+    let total: u64 = counts.iter().sum();
+    for count in &counts {
+        // Round-robin: each a third of the total, give or take the
+        // requests in flight when the cell ended.
+        let third = total / 3;
+        assert!(count.abs_diff(third) * 10 <= third, "uneven: {counts:?}");
+    }
 }

@@ -65,6 +65,13 @@ pub struct Args {
     #[arg(long)]
     pub client_threads: Option<usize>,
 
+    /// Embedded mock API servers: with more than one, `ringpool` spreads
+    /// its requests over all of them (a round-robin `MultiPool`,
+    /// `--pool-size` connections in all) and the per-endpoint request
+    /// counts are printed; every other mode uses the first.
+    #[arg(long, default_value_t = 1)]
+    pub endpoints: usize,
+
     /// A running server speaking the mock API's protocol, instead of the
     /// embedded one.
     #[arg(long, value_name = "HOST:PORT")]
@@ -116,6 +123,7 @@ impl Args {
             stall: self.stall,
             client_threads: self.client_threads.unwrap_or(cores),
             target,
+            endpoints: self.endpoints,
         }
     }
 }

@@ -76,6 +76,12 @@ fn main() -> Result<(), Box<dyn Error>> {
             );
         }
     }
+    if report.endpoint_requests.len() > 1 {
+        println!("requests per endpoint (every mode but ringpool uses the first):");
+        for (addr, requests) in &report.endpoint_requests {
+            println!("  {addr}: {requests}");
+        }
+    }
     println!();
     table::print(&report.cells);
     compare::print_article(&report.cells);

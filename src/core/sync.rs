@@ -139,6 +139,10 @@ mod shipping {
         pub(crate) fn load(&self) -> arc_swap::Guard<Arc<T>> {
             self.0.load()
         }
+        /// The current value as an owned handle, to keep across awaits.
+        pub(crate) fn load_full(&self) -> Arc<T> {
+            self.0.load_full()
+        }
         pub(crate) fn store(&self, value: T) {
             self.0.store(Arc::new(value));
         }
@@ -194,6 +198,9 @@ mod shipping {
         }
         pub(crate) fn load(&self) -> Arc<T> {
             self.0.read().unwrap().clone()
+        }
+        pub(crate) fn load_full(&self) -> Arc<T> {
+            self.load()
         }
         pub(crate) fn store(&self, value: T) {
             *self.0.write().unwrap() = Arc::new(value);

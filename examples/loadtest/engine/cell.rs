@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ringpool::Pool;
+use ringpool::multi::{Endpoint, MultiPool};
 use ringpool::tcp::{TcpManager, TokioTcpManager};
 use tokio::task::JoinSet;
 
@@ -58,14 +59,15 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn take(server: Option<&MockApi>, client_connects: &(dyn Fn() -> u64 + Sync)) -> Snapshot {
+    /// Sums over every embedded server (none for a remote target).
+    fn take(servers: &[MockApi], client_connects: &(dyn Fn() -> u64 + Sync)) -> Snapshot {
         Snapshot {
             at: Instant::now(),
             cpu: sys::process_cpu_time(),
-            server_cpu: server.map_or(Duration::ZERO, MockApi::cpu_time),
-            accepts: server.map_or(0, MockApi::connections),
-            served: server.map_or(0, MockApi::requests),
-            held: server.map_or(Duration::ZERO, MockApi::held),
+            server_cpu: servers.iter().map(MockApi::cpu_time).sum(),
+            accepts: servers.iter().map(MockApi::connections).sum(),
+            served: servers.iter().map(MockApi::requests).sum(),
+            held: servers.iter().map(MockApi::held).sum(),
             client_connects: client_connects(),
         }
     }
@@ -73,16 +75,18 @@ impl Snapshot {
 
 type BoxError = Box<dyn std::error::Error>;
 
-/// Runs `mode` at `concurrency` against `target`.
+/// Runs `mode` at `concurrency` against `targets` (`ringpool` spreads
+/// over all of them, every other mode sends to the first), served by
+/// `servers` when embedded.
 pub fn run(
     client: &ClientRuntime,
     config: &Config,
-    target: &str,
-    server: Option<&MockApi>,
+    targets: &[String],
+    servers: &[MockApi],
     mode: Mode,
     concurrency: usize,
 ) -> Result<CellResult, BoxError> {
-    let target: Arc<str> = target.into();
+    let target: Arc<str> = targets[0].as_str().into();
     let dials = Arc::new(AtomicU64::new(0));
     let counted = {
         let dials = Arc::clone(&dials);
@@ -103,10 +107,10 @@ pub fn run(
             let start = scope.spawn(|| {
                 std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
                 let reset = sys::reset_peak_rss();
-                (Snapshot::take(server, connects), reset)
+                (Snapshot::take(servers, connects), reset)
             });
             let loaded = load();
-            let end = Snapshot::take(server, connects);
+            let end = Snapshot::take(servers, connects);
             let (start, reset) = start.join().map_err(|_| "the measuring thread panicked")?;
             loaded.map(|()| (start, end, reset))
         })
@@ -125,6 +129,27 @@ pub fn run(
             );
             pool.close();
             let _ = maintenance.join();
+            measured?
+        }
+        Mode::Ringpool if targets.len() > 1 => {
+            let _enter = client.runtime.enter();
+            let pool =
+                MultiPool::builder(|endpoint: &Endpoint| TokioTcpManager::new(endpoint.as_str()))
+                    .endpoint_config(config.ringpool.clone())
+                    .endpoints(targets.iter().map(String::as_str))
+                    .max_per_endpoint(config.pool_size)
+                    .max_total(config.pool_size)
+                    .build()?;
+            let stats = || pool.endpoints().iter().map(|e| e.stats.connects).sum();
+            let measured = measure(
+                &mut || {
+                    run_tokio(client, concurrency, &plan, |_| sessions::RingpoolMulti {
+                        pool: pool.clone(),
+                    })
+                },
+                &stats,
+            );
+            pool.close();
             measured?
         }
         Mode::Ringpool => {
@@ -211,7 +236,7 @@ pub fn run(
         &start,
         &end,
         reset,
-        server.is_some(),
+        !servers.is_empty(),
     ))
 }
 

@@ -116,6 +116,11 @@ pub struct Config {
     pub client_threads: usize,
     /// Where the requests go.
     pub target: Target,
+    /// Mock API servers the embedded target runs (at least 1). With more
+    /// than one, `ringpool` spreads its requests over all of them with a
+    /// `MultiPool` (round-robin, `pool_size` in all); every other mode
+    /// sends to the first.
+    pub endpoints: usize,
 }
 
 /// One cell's measurements.
@@ -198,6 +203,8 @@ pub enum Event<'a> {
 pub struct Report {
     pub cells: Vec<CellResult>,
     pub server: Option<ServerSummary>,
+    /// Requests each embedded server answered over the whole run.
+    pub endpoint_requests: Vec<(SocketAddr, u64)>,
 }
 
 /// Runs every cell of `config`, reporting progress to `on_event`.
@@ -211,14 +218,19 @@ pub fn run(
     if config.concurrency.contains(&0) || config.pool_size == 0 {
         return Err("concurrency levels and the pool size must be at least 1".into());
     }
-    let server = match &config.target {
-        Target::Embedded(api) => Some(MockApi::start(SocketAddr::from(([127, 0, 0, 1], 0)), *api)?),
-        Target::Remote(_) => None,
+    let servers = match &config.target {
+        Target::Embedded(api) => (0..config.endpoints.max(1))
+            .map(|_| MockApi::start(SocketAddr::from(([127, 0, 0, 1], 0)), *api))
+            .collect::<Result<Vec<_>, _>>()?,
+        Target::Remote(_) => Vec::new(),
     };
-    let target = match (&config.target, &server) {
-        (_, Some(server)) => server.addr().to_string(),
-        (Target::Remote(target), None) => target.clone(),
-        (Target::Embedded(_), None) => unreachable!("started above"),
+    let server = servers.first();
+    let targets: Vec<String> = match &config.target {
+        Target::Embedded(_) => servers
+            .iter()
+            .map(|server| server.addr().to_string())
+            .collect(),
+        Target::Remote(target) => vec![target.clone()],
     };
     let client = cell::ClientRuntime::new(config.client_threads)?;
     let summarize = |server: &MockApi| ServerSummary {
@@ -228,7 +240,7 @@ pub fn run(
         measured_service_time_us: server.mean_service_time().map(micros),
         threads: server.config().threads,
     };
-    let summary = server.as_ref().map(summarize);
+    let summary = server.map(summarize);
     let cells = config.modes.len() * config.concurrency.len();
     on_event(Event::Started {
         cells,
@@ -242,14 +254,18 @@ pub fn run(
                 mode,
                 concurrency,
             });
-            let result = cell::run(&client, config, &target, server.as_ref(), mode, concurrency)?;
+            let result = cell::run(&client, config, &targets, &servers, mode, concurrency)?;
             on_event(Event::Done(&result));
             results.push(result);
         }
     }
     Ok(Report {
         cells: results,
-        server: server.as_ref().map(summarize),
+        server: server.map(summarize),
+        endpoint_requests: servers
+            .iter()
+            .map(|server| (server.addr(), server.requests()))
+            .collect(),
     })
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ringpool::Pool;
+use ringpool::multi::MultiPool;
 use ringpool::tcp::TokioTcpManager;
 use tokio::net::TcpStream;
 
@@ -82,6 +83,33 @@ impl Session for Ringpool {
             .await
             .map_err(|error| RequestError::Pool(error.to_string()))?;
         let outcome = authorize(&mut conn, buf, id, amount).await;
+        if outcome.is_err() {
+            conn.discard();
+        }
+        outcome
+    }
+}
+
+/// `ringpool` over several endpoints (`--endpoints N`): one checkout from
+/// a round-robin `MultiPool` per request, failed requests discarded as
+/// above.
+pub struct RingpoolMulti {
+    pub pool: MultiPool<TokioTcpManager>,
+}
+
+impl Session for RingpoolMulti {
+    async fn request(
+        &mut self,
+        id: u64,
+        amount: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), RequestError> {
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|error| RequestError::Pool(error.to_string()))?;
+        let outcome = authorize(&mut *conn, buf, id, amount).await;
         if outcome.is_err() {
             conn.discard();
         }

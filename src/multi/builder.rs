@@ -1,0 +1,209 @@
+//! Building a multi-endpoint pool: the factory, the endpoints, the caps,
+//! selection and ejection, checked once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::MultiPool;
+use super::cap::Cap;
+use super::endpoint::Endpoint;
+use super::health::Ejection;
+use super::select::Selection;
+use super::shared::{EndpointSet, Factory, Shared};
+use crate::config::{Config, ConfigError};
+use crate::core::sync::{AtomicBool, AtomicUsize, SwapCell, plain};
+use crate::manager::Manager;
+use crate::time::Clock;
+
+/// Builds a [`MultiPool`]; start with [`MultiPool::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ringpool::multi::{MultiPool, Selection};
+/// # use ringpool::Manager;
+/// # struct Numbers(u64);
+/// # impl Manager for Numbers {
+/// #     type Connection = u64;
+/// #     type Error = std::io::Error;
+/// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(self.0) }
+/// # }
+///
+/// let pool = MultiPool::builder(|endpoint| Numbers(endpoint.as_str().len() as u64))
+///     .endpoints(["10.0.0.1:80", "10.0.0.2:80"])
+///     .max_per_endpoint(8)
+///     .max_total(12)
+///     .selection(Selection::LeastInUse)
+///     .eject_after(3)
+///     .ejection_time(Duration::from_secs(5), Duration::from_secs(120))
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.endpoints().len(), 2);
+/// assert_eq!(pool.max_total(), Some(12));
+/// ```
+#[must_use = "a builder does nothing until build() is called"]
+pub struct MultiBuilder<M: Manager> {
+    factory: Factory<M>,
+    endpoints: Vec<Endpoint>,
+    config: Config,
+    max_total: Option<usize>,
+    selection: Selection,
+    ejection: Ejection,
+    name: String,
+    clock: Option<Clock>,
+}
+
+impl<M: Manager> std::fmt::Debug for MultiBuilder<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiBuilder")
+            .field("endpoints", &self.endpoints)
+            .field("config", &self.config)
+            .field("max_total", &self.max_total)
+            .field("selection", &self.selection)
+            .field("ejection", &self.ejection)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Manager> MultiBuilder<M> {
+    pub(crate) fn new(factory: Factory<M>) -> Self {
+        MultiBuilder {
+            factory,
+            endpoints: Vec::new(),
+            config: Config::default(),
+            max_total: None,
+            selection: Selection::default(),
+            ejection: Ejection::default(),
+            name: String::from("default"),
+            clock: None,
+        }
+    }
+
+    /// The endpoints to start with (none by default: discovery or
+    /// [`MultiPool::set_endpoints`] can add them later).
+    pub fn endpoints<E: Into<Endpoint>>(mut self, endpoints: impl IntoIterator<Item = E>) -> Self {
+        self.endpoints = endpoints.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Every endpoint's sub-pool config: its `max_size` is the
+    /// per-endpoint cap, its `acquire_timeout` bounds a whole get, failover
+    /// included. `breaker_threshold` is always 1 in a sub-pool: its first
+    /// failed dial fails its gets at once, so they move on to another
+    /// endpoint, and ejection takes the breaker's place.
+    pub fn endpoint_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The per-endpoint cap (the sub-pools' `max_size`). Default 16.
+    pub fn max_per_endpoint(mut self, max: usize) -> Self {
+        self.config.max_size = max;
+        self
+    }
+
+    /// The most connections across every endpoint (default: no global
+    /// cap, only the per-endpoint one). When it is full, a dial closes an
+    /// idle connection of another endpoint to make room, or waits (within
+    /// the get's timeout) for one to close.
+    pub fn max_total(mut self, max: usize) -> Self {
+        self.max_total = Some(max);
+        self
+    }
+
+    /// How a get picks its endpoint (default round-robin).
+    pub fn selection(mut self, selection: Selection) -> Self {
+        self.selection = selection;
+        self
+    }
+
+    /// Failures in a row (gets whose endpoint could not connect, failed
+    /// health-check pings) that eject an endpoint. Default 3.
+    pub fn eject_after(mut self, failures: u32) -> Self {
+        self.ejection.after = failures;
+        self
+    }
+
+    /// How long an ejection lasts: `base` the first time, doubling with
+    /// each failed probe, at most `max`. Default 5 s and 120 s.
+    pub fn ejection_time(mut self, base: Duration, max: Duration) -> Self {
+        self.ejection.base = base;
+        self.ejection.max = max;
+        self
+    }
+
+    /// The pool's name in logs and metrics (default `default`); every
+    /// sub-pool carries it, and each is told apart by its `endpoint` field
+    /// and label.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The clock of every sub-pool and of ejection (default: the real one).
+    /// Tests pass [`Clock::mock`].
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.config
+            .validate(self.config.max_size.saturating_mul(4).max(64))?;
+        if self.max_total == Some(0) {
+            return Err(ConfigError::new(
+                "max_total",
+                "is 0",
+                "allow at least one connection, or leave it unset for no global cap",
+            ));
+        }
+        if self.ejection.after == 0 {
+            return Err(ConfigError::new(
+                "eject_after",
+                "is 0",
+                "eject after at least one failure",
+            ));
+        }
+        if self.ejection.base.is_zero() || self.ejection.base > self.ejection.max {
+            return Err(ConfigError::new(
+                "ejection_time",
+                format!(
+                    "base {:?} is zero or above max {:?}",
+                    self.ejection.base, self.ejection.max
+                ),
+                "give a base above zero and no larger than max",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validates the settings and builds the pool, with a sub-pool for each
+    /// endpoint given.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first bad setting, what is wrong with
+    /// it and how to fix it.
+    pub fn build(mut self) -> Result<MultiPool<M>, ConfigError> {
+        self.validate()?;
+        self.config.breaker_threshold = Some(1);
+        let shared = Arc::new_cyclic(|self_ref| Shared {
+            name: self.name.into(),
+            factory: self.factory,
+            config: self.config,
+            clock: self.clock.unwrap_or_default(),
+            cap: Cap::new(self.max_total),
+            selection: self.selection,
+            ejection: self.ejection,
+            set: SwapCell::new(EndpointSet { nodes: Vec::new() }),
+            updating: plain::Mutex::new(()),
+            next: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            self_ref: self_ref.clone(),
+        });
+        shared.update(self.endpoints)?;
+        Ok(MultiPool { shared })
+    }
+}

@@ -1,0 +1,118 @@
+//! A multi-endpoint checkout: pick an endpoint, and fail over to the next
+//! healthy one when it cannot connect.
+//!
+//! A get tries the endpoints in the order `select::order` gives, skipping
+//! the ejected, under one deadline (the sub-pools' `acquire_timeout`, from
+//! the get's start). An endpoint that fails to serve it (its dial failed:
+//! [`Error::Unavailable`] or [`Error::Connect`] from the sub-pool, whose
+//! breaker opens at the first failed dial) counts a failure towards its
+//! ejection and the get moves on; an endpoint removed meanwhile
+//! ([`Error::Closed`]) is skipped. Only a timeout ends the get early: its
+//! time is spent.
+
+use std::time::Duration;
+
+use super::error::MultiError;
+use super::guard::MultiPooled;
+use super::health::{Admit, Health};
+use super::select::order;
+use super::shared::Shared;
+use crate::checkout::Pooled;
+use crate::core::sync::Ordering;
+use crate::drop_guard::{DropGuard, Unwinding};
+use crate::error::Error;
+use crate::manager::Manager;
+use crate::time::nanos;
+
+/// A get whose endpoint set was swapped under it finds every endpoint it
+/// loaded closed; it loads the set again this many times.
+const RELOADS: usize = 3;
+
+fn release_probe(health: &Health, (): (), _: Unwinding) {
+    health.release_probe();
+}
+
+pub(crate) async fn checkout<M: Manager>(
+    shared: &Shared<M>,
+) -> Result<MultiPooled<M>, MultiError<M::Error>> {
+    let deadline = shared
+        .clock
+        .now()
+        .saturating_add(nanos(shared.config.acquire_timeout));
+    for _ in 0..RELOADS {
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(MultiError::Closed);
+        }
+        let set = shared.set.load_full();
+        if set.nodes.is_empty() {
+            return Err(MultiError::NoEndpoints);
+        }
+        let (mut tried, mut last) = (0, None);
+        for at in order(shared.selection, &set.nodes, &shared.next) {
+            let node = &set.nodes[at];
+            let now = shared.clock.now();
+            let probe = match node.health.admit(now) {
+                Admit::No => continue,
+                Admit::Yes => false,
+                Admit::Probe => true,
+            };
+            // Given back if the get ends with no verdict (timed out, dropped).
+            let claim = probe.then(|| DropGuard::new(&*node.health, (), release_probe));
+            tried += 1;
+            let left = Duration::from_nanos(deadline.saturating_sub(now));
+            match node.pool.get_timeout(left).await.map(Pooled::into_owned) {
+                Ok(conn) => {
+                    claim.map(DropGuard::disarm);
+                    if node.health.success(probe) {
+                        tracing::info!(
+                            pool = %shared.name, endpoint = %node.endpoint,
+                            "probe succeeded, endpoint back in rotation"
+                        );
+                    }
+                    return Ok(MultiPooled::new(conn, node.endpoint.clone()));
+                }
+                Err(Error::Closed) => {}
+                Err(error) if error.is_timeout() => {
+                    return Err(MultiError::Failed {
+                        tried,
+                        endpoint: node.endpoint.clone(),
+                        error,
+                    });
+                }
+                Err(error) => {
+                    claim.map(DropGuard::disarm);
+                    let ejected = node.health.failure(now, &shared.ejection, probe);
+                    shared.after_failure(&node.endpoint, ejected, "could not connect");
+                    tracing::debug!(
+                        pool = %shared.name, endpoint = %node.endpoint, %error,
+                        "endpoint failed a get, trying the next"
+                    );
+                    last = Some((node.endpoint.clone(), error));
+                }
+            }
+        }
+        if let Some((endpoint, error)) = last {
+            return Err(MultiError::Failed {
+                tried,
+                endpoint,
+                error,
+            });
+        }
+        if tried == 0 {
+            let now = shared.clock.now();
+            let retry_in = set
+                .nodes
+                .iter()
+                .filter_map(|node| node.health.ejected_for(now))
+                .min()
+                .unwrap_or_default();
+            return Err(MultiError::AllEjected {
+                ejected: set.nodes.len(),
+                retry_in,
+            });
+        }
+        // Every endpoint it tried was removed while it tried: the set has
+        // changed, load it again.
+    }
+    Err(MultiError::NoEndpoints)
+}

@@ -1,0 +1,142 @@
+//! The manager of one endpoint's sub-pool: the application's manager for
+//! that endpoint, wrapped so every connection holds a unit of the global
+//! cap and every dial and health check tells the endpoint's health.
+//!
+//! Owns: [`Member`] (a [`Manager`] over the factory's manager) and
+//! [`Counted`] (a connection and its unit). The wrapper adds three things
+//! and delegates the rest:
+//! - `connect` takes a unit of the global cap before dialing (closing an
+//!   idle connection of another endpoint to make room, or waiting for one
+//!   to close), and gives it back if the dial fails;
+//! - `ping` results count as health checks for ejection;
+//! - `check_return` closes a returning connection, instead of keeping it
+//!   idle, while its endpoint is ejected or a dial elsewhere waits for a
+//!   unit of the global cap.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Weak};
+
+use super::cap::{Cap, Unit};
+use super::endpoint::Endpoint;
+use super::health::{Ejection, Health};
+use super::shared::Shared;
+use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, Manager};
+use crate::time::Clock;
+
+/// A connection of a sub-pool: the manager's connection and its unit of
+/// the global cap, given back when this is dropped.
+pub(crate) struct Counted<C> {
+    pub(crate) conn: C,
+    _unit: Unit,
+}
+
+impl<C> Deref for Counted<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.conn
+    }
+}
+
+impl<C> DerefMut for Counted<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.conn
+    }
+}
+
+/// The manager of one endpoint's sub-pool.
+pub(crate) struct Member<M: Manager> {
+    pub(crate) inner: M,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) health: Arc<Health>,
+    pub(crate) cap: Arc<Cap>,
+    pub(crate) ejection: Ejection,
+    pub(crate) clock: Clock,
+    /// The multi-pool, to close idle connections of other endpoints when
+    /// the global cap is full. Weak: the multi-pool owns this member.
+    pub(crate) shared: Weak<Shared<M>>,
+}
+
+impl<M: Manager> Member<M> {
+    /// Closes one idle connection of another endpoint; whether it did.
+    fn make_room(&self) -> bool {
+        match self.shared.upgrade() {
+            Some(shared) => shared.evict_one_idle(&self.endpoint),
+            None => false,
+        }
+    }
+}
+
+impl<M: Manager> Manager for Member<M> {
+    type Connection = Counted<M::Connection>;
+    type Error = M::Error;
+
+    async fn connect(&self) -> Result<Self::Connection, M::Error> {
+        let unit = self.cap.take(|| self.make_room()).await;
+        let conn = self.inner.connect().await?;
+        self.health.success(false);
+        Ok(Counted { conn, _unit: unit })
+    }
+
+    fn is_broken(&self, conn: &mut Self::Connection) -> bool {
+        self.inner.is_broken(&mut conn.conn)
+    }
+
+    fn is_broken_batch(&self, conns: &mut [&mut Self::Connection]) -> Vec<bool> {
+        let mut inner: Vec<&mut M::Connection> =
+            conns.iter_mut().map(|counted| &mut counted.conn).collect();
+        self.inner.is_broken_batch(&mut inner)
+    }
+
+    fn check_return(&self, conn: &mut Self::Connection) -> Result<(), CloseReason> {
+        self.inner.check_return(&mut conn.conn)?;
+        if self.health.is_ejected() || self.cap.has_waiters() {
+            return Err(CloseReason::Evicted);
+        }
+        Ok(())
+    }
+
+    async fn ping(&self, conn: &mut Self::Connection) -> Result<(), M::Error> {
+        let result = self.inner.ping(&mut conn.conn).await;
+        match &result {
+            Ok(()) => {
+                self.health.success(false);
+            }
+            Err(_) => {
+                let ejected = self.health.failure(self.clock.now(), &self.ejection, false);
+                if let Some(shared) = self.shared.upgrade() {
+                    shared.after_failure(&self.endpoint, ejected, "health check failed");
+                }
+            }
+        }
+        result
+    }
+
+    fn classify(&self, error: &M::Error) -> ErrorClass {
+        self.inner.classify(error)
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        Some(self.endpoint.to_string())
+    }
+
+    fn watch_idle(&self, deaths: IdleDeaths) -> IdleWatch {
+        self.inner.watch_idle(deaths)
+    }
+
+    fn idle(&self, conn: &mut Self::Connection) {
+        self.inner.idle(&mut conn.conn);
+    }
+
+    fn unwatch(&self, conn: &mut Self::Connection) -> bool {
+        self.inner.unwatch(&mut conn.conn)
+    }
+
+    fn died_idle(&self, conn: &Self::Connection) -> bool {
+        self.inner.died_idle(&conn.conn)
+    }
+
+    fn close(&self, conn: Self::Connection, reason: CloseReason) {
+        let Counted { conn, _unit } = conn;
+        self.inner.close(conn, reason);
+    }
+}
