@@ -318,7 +318,33 @@ impl Postgres {
             .spawn()
             .unwrap();
         wait_listening(self.addr, &mut child);
+        let started = Instant::now();
+        while !self.accepts_logins() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "postgres never accepted a login"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         self.child = Some(child);
+    }
+
+    /// Whether a login gets past the startup: the server answers a
+    /// startup message with an authentication request (`R`), not an error
+    /// (`E`: "the database system is starting up").
+    fn accepts_logins(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = TcpStream::connect(self.addr) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let body = b"\0\x03\0\0user\0postgres\0database\0postgres\0\0";
+        let mut startup = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+        startup.extend_from_slice(body);
+        let mut reply = [0u8; 1];
+        stream.write_all(&startup).is_ok()
+            && stream.read_exact(&mut reply).is_ok()
+            && reply[0] == b'R'
     }
 
     /// A fast shutdown (`SIGINT`, what `pg_ctl stop -m fast` sends): every
