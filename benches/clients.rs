@@ -17,7 +17,7 @@
 //! from a separate pass of 20,000 requests.
 
 #[path = "../tests/servers/mod.rs"]
-#[allow(dead_code, unreachable_pub)]
+#[allow(unreachable_pub)]
 mod servers;
 
 use std::future::Future;
