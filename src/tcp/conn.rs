@@ -13,6 +13,9 @@ pub struct TcpConn {
     stream: TcpStream,
     /// Its idle watch, when the manager watches idle connections.
     pub(crate) watch: Option<Watch>,
+    /// Set once the connection is used through tokio-uring: threads keep
+    /// duplicates of its descriptor, each tied to this mark by a `Weak`.
+    pub(crate) duplicated: Option<Arc<()>>,
 }
 
 /// A connection's idle watch; dropping it (a detached connection, one
@@ -72,6 +75,19 @@ impl TcpConn {
     pub(crate) fn into_parts(self) -> (TcpStream, Option<Watch>) {
         (self.stream, self.watch)
     }
+
+    /// Shuts the socket down if a thread still holds a duplicate of its
+    /// descriptor, so closing this one ends the connection for real (a
+    /// duplicate would keep it open).
+    pub(crate) fn shut_down_if_duplicated(&self) {
+        if self
+            .duplicated
+            .as_ref()
+            .is_some_and(|mark| Arc::weak_count(mark) > 0)
+        {
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 /// Wraps a stream made elsewhere (for example one taken out with
@@ -81,6 +97,7 @@ impl From<TcpStream> for TcpConn {
         TcpConn {
             stream,
             watch: None,
+            duplicated: None,
         }
     }
 }

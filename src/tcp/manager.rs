@@ -279,6 +279,7 @@ impl Manager for TcpManager {
     }
 
     fn close(&self, conn: TcpConn, _reason: CloseReason) {
+        conn.shut_down_if_duplicated();
         match &self.dialer.engine {
             Engine::Uring(driver) => {
                 let (stream, watch) = conn.into_parts();

@@ -5,17 +5,28 @@
 //! back, so it cannot live in the shared idle queue. Connections stay in the
 //! pool as `Send` [`TcpConn`](crate::tcp::TcpConn)s; [`Pool::get_uring`]
 //! checks one out and wraps a duplicate of its descriptor in a tokio-uring
-//! stream for the current thread. Dropping the [`UringConn`] closes the
-//! duplicate and returns the connection, unless an operation was still in
-//! flight: tokio-uring does not cancel a dropped operation in the kernel (an
-//! orphaned read would swallow the next bytes on the socket), so then the
-//! socket is shut down, which completes the orphan, and closed instead of
-//! being returned.
+//! stream for the current thread. Each thread keeps the streams it made
+//! (up to 64), so a connection checked out again on a thread that used it
+//! before (the pool hands a thread the connection it returned last) reuses
+//! that thread's stream: no duplicate, no close. A connection another
+//! thread takes gets a stream of that thread's own; the first thread's
+//! stays with it, idle (tokio-uring registers nothing while no operation
+//! runs, so it never touches the socket under its new user). When the pool
+//! closes a connection that has duplicates, it shuts the socket down first,
+//! so the connection ends whatever thread holds one; a thread drops its
+//! stale streams when it next needs a new one, and at exit.
+//!
+//! Dropping the [`UringConn`] keeps the stream and returns the connection,
+//! unless an operation was still in flight: tokio-uring does not cancel a
+//! dropped operation in the kernel (an orphaned read would swallow the next
+//! bytes on the socket), so then the socket is shut down, which completes
+//! the orphan, and closed instead of being returned.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
+use std::sync::{Arc, Weak};
 
 use tokio_uring::buf::fixed::FixedBuf;
 use tokio_uring::buf::{BoundedBuf, BoundedBufMut};
@@ -27,10 +38,72 @@ use crate::error::Error;
 use crate::manager::CloseReason;
 use crate::pool::Pool;
 
+/// How many tokio-uring streams a thread keeps for pooled connections.
+const STREAMS_PER_THREAD: usize = 64;
+
+/// A thread's tokio-uring stream for a pooled connection, tied to the
+/// connection's mark: once the connection is gone, `owner` is dead.
+struct Kept {
+    owner: Weak<()>,
+    stream: tokio_uring::net::TcpStream,
+}
+
+thread_local! {
+    /// This thread's streams, the most recently returned last.
+    static KEPT: RefCell<Vec<Kept>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This thread's stream for the connection marked `mark`, taken out of the
+/// thread's keeping while it is used; `None` if the thread has none.
+fn take_kept(mark: &Arc<()>) -> Option<tokio_uring::net::TcpStream> {
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let at = kept
+            .iter()
+            .rposition(|entry| std::ptr::eq(entry.owner.as_ptr(), Arc::as_ptr(mark)))?;
+        Some(kept.remove(at).stream)
+    })
+}
+
+/// Keeps `stream` on this thread for the connection marked `mark`.
+fn keep(mark: &Arc<()>, stream: tokio_uring::net::TcpStream) {
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        // The oldest entry goes if its connection is gone: stale streams
+        // drain one per return.
+        if kept
+            .first()
+            .is_some_and(|oldest| oldest.owner.strong_count() == 0)
+        {
+            kept.remove(0);
+        }
+        if kept.len() >= STREAMS_PER_THREAD {
+            kept.retain(|entry| entry.owner.strong_count() > 0);
+            if kept.len() >= STREAMS_PER_THREAD {
+                kept.remove(0);
+            }
+        }
+        kept.push(Kept {
+            owner: Arc::downgrade(mark),
+            stream,
+        });
+    })
+}
+
+/// Drops this thread's streams whose connections are gone.
+fn drop_stale() {
+    KEPT.with(|kept| {
+        kept.borrow_mut()
+            .retain(|entry| entry.owner.strong_count() > 0)
+    })
+}
+
 /// A pooled connection used through tokio-uring on the current thread.
 pub struct UringConn<'a> {
     stream: Option<tokio_uring::net::TcpStream>,
     pooled: Option<Pooled<'a, TcpManager>>,
+    /// The connection's mark, which ties this thread's stream to it.
+    mark: Arc<()>,
     /// An operation was started and its future dropped before completion.
     orphaned: Cell<bool>,
 }
@@ -41,13 +114,28 @@ fn orphan(orphaned: &Cell<bool>, (): (), _: Unwinding) {
 }
 
 impl<'a> UringConn<'a> {
-    fn new(pooled: Pooled<'a, TcpManager>) -> io::Result<Self> {
-        let duplicate = pooled.stream().try_clone()?;
+    fn new(mut pooled: Pooled<'a, TcpManager>) -> io::Result<Self> {
+        let mark = Arc::clone(pooled.duplicated.get_or_insert_with(|| Arc::new(())));
+        let stream = match take_kept(&mark) {
+            Some(stream) => stream,
+            None => {
+                drop_stale();
+                tokio_uring::net::TcpStream::from_std(pooled.stream().try_clone()?)
+            }
+        };
         Ok(UringConn {
-            stream: Some(tokio_uring::net::TcpStream::from_std(duplicate)),
+            stream: Some(stream),
             pooled: Some(pooled),
+            mark,
             orphaned: Cell::new(false),
         })
+    }
+
+    /// How many tokio-uring streams this thread keeps for pooled
+    /// connections, including those of connections since closed that it
+    /// has not dropped yet (at most 64).
+    pub fn streams_kept_on_this_thread() -> usize {
+        KEPT.with(|kept| kept.borrow().len())
     }
 
     /// The tokio-uring stream, for what the methods here do not cover.
@@ -174,7 +262,9 @@ impl Drop for UringConn<'_> {
             );
             pooled.close(CloseReason::Abandoned);
         } else {
-            drop(self.stream.take());
+            if let Some(stream) = self.stream.take() {
+                keep(&self.mark, stream);
+            }
             drop(pooled);
         }
     }
