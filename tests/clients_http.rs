@@ -4,13 +4,12 @@
 //! load. A missing server is reported as not run, or failed under
 //! `RINGPOOL_REQUIRE_SERVERS=1`.
 
-mod restart;
+mod clients_common;
 mod servers;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http_body_util::BodyExt;
 use ringpool::Pool;
@@ -43,28 +42,12 @@ fn main() {
     ])
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use clients_common::runtime;
 
 type Manager = HttpManager<String>;
 
 fn pool(nginx: &Nginx, max: usize) -> Arc<Pool<Manager>> {
-    let manager = HttpManager::new(Dialer::new(nginx.addr).unwrap());
-    let pool = Arc::new(
-        Pool::builder(manager)
-            .max_size(max)
-            .maintenance_interval(Duration::from_millis(20))
-            .acquire_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap(),
-    );
-    tokio::spawn(pool.maintenance());
-    pool
+    clients_common::pool(HttpManager::new(Dialer::new(nginx.addr).unwrap()), max)
 }
 
 /// One GET of `path`, its body read to the end.
@@ -212,7 +195,7 @@ fn a_restart_under_load_hands_out_no_dead_connection(binary: PathBuf) {
     let nginx = std::sync::Mutex::new(Nginx::start(binary, 100_000));
     let rt = runtime();
     let pool = rt.block_on(async { pool(&nginx.lock().unwrap(), 8) });
-    let recovery = restart::through_restart(
+    let recovery = clients_common::through_restart(
         &rt,
         8,
         {

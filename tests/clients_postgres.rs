@@ -4,7 +4,7 @@
 //! mid-transaction. A missing server is reported as not run, or failed
 //! under `RINGPOOL_REQUIRE_SERVERS=1`.
 
-mod restart;
+mod clients_common;
 mod servers;
 
 use std::path::PathBuf;
@@ -40,27 +40,10 @@ fn main() {
     ])
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use clients_common::runtime;
 
-/// A pool over the server, with maintenance running on the runtime.
 fn pool(server: &Postgres, max: usize) -> Arc<Pool<PostgresManager>> {
-    let manager = PostgresManager::from_url(&server.url()).unwrap();
-    let pool = Arc::new(
-        Pool::builder(manager)
-            .max_size(max)
-            .maintenance_interval(Duration::from_millis(20))
-            .acquire_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap(),
-    );
-    tokio::spawn(pool.maintenance());
-    pool
+    clients_common::pool(PostgresManager::from_url(&server.url()).unwrap(), max)
 }
 
 /// A session of the test's own, outside the pool, for what only the
@@ -150,7 +133,7 @@ fn a_fast_restart_under_load_hands_out_no_dead_client(initdb: PathBuf) {
     let server = std::sync::Mutex::new(Postgres::start(initdb));
     let rt = runtime();
     let pool = rt.block_on(async { pool(&server.lock().unwrap(), 8) });
-    let recovery = restart::through_restart(
+    let recovery = clients_common::through_restart(
         &rt,
         8,
         {

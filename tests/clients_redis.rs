@@ -3,7 +3,7 @@
 //! load, and idle connections the server kills. A missing server is
 //! reported as not run, or failed under `RINGPOOL_REQUIRE_SERVERS=1`.
 
-mod restart;
+mod clients_common;
 mod servers;
 
 use std::path::PathBuf;
@@ -34,26 +34,13 @@ fn main() {
     ])
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use clients_common::runtime;
 
 fn pool(redis: &Redis, max: usize) -> Arc<Pool<RedisManager>> {
-    let manager = RedisManager::from_url(&format!("redis://{}/0", redis.addr)).unwrap();
-    let pool = Arc::new(
-        Pool::builder(manager)
-            .max_size(max)
-            .maintenance_interval(Duration::from_millis(20))
-            .acquire_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap(),
-    );
-    tokio::spawn(pool.maintenance());
-    pool
+    clients_common::pool(
+        RedisManager::from_url(&format!("redis://{}/0", redis.addr)).unwrap(),
+        max,
+    )
 }
 
 async fn incr(pool: &Pool<RedisManager>) -> Result<i64, String> {
@@ -114,7 +101,7 @@ fn a_restart_under_load_hands_out_no_dead_connection(binary: PathBuf) {
     let redis = std::sync::Mutex::new(Redis::start(binary, &[]));
     let rt = runtime();
     let pool = rt.block_on(async { pool(&redis.lock().unwrap(), 8) });
-    let recovery = restart::through_restart(
+    let recovery = clients_common::through_restart(
         &rt,
         8,
         {

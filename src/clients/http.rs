@@ -43,7 +43,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
 use super::link::{ClientBase, Link};
-use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch};
+use crate::manager::{CloseReason, ErrorClass, IdleWatch};
 use crate::send_manager::SendManager;
 use crate::tcp::Dialer;
 
@@ -251,28 +251,5 @@ where
         }
     }
 
-    fn endpoint(&self) -> Option<String> {
-        Some(self.base.dialer.target())
-    }
-
-    /// Idle connections are watched through hyper's connection task: when
-    /// it ends, the pool closes the connection at once.
-    fn watch_idle(&self, deaths: IdleDeaths) -> IdleWatch {
-        self.base.watch(deaths);
-        IdleWatch::Watched
-    }
-
-    #[inline]
-    fn idle(&self, conn: &mut HttpConn<B>) {
-        conn.link.went_idle();
-    }
-
-    #[inline]
-    fn unwatch(&self, conn: &mut HttpConn<B>) -> bool {
-        conn.link.left_idle()
-    }
-
-    fn died_idle(&self, conn: &HttpConn<B>) -> bool {
-        conn.link.ended()
-    }
+    super::link::link_watch!(HttpConn<B>, IdleWatch::Watched);
 }

@@ -219,3 +219,37 @@ impl ClientBase {
         Ok((tracked, link, handle))
     }
 }
+
+/// The idle watch every client manager has, through its connections'
+/// [`Link`]: `endpoint`, `watch_idle` (answering `$watch`), `idle`,
+/// `unwatch` and `died_idle`, for a manager with a `base: ClientBase` whose
+/// connection type `$conn` has a `link: Arc<Link>`.
+macro_rules! link_watch {
+    ($conn:ty, $watch:expr) => {
+        fn endpoint(&self) -> Option<String> {
+            Some(self.base.dialer.target())
+        }
+
+        /// Idle connections are watched through the library's task: when
+        /// it ends, the pool closes the connection at once.
+        fn watch_idle(&self, deaths: $crate::manager::IdleDeaths) -> $crate::manager::IdleWatch {
+            self.base.watch(deaths);
+            $watch
+        }
+
+        #[inline]
+        fn idle(&self, conn: &mut $conn) {
+            conn.link.went_idle();
+        }
+
+        #[inline]
+        fn unwatch(&self, conn: &mut $conn) -> bool {
+            conn.link.left_idle()
+        }
+
+        fn died_idle(&self, conn: &$conn) -> bool {
+            conn.link.ended()
+        }
+    };
+}
+pub(crate) use link_watch;

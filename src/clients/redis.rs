@@ -33,7 +33,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, ConnectionAddr, RedisConnectionInfo, RedisFuture, Value};
 
 use super::link::{ClientBase, Link};
-use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch};
+use crate::manager::{CloseReason, ErrorClass, IdleWatch};
 use crate::send_manager::SendManager;
 use crate::tcp::Dialer;
 
@@ -221,29 +221,5 @@ impl SendManager for RedisManager {
         }
     }
 
-    fn endpoint(&self) -> Option<String> {
-        Some(self.base.dialer.target())
-    }
-
-    /// Idle connections are watched through their driver task: when it
-    /// ends, the pool closes the connection at once. Maintenance still
-    /// pings those due.
-    fn watch_idle(&self, deaths: IdleDeaths) -> IdleWatch {
-        self.base.watch(deaths);
-        IdleWatch::WatchedAndPinged
-    }
-
-    #[inline]
-    fn idle(&self, conn: &mut RedisConn) {
-        conn.link.went_idle();
-    }
-
-    #[inline]
-    fn unwatch(&self, conn: &mut RedisConn) -> bool {
-        conn.link.left_idle()
-    }
-
-    fn died_idle(&self, conn: &RedisConn) -> bool {
-        conn.link.ended()
-    }
+    super::link::link_watch!(RedisConn, IdleWatch::WatchedAndPinged);
 }

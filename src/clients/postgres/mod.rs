@@ -47,7 +47,7 @@ pub use wire::TransactionStatus;
 use wire::{Wire, WireState};
 
 use super::link::{ClientBase, Link};
-use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch};
+use crate::manager::{CloseReason, ErrorClass, IdleWatch};
 use crate::send_manager::SendManager;
 use crate::tcp::Dialer;
 
@@ -245,29 +245,5 @@ impl SendManager for PostgresManager {
         }
     }
 
-    fn endpoint(&self) -> Option<String> {
-        Some(self.base.dialer.target())
-    }
-
-    /// Idle connections are watched through their connection task: when
-    /// it ends, the pool closes the connection at once. Maintenance still
-    /// pings those due.
-    fn watch_idle(&self, deaths: IdleDeaths) -> IdleWatch {
-        self.base.watch(deaths);
-        IdleWatch::WatchedAndPinged
-    }
-
-    #[inline]
-    fn idle(&self, conn: &mut PostgresConn) {
-        conn.link.went_idle();
-    }
-
-    #[inline]
-    fn unwatch(&self, conn: &mut PostgresConn) -> bool {
-        conn.link.left_idle()
-    }
-
-    fn died_idle(&self, conn: &PostgresConn) -> bool {
-        conn.link.ended()
-    }
+    super::link::link_watch!(PostgresConn, IdleWatch::WatchedAndPinged);
 }

@@ -1,13 +1,38 @@
-//! A server restarted under load: workers call an operation in a loop
+//! What the client managers' tests share: their runtime, their pools, and
+//! a server restarted under load (workers call an operation in a loop
 //! while the test stops and starts the server; afterwards, every call
-//! started after the first success (after the restart) must have
-//! succeeded.
+//! started after the first success after the restart must have
+//! succeeded).
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// A two-worker multi-threaded runtime.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A pool of at most `max` over `manager`, its maintenance running on the
+/// current runtime every 20 ms, gets waiting at most 5 s.
+pub fn pool<M: ringpool::SendManager>(manager: M, max: usize) -> Arc<ringpool::Pool<M>> {
+    let pool = Arc::new(
+        ringpool::Pool::builder(manager)
+            .max_size(max)
+            .maintenance_interval(Duration::from_millis(20))
+            .acquire_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    );
+    tokio::spawn(pool.maintenance());
+    pool
+}
 
 /// What a run through a restart saw.
 #[derive(Debug)]
