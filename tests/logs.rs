@@ -40,3 +40,40 @@ fn a_failed_dial_is_logged_with_the_pools_name_and_endpoint() {
     assert!(line.contains("pool=payments"), "{line}");
     assert!(line.contains(&format!("endpoint={refused}")), "{line}");
 }
+
+#[test]
+fn the_managers_own_events_are_inside_the_pools_span() {
+    /// A manager that logs as it dials, without naming any pool.
+    struct Chatty;
+
+    impl ringpool::Manager for Chatty {
+        type Connection = ();
+        type Error = std::io::Error;
+
+        async fn connect(&self) -> std::io::Result<()> {
+            tracing::info!("handshake done");
+            Ok(())
+        }
+    }
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let orders = Pool::builder(Chatty).name("orders").build().unwrap();
+        let payments = Pool::builder(Chatty).name("payments").build().unwrap();
+        drop(orders.get_blocking().unwrap());
+        drop(payments.get_blocking().unwrap());
+    });
+    let text = captured.text();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("handshake done"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("ringpool{pool=orders"), "{}", lines[0]);
+    assert!(lines[1].contains("ringpool{pool=payments"), "{}", lines[1]);
+}

@@ -39,7 +39,10 @@ pub(crate) async fn dial<'a, M: Manager>(
     let outcome = with_deadline(
         &inner.clock,
         limit.min(deadline),
-        inner.hooks.connect(&inner.manager, &inner.name),
+        tracing::Instrument::instrument(
+            inner.hooks.connect(&inner.manager, &inner.name),
+            inner.span.clone(),
+        ),
     )
     .await;
     if let Raced::Done(_) = outcome {

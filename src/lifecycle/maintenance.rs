@@ -303,7 +303,10 @@ impl<M: Manager> Pool<M> {
     /// maintenance.join().unwrap(); // the task ends with the pool
     /// ```
     pub fn maintenance(&self) -> impl Future<Output = ()> + 'static {
-        maintenance_task(Arc::downgrade(&self.inner), self.inner.clock.clone())
+        tracing::Instrument::instrument(
+            maintenance_task(Arc::downgrade(&self.inner), self.inner.clock.clone()),
+            self.inner.span.clone(),
+        )
     }
 
     /// Runs one maintenance round now: closes the idle connections the
@@ -342,9 +345,15 @@ impl<M: Manager> Pool<M> {
     pub fn spawn_maintenance_thread(&self) -> std::io::Result<std::thread::JoinHandle<()>> {
         // The task is made on the thread: the manager's futures need not be Send.
         let (pool, clock) = (Arc::downgrade(&self.inner), self.inner.clock.clone());
+        let span = self.inner.span.clone();
         std::thread::Builder::new()
             .name("ringpool-maintenance".into())
-            .spawn(move || futures_executor::block_on(maintenance_task(pool, clock)))
+            .spawn(move || {
+                futures_executor::block_on(tracing::Instrument::instrument(
+                    maintenance_task(pool, clock),
+                    span,
+                ))
+            })
     }
 
     /// Opens connections until `min_idle` (and the warm size) are met, at

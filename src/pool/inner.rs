@@ -36,6 +36,11 @@ pub(crate) struct Inner<M: Manager> {
     /// What the manager connects to (`Manager::endpoint`; empty if it does
     /// not say), for logs and metrics.
     pub(crate) endpoint: std::sync::Arc<str>,
+    /// The pool's span (`ringpool`, with `pool` and `endpoint`), entered
+    /// by its dials and its maintenance, so the manager's own events are
+    /// attributed to the pool too. Disabled (and free) when no subscriber
+    /// listened as the pool was built.
+    pub(crate) span: tracing::Span,
     pub(crate) manager: M,
     pub(crate) hooks: Hooks<M>,
     pub(crate) clock: Clock,
@@ -83,9 +88,11 @@ impl<M: Manager> Inner<M> {
                 inner.lifecycle.note_idle_death();
             }
         }));
+        let endpoint: std::sync::Arc<str> = manager.endpoint().unwrap_or_default().into();
         Inner {
             watch,
-            endpoint: manager.endpoint().unwrap_or_default().into(),
+            span: tracing::info_span!("ringpool", pool = %name, endpoint = %endpoint),
+            endpoint,
             name,
             manager,
             hooks,
