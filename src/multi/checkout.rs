@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::error::MultiError;
 use super::guard::MultiPooled;
-use super::health::{Admit, Health};
+use super::health::{Admit, Health, Kind};
 use super::select::order;
 use super::shared::Shared;
 use crate::checkout::Pooled;
@@ -63,7 +63,7 @@ pub(crate) async fn checkout<M: Manager>(
             match node.pool.get_timeout(left).await.map(Pooled::into_owned) {
                 Ok(conn) => {
                     claim.map(DropGuard::disarm);
-                    if node.health.success(probe) {
+                    if node.health.success(Kind::Use, probe) {
                         tracing::info!(
                             pool = %shared.name, endpoint = %node.endpoint,
                             "probe succeeded, endpoint back in rotation"
@@ -81,8 +81,13 @@ pub(crate) async fn checkout<M: Manager>(
                 }
                 Err(error) => {
                     claim.map(DropGuard::disarm);
-                    let ejected = node.health.failure(now, &shared.ejection, probe);
-                    shared.after_failure(&node.endpoint, ejected, "could not connect");
+                    shared.failed(
+                        &node.endpoint,
+                        &node.health,
+                        Kind::Use,
+                        probe,
+                        "could not connect",
+                    );
                     tracing::debug!(
                         pool = %shared.name, endpoint = %node.endpoint, %error,
                         "endpoint failed a get, trying the next"
