@@ -427,3 +427,63 @@ fn a_maintenance_round_that_panics_in_the_manager_leaks_nothing() {
     assert!(matches!(poll_once(task.as_mut()), Poll::Pending));
     assert_eq!(pool.total_size(), 2);
 }
+
+#[test]
+fn a_probe_must_answer_a_ping_so_a_hung_endpoint_stays_ejected() {
+    let fleet = Fleet::default();
+    let (builder, clock) = builder(&fleet, &["good:1", "hung:1"]);
+    let base = Duration::from_secs(10);
+    let pool = builder
+        .eject_after(3)
+        .ejection_time(base, Duration::from_secs(60))
+        .build()
+        .unwrap();
+    fleet
+        .mock("hung:1")
+        .state
+        .ping_hangs
+        .store(true, Ordering::SeqCst);
+    {
+        let mut task = Box::pin(pool.maintenance());
+        step_until(task.as_mut(), &clock, 20, || {
+            status(&pool, "hung:1").ejected_for.is_some()
+        });
+    } // maintenance stops: only the probe reaches the endpoint now
+    clock.advance(base);
+    assert_eq!(
+        status(&pool, "hung:1").ejected_for,
+        Some(Duration::ZERO),
+        "due"
+    );
+    let mut probed = false;
+    for _ in 0..4 {
+        let mut get = Box::pin(pool.get());
+        let mut waits = 0;
+        let conn = loop {
+            if let Poll::Ready(result) = poll_once(get.as_mut()) {
+                break result.expect("the good endpoint serves");
+            }
+            // The probe's ping hangs until ping_timeout.
+            probed = true;
+            waits += 1;
+            assert!(waits <= 2, "the probe's ping is cut off after ping_timeout");
+            clock.advance(ROUND);
+        };
+        assert_eq!(conn.endpoint().as_str(), "good:1");
+        if probed {
+            break;
+        }
+    }
+    assert!(probed, "a get reached the hung endpoint as its probe");
+    let hung = status(&pool, "hung:1");
+    assert_eq!(
+        hung.ejected_for,
+        Some(2 * base),
+        "ejected again, for twice as long: {hung:?}"
+    );
+    assert_eq!(hung.ejections, 2, "{hung:?}");
+    assert_eq!(
+        hung.status.in_use, 0,
+        "the probe's connection was closed: {hung:?}"
+    );
+}
