@@ -487,3 +487,64 @@ fn a_probe_must_answer_a_ping_so_a_hung_endpoint_stays_ejected() {
         "the probe's connection was closed: {hung:?}"
     );
 }
+
+#[test]
+fn a_probe_whose_ping_panics_leaks_nothing_and_the_next_get_probes() {
+    let fleet = Fleet::default();
+    let (builder, clock) = builder(&fleet, &["a:1", "good:1"]);
+    let base = Duration::from_secs(10);
+    let a = fleet.mock("a:1");
+    a.script(&[Step::Refused]);
+    let pool = builder
+        .eject_after(1)
+        .ejection_time(base, Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let get = || futures_executor::block_on(pool.get());
+    while status(&pool, "a:1").ejected_for.is_none() {
+        drop(get().expect("good:1 serves"));
+    }
+    clock.advance(base);
+    a.panic_in(common::Callback::Ping);
+    let mut panicked = false;
+    for _ in 0..2 {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(get)) {
+            Ok(conn) => drop(conn.expect("good:1 serves")),
+            Err(_) => {
+                panicked = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        panicked,
+        "the probe's ping panicked, and the panic reached the get"
+    );
+    a.stop_panics();
+    let after = status(&pool, "a:1");
+    assert_eq!(
+        after.ejected_for,
+        Some(Duration::ZERO),
+        "no verdict: still due"
+    );
+    assert_eq!(
+        (after.status.size, after.status.in_use),
+        (0, 0),
+        "the probe's connection was closed: {after:?}"
+    );
+    assert_eq!(a.live(), 0, "closed through the manager");
+    let sizes: usize = pool.endpoints().iter().map(|e| e.status.size).sum();
+    assert_eq!(
+        pool.total_size(),
+        sizes,
+        "no unit of the global count leaked"
+    );
+    for _ in 0..2 {
+        drop(get().unwrap());
+    }
+    assert_eq!(
+        status(&pool, "a:1").ejected_for,
+        None,
+        "the next probe passed"
+    );
+}

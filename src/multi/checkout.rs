@@ -12,6 +12,10 @@
 //! (under `ping_timeout`): an endpoint that accepts but does not answer
 //! stays ejected, for twice as long.
 
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use super::error::MultiError;
@@ -42,6 +46,8 @@ enum Verdict {
     Failed,
     /// The get's deadline came first: no verdict.
     OutOfTime,
+    /// The manager's ping panicked: no verdict either.
+    Panicked(Box<dyn std::any::Any + Send>),
 }
 
 /// Pings the probe's connection, under `ping_timeout` and the get's
@@ -59,11 +65,28 @@ async fn answers<M: Manager>(
         .now()
         .saturating_add(nanos(shared.config.ping_timeout));
     let limit = ping_limit.min(deadline);
-    match with_deadline(&shared.clock, limit, node.pool.manager().ping(conn)).await {
-        Raced::Done(Ok(())) => Verdict::Answered,
-        Raced::Done(Err(_)) => Verdict::Failed,
-        Raced::TimedOut if limit == ping_limit => Verdict::Failed,
-        Raced::TimedOut => Verdict::OutOfTime,
+    let mut ping = pin!(with_deadline(
+        &shared.clock,
+        limit,
+        node.pool.manager().ping(&mut **conn)
+    ));
+    // The manager's ping is user code: if it panics, the connection (in an
+    // unknown state) is closed through the manager, not given back, and the
+    // probe released, before the panic goes on to the caller.
+    let raced = poll_fn(
+        |cx| match catch_unwind(AssertUnwindSafe(|| ping.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(raced)) => Poll::Ready(Ok(raced)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        },
+    )
+    .await;
+    match raced {
+        Ok(Raced::Done(Ok(()))) => Verdict::Answered,
+        Ok(Raced::Done(Err(_))) => Verdict::Failed,
+        Ok(Raced::TimedOut) if limit == ping_limit => Verdict::Failed,
+        Ok(Raced::TimedOut) => Verdict::OutOfTime,
+        Err(panic) => Verdict::Panicked(panic),
     }
 }
 
@@ -118,6 +141,11 @@ pub(crate) async fn checkout<M: Manager>(
                             Verdict::OutOfTime => {
                                 conn.close(CloseReason::Broken);
                                 continue; // the claim is given back as it drops
+                            }
+                            Verdict::Panicked(panic) => {
+                                conn.close(CloseReason::Broken);
+                                drop(claim); // the next get probes
+                                std::panic::resume_unwind(panic);
                             }
                         }
                     }
