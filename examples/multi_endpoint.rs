@@ -76,6 +76,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .eject_after(2)
         .ejection_time(Duration::from_secs(5), Duration::from_secs(60))
         .build()?;
+    // Every endpoint's refills and health checks, endpoints added later
+    // included; it ends when the pool is closed or dropped.
+    tokio::spawn(pool.maintenance());
     println!("round-robin over three:   {:?}", requests(&pool, 30).await?);
 
     // One replica goes away (a crashed pod): its gets fail over, it is ejected.

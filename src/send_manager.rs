@@ -12,9 +12,17 @@ use std::future::Future;
 
 use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, Manager};
 
-/// A [`Manager`] whose futures are `Send`; see the [module](self)
-/// documentation. Each method means what the [`Manager`] method of the same
-/// name means, with the same defaults.
+/// A [`Manager`] whose futures are `Send`, for code generic over the
+/// manager that spawns gets on a multi-threaded runtime.
+///
+/// [`Manager`] lets a manager's futures be `!Send` (a thread-per-core
+/// runtime needs that), so generic code cannot know that a `get` future may
+/// move between threads. A manager that implements `SendManager` instead
+/// states it: its `connect` and `ping` futures are `Send`, it is a
+/// [`Manager`] through a blanket implementation, and code bounded by
+/// `M: SendManager` can `tokio::spawn` a `pool.get()`. Each method means
+/// what the [`Manager`] method of the same name means, with the same
+/// defaults.
 ///
 /// # Examples
 ///

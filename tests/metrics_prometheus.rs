@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{Mock, mock_pool};
 use prometheus_client::registry::Registry;
+use ringpool::multi::{Endpoint, MultiPool};
 use ringpool::{Clock, Pool};
 
 fn scrape(registry: &Registry) -> String {
@@ -151,5 +152,135 @@ fn two_pools_are_told_apart_by_their_name() {
     assert_eq!(
         sample(&text, r#"ringpool_connects_total{pool="default"}"#),
         0.0
+    );
+}
+
+#[test]
+fn a_multi_endpoint_pool_reports_every_endpoint_under_one_description() {
+    let (healthy, down, newcomer) = (Mock::new(), Mock::new(), Mock::new());
+    down.script(&[common::Step::Refused; 16]);
+    let mocks = [
+        ("a:1", healthy.clone()),
+        ("b:1", down.clone()),
+        ("c:1", newcomer.clone()),
+    ];
+    let (clock, _control) = Clock::mock();
+    let pool = MultiPool::builder(move |endpoint: &Endpoint| {
+        let (_, mock) = mocks
+            .iter()
+            .find(|(name, _)| *name == endpoint.as_str())
+            .unwrap();
+        mock.clone()
+    })
+    .name("users")
+    .endpoints(["a:1", "b:1"])
+    .eject_after(1)
+    .max_total(8)
+    .clock(clock)
+    .build()
+    .unwrap();
+    let mut registry = Registry::default();
+    pool.register_metrics(registry.sub_registry_with_prefix("svc"));
+
+    for _ in 0..2 {
+        let conn = pool.get_blocking().expect("b:1 fails over to a:1");
+        assert_eq!(conn.endpoint().as_str(), "a:1");
+    }
+    let text = scrape(&registry);
+    let (a, b) = (
+        r#"pool="users",endpoint="a:1""#,
+        r#"pool="users",endpoint="b:1""#,
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_connections{{{a},state="idle"}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_connections{{{b},state="idle"}}"#)
+        ),
+        0.0
+    );
+    assert_eq!(
+        sample(&text, &format!(r#"svc_ringpool_connects_total{{{a}}}"#)),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_connect_errors_total{{{b}}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, &format!(r#"svc_ringpool_endpoint_ejected{{{b}}}"#)),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, &format!(r#"svc_ringpool_endpoint_ejected{{{a}}}"#)),
+        0.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_endpoint_ejections_total{{{b}}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_endpoint_consecutive_failures{{{b}}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, r#"svc_ringpool_total_connections{pool="users"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, r#"svc_ringpool_max_total{pool="users"}"#),
+        8.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"svc_ringpool_acquire_wait_seconds_count{{{a}}}"#)
+        ),
+        0.0
+    );
+    for family in [
+        "svc_ringpool_connections",
+        "svc_ringpool_gets",
+        "svc_ringpool_acquire_wait_seconds",
+        "svc_ringpool_endpoint_ejected",
+    ] {
+        let described = text
+            .lines()
+            .filter(|line| line.starts_with(&format!("# TYPE {family} ")))
+            .count();
+        assert_eq!(described, 1, "{family} described once:\n{text}");
+    }
+
+    // The set is read at each scrape: a newcomer appears, a removed
+    // endpoint goes.
+    pool.set_endpoints(["a:1", "c:1"]).unwrap();
+    let text = scrape(&registry);
+    assert_eq!(
+        sample(
+            &text,
+            r#"svc_ringpool_endpoint_ejected{pool="users",endpoint="c:1"}"#
+        ),
+        0.0
+    );
+    assert!(!text.contains(r#"endpoint="b:1""#), "{text}");
+    drop(pool);
+    assert!(
+        !scrape(&registry).contains("ringpool_"),
+        "a dropped pool reports nothing"
     );
 }

@@ -216,6 +216,7 @@ async fn with_every_endpoint_ejected_a_get_fails_saying_so() {
     let pool = builder(&[dead_addr()])
         .clock(clock)
         .eject_after(1)
+        .max_ejected_share(1.0) // a lone endpoint is kept in rotation otherwise
         .build()
         .unwrap();
     match pool.get().await {
@@ -444,6 +445,57 @@ async fn dns_discovery_follows_a_changing_answer() {
     assert!(pool.refresh(&mut source).is_err());
     assert_eq!(endpoints(&pool).len(), 2);
     assert_quiescent(&pool, &backends.iter().collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_alone_ejects_a_backend_that_accepts_but_never_answers() {
+    let (good, hung) = (Backend::start(), Backend::start());
+    hung.hang();
+    let mut config = Config::default();
+    config.max_size = 2;
+    config.min_idle = 1;
+    config.check_after = Duration::ZERO;
+    config.maintenance_interval = Duration::from_millis(20);
+    config.ping_timeout = Duration::from_millis(300);
+    let message = [42u8; 64];
+    let pool = MultiPool::builder(move |endpoint: &Endpoint| {
+        TokioTcpManager::new(endpoint.as_str()).ping_with(message, message)
+    })
+    .endpoint_config(config)
+    .endpoints([good.addr, hung.addr])
+    .eject_after(3)
+    .build()
+    .unwrap();
+    let maintenance = tokio::spawn(pool.maintenance());
+    let hung_endpoint = Endpoint::from(hung.addr);
+    let status = |endpoint: &Endpoint| {
+        pool.endpoints()
+            .into_iter()
+            .find(|status| &status.endpoint == endpoint)
+            .unwrap()
+    };
+    wait_for("health checks to eject the hung backend", || {
+        status(&hung_endpoint).ejected_for.is_some()
+    });
+    // The ejection happens as the third timed-out ping is dropped, a moment
+    // before the sub-pool counts that check.
+    wait_for("the third failed check to be counted", || {
+        status(&hung_endpoint).stats.health_check_failures >= 3
+    });
+    let (hung_status, good_status) = (status(&hung_endpoint), status(&Endpoint::from(good.addr)));
+    assert_eq!(hung_status.ejections, 1, "{hung_status:?}");
+    for endpoint in [&hung_status, &good_status] {
+        let stats = &endpoint.stats;
+        assert_eq!(stats.reused + stats.dialed, 0, "no get asked: {endpoint:?}");
+    }
+    assert_eq!(good_status.ejected_for, None, "{good_status:?}");
+    assert!(good.served() >= 1, "the good backend answered its pings");
+    assert_eq!(hung.served(), 0);
+    pool.close();
+    tokio::time::timeout(Duration::from_secs(10), maintenance)
+        .await
+        .expect("maintenance ends at close")
+        .unwrap();
 }
 
 #[test]

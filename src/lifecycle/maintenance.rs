@@ -302,7 +302,7 @@ impl<M: Manager> Pool<M> {
     /// pool.close();
     /// maintenance.join().unwrap(); // the task ends with the pool
     /// ```
-    pub fn maintenance(&self) -> impl Future<Output = ()> + 'static {
+    pub fn maintenance(&self) -> impl Future<Output = ()> + use<M> {
         tracing::Instrument::instrument(
             maintenance_task(Arc::downgrade(&self.inner), self.inner.clock.clone()),
             self.inner.span.clone(),

@@ -6,7 +6,7 @@
 //! read-only.
 
 #[cfg(feature = "prometheus")]
-mod prometheus;
+pub(crate) mod prometheus;
 pub(crate) mod stats;
 pub(crate) mod status;
 

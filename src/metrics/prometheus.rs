@@ -1,6 +1,11 @@
 //! The pool's metrics in a `prometheus-client` registry, read at scrape
 //! time from the counters `stats()` reads: registering costs the checkout
 //! path nothing.
+//!
+//! The families are encoded by [`encode_pools`] from any number of pools'
+//! readings, each told apart by an optional `endpoint` label: one pool
+//! here, every sub-pool of a multi-endpoint pool in `multi::metrics`, each
+//! family described once.
 
 use std::borrow::Cow;
 use std::sync::Weak;
@@ -65,11 +70,26 @@ impl<M: Manager> Pool<M> {
     }
 }
 
-/// One scrape's worth of the pool's state.
-struct Reading {
+/// One scrape's worth of a pool's state.
+pub(crate) struct Reading {
     status: Status,
     stats: Stats,
     wait_buckets: [u64; WAIT_BUCKET_BOUNDS_NS.len() + 1],
+}
+
+impl<M: Manager> Pool<M> {
+    /// This pool's state now, for a scrape.
+    pub(crate) fn reading(&self) -> Reading {
+        read(&self.inner)
+    }
+}
+
+fn read<M: Manager>(inner: &Inner<M>) -> Reading {
+    Reading {
+        status: crate::metrics::status::status(inner),
+        stats: inner.stats.snapshot(),
+        wait_buckets: inner.stats.wait_buckets(),
+    }
 }
 
 /// Reads a pool of any manager type, weakly.
@@ -81,12 +101,7 @@ struct Reader<M: Manager>(Weak<Inner<M>>);
 
 impl<M: Manager> Read for Reader<M> {
     fn read(&self) -> Option<Reading> {
-        let inner = self.0.upgrade()?;
-        Some(Reading {
-            status: crate::metrics::status::status(&inner),
-            stats: inner.stats.snapshot(),
-            wait_buckets: inner.stats.wait_buckets(),
-        })
+        Some(read(&*self.0.upgrade()?))
     }
 }
 
@@ -100,120 +115,160 @@ impl std::fmt::Debug for PoolCollector {
     }
 }
 
-/// Encodes one metric family: `(label value, value)` pairs under `label`.
+/// A pool's reading and its `endpoint` label, if it needs one.
+pub(crate) type Labelled<'a> = (Option<&'a str>, &'a Reading);
+
+/// The labels of one sample: the pool's `endpoint`, if any, then `more`.
+fn labels<'a>(
+    endpoint: Option<&'a str>,
+    more: Option<(&'a str, &'a str)>,
+) -> Vec<(&'a str, &'a str)> {
+    endpoint
+        .map(|endpoint| ("endpoint", endpoint))
+        .into_iter()
+        .chain(more)
+        .collect()
+}
+
+/// Encodes one metric family: for each pool, `(label value, value)` pairs
+/// under `label`.
 fn family<V: EncodeMetric>(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     label: &str,
-    values: &[(&str, V)],
+    pools: &[Labelled<'_>],
+    values: impl Fn(&Reading) -> Vec<(&'static str, V)>,
 ) -> std::fmt::Result {
-    let Some((_, first)) = values.first() else {
+    let Some((_, first)) = pools.first() else {
         return Ok(());
     };
-    let mut metric = encoder.encode_descriptor(name, help, None, first.metric_type())?;
-    for (value_label, value) in values {
-        let labels = [(label, *value_label)];
-        value.encode(metric.encode_family(&labels)?)?;
+    let Some((_, value)) = values(first).into_iter().next() else {
+        return Ok(());
+    };
+    let mut metric = encoder.encode_descriptor(name, help, None, value.metric_type())?;
+    for (endpoint, reading) in pools {
+        for (value_label, value) in values(reading) {
+            let labels = labels(*endpoint, Some((label, value_label)));
+            value.encode(metric.encode_family(&labels)?)?;
+        }
     }
     Ok(())
 }
 
-/// Encodes one unlabelled metric.
+/// Encodes one metric with no label of its own, for each pool.
 fn single<V: EncodeMetric>(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    value: V,
+    pools: &[Labelled<'_>],
+    value: impl Fn(&Reading) -> V,
 ) -> std::fmt::Result {
-    value.encode(encoder.encode_descriptor(name, help, None, value.metric_type())?)
+    let Some((_, first)) = pools.first() else {
+        return Ok(());
+    };
+    let mut metric = encoder.encode_descriptor(name, help, None, value(first).metric_type())?;
+    for (endpoint, reading) in pools {
+        let labels = labels(*endpoint, None);
+        value(reading).encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
-fn count(value: u64) -> ConstCounter<u64> {
+pub(crate) fn count(value: u64) -> ConstCounter<u64> {
     ConstCounter::new(value)
 }
 
-fn gauge(value: usize) -> ConstGauge<i64> {
+pub(crate) fn gauge(value: usize) -> ConstGauge<i64> {
     ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX))
 }
 
 impl Collector for PoolCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
-        let Some(Reading {
-            status,
-            stats,
-            wait_buckets,
-        }) = self.read.read()
-        else {
+        let Some(reading) = self.read.read() else {
             return Ok(());
         };
-        let e = &mut encoder;
-        family(
-            e,
-            "ringpool_connections",
-            "Connections the pool owns, by state",
-            "state",
-            &[
-                ("idle", gauge(status.idle)),
-                ("in_use", gauge(status.in_use)),
-                ("creating", gauge(status.creating)),
-            ],
-        )?;
-        single(
-            e,
-            "ringpool_max_size",
-            "The pool's max_size",
-            gauge(status.max_size),
-        )?;
-        single(
-            e,
-            "ringpool_waiters",
-            "Gets waiting for a connection",
-            gauge(status.waiting),
-        )?;
-        let c = &stats.closed;
-        family(
-            e,
-            "ringpool_gets",
-            "Gets, by outcome: served with an open connection (reused) or a new one (new), timed out, failed",
-            "outcome",
-            &[
-                ("reused", count(stats.reused)),
-                ("new", count(stats.dialed)),
-                ("timed_out", count(stats.timeouts)),
-                ("failed", count(stats.get_failures)),
-            ],
-        )?;
-        single(
-            e,
-            "ringpool_gets_waited",
-            "Gets that had to wait",
-            count(stats.waited),
-        )?;
-        single(
-            e,
-            "ringpool_connects",
-            "Connections opened",
-            count(stats.connects),
-        )?;
-        single(
-            e,
-            "ringpool_connect_errors",
-            "Dials that failed (refused, timed out, an after_connect hook's error)",
-            count(stats.connect_errors),
-        )?;
-        single(
-            e,
-            "ringpool_young_deaths",
-            "New connections found dead within young_death_window, backed off as failed dials",
-            count(stats.young_deaths),
-        )?;
-        family(
-            e,
-            "ringpool_closed",
-            "Connections closed, by reason",
-            "reason",
-            &[
+        encode_pools(&mut encoder, &[(None, &reading)])
+    }
+}
+
+/// Encodes every pool family for `pools`, each family described once.
+pub(crate) fn encode_pools(
+    e: &mut DescriptorEncoder<'_>,
+    pools: &[Labelled<'_>],
+) -> std::fmt::Result {
+    family(
+        e,
+        "ringpool_connections",
+        "Connections the pool owns, by state",
+        "state",
+        pools,
+        |r| {
+            vec![
+                ("idle", gauge(r.status.idle)),
+                ("in_use", gauge(r.status.in_use)),
+                ("creating", gauge(r.status.creating)),
+            ]
+        },
+    )?;
+    single(e, "ringpool_max_size", "The pool's max_size", pools, |r| {
+        gauge(r.status.max_size)
+    })?;
+    single(
+        e,
+        "ringpool_waiters",
+        "Gets waiting for a connection",
+        pools,
+        |r| gauge(r.status.waiting),
+    )?;
+    family(
+        e,
+        "ringpool_gets",
+        "Gets, by outcome: served with an open connection (reused) or a new one (new), timed out, failed",
+        "outcome",
+        pools,
+        |r| {
+            vec![
+                ("reused", count(r.stats.reused)),
+                ("new", count(r.stats.dialed)),
+                ("timed_out", count(r.stats.timeouts)),
+                ("failed", count(r.stats.get_failures)),
+            ]
+        },
+    )?;
+    single(
+        e,
+        "ringpool_gets_waited",
+        "Gets that had to wait",
+        pools,
+        |r| count(r.stats.waited),
+    )?;
+    single(e, "ringpool_connects", "Connections opened", pools, |r| {
+        count(r.stats.connects)
+    })?;
+    single(
+        e,
+        "ringpool_connect_errors",
+        "Dials that failed (refused, timed out, an after_connect hook's error)",
+        pools,
+        |r| count(r.stats.connect_errors),
+    )?;
+    single(
+        e,
+        "ringpool_young_deaths",
+        "New connections found dead within young_death_window, backed off as failed dials",
+        pools,
+        |r| count(r.stats.young_deaths),
+    )?;
+    family(
+        e,
+        "ringpool_closed",
+        "Connections closed, by reason",
+        "reason",
+        pools,
+        |r| {
+            let c = &r.stats.closed;
+            vec![
                 ("broken", count(c.broken)),
                 ("idle_timeout", count(c.idle_timeout)),
                 ("lifetime", count(c.lifetime)),
@@ -224,49 +279,59 @@ impl Collector for PoolCollector {
                 ("rejected", count(c.rejected)),
                 ("pool_closed", count(c.pool_closed)),
                 ("hangup", count(c.hangup)),
-            ],
-        )?;
-        family(
-            e,
-            "ringpool_health_checks",
-            "Liveness checks and pings, by result",
-            "result",
-            &[
+            ]
+        },
+    )?;
+    family(
+        e,
+        "ringpool_health_checks",
+        "Liveness checks and pings, by result",
+        "result",
+        pools,
+        |r| {
+            let failures = r.stats.health_check_failures;
+            vec![
                 (
                     "alive",
-                    count(
-                        stats
-                            .health_checks
-                            .saturating_sub(stats.health_check_failures),
-                    ),
+                    count(r.stats.health_checks.saturating_sub(failures)),
                 ),
-                ("dead", count(stats.health_check_failures)),
-            ],
-        )?;
-        single(
-            e,
-            "ringpool_leaks",
-            "Checkouts held longer than leak_threshold",
-            count(stats.leaks),
-        )?;
+                ("dead", count(failures)),
+            ]
+        },
+    )?;
+    single(
+        e,
+        "ringpool_leaks",
+        "Checkouts held longer than leak_threshold",
+        pools,
+        |r| count(r.stats.leaks),
+    )?;
+    if pools.is_empty() {
+        return Ok(());
+    }
+    let mut metric = e.encode_descriptor(
+        "ringpool_acquire_wait",
+        "How long gets that waited waited",
+        Some(&Unit::Seconds),
+        MetricType::Histogram,
+    )?;
+    for (endpoint, reading) in pools {
         let buckets: Vec<(f64, u64)> = WAIT_BUCKET_BOUNDS_NS
             .iter()
             .map(|&bound| bound as f64 / 1e9)
             .chain([f64::MAX])
-            .zip(wait_buckets)
+            .zip(reading.wait_buckets)
             .collect();
-        let waits: u64 = wait_buckets.iter().sum();
-        let mut metric = e.encode_descriptor(
-            "ringpool_acquire_wait",
-            "How long gets that waited waited",
-            Some(&Unit::Seconds),
-            MetricType::Histogram,
-        )?;
-        metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-            stats.wait_time.as_secs_f64(),
-            waits,
-            &buckets,
-            None,
-        )
+        let waits: u64 = reading.wait_buckets.iter().sum();
+        let labels = labels(*endpoint, None);
+        metric
+            .encode_family(&labels)?
+            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                reading.stats.wait_time.as_secs_f64(),
+                waits,
+                &buckets,
+                None,
+            )?;
     }
+    Ok(())
 }

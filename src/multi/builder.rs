@@ -50,9 +50,13 @@ pub struct MultiBuilder<M: Manager> {
     max_total: Option<usize>,
     selection: Selection,
     ejection: Ejection,
+    max_ejected_share: f64,
     name: String,
     clock: Option<Clock>,
 }
+
+/// The default [`MultiBuilder::max_ejected_share`].
+pub const DEFAULT_MAX_EJECTED_SHARE: f64 = 0.5;
 
 impl<M: Manager> std::fmt::Debug for MultiBuilder<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,6 +66,7 @@ impl<M: Manager> std::fmt::Debug for MultiBuilder<M> {
             .field("max_total", &self.max_total)
             .field("selection", &self.selection)
             .field("ejection", &self.ejection)
+            .field("max_ejected_share", &self.max_ejected_share)
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
@@ -76,6 +81,7 @@ impl<M: Manager> MultiBuilder<M> {
             max_total: None,
             selection: Selection::default(),
             ejection: Ejection::default(),
+            max_ejected_share: DEFAULT_MAX_EJECTED_SHARE,
             name: String::from("default"),
             clock: None,
         }
@@ -134,6 +140,26 @@ impl<M: Manager> MultiBuilder<M> {
         self
     }
 
+    /// The largest share of the endpoints ejected at once, from 0 (never
+    /// eject) to 1 (eject every failing endpoint). Default 0.5. Once that
+    /// many are ejected, further failing endpoints stay in rotation (and
+    /// their gets fail over as usual) until one comes back: when most of a
+    /// service fails at once, the fault is more likely in the network or
+    /// this client than in every replica, and ejecting them all would leave
+    /// nothing to send to, or pile the whole load on the last few.
+    ///
+    /// The share is rounded down, but at least one endpoint may be ejected
+    /// when there are two or more (so `0.1` of 3 endpoints is one, as in
+    /// Envoy's `max_ejection_percent`); a pool of a single endpoint never
+    /// ejects it unless the share is 1. The default is above Envoy's 10 %
+    /// because a pool usually spans a few replicas, not a hundred: with
+    /// three, 10 % would keep a second bad replica (a lost zone, a bad
+    /// rollout wave) in rotation, failing a third of the gets' first tries.
+    pub fn max_ejected_share(mut self, share: f64) -> Self {
+        self.max_ejected_share = share;
+        self
+    }
+
     /// The pool's name in logs and metrics (default `default`); every
     /// sub-pool carries it, and each is told apart by its `endpoint` field
     /// and label.
@@ -166,6 +192,13 @@ impl<M: Manager> MultiBuilder<M> {
                 "eject after at least one failure",
             ));
         }
+        if !(0.0..=1.0).contains(&self.max_ejected_share) {
+            return Err(ConfigError::new(
+                "max_ejected_share",
+                format!("is {}", self.max_ejected_share),
+                "give a share from 0 (never eject) to 1 (eject every failing endpoint)",
+            ));
+        }
         if self.ejection.base.is_zero() || self.ejection.base > self.ejection.max {
             return Err(ConfigError::new(
                 "ejection_time",
@@ -180,7 +213,11 @@ impl<M: Manager> MultiBuilder<M> {
     }
 
     /// Validates the settings and builds the pool, with a sub-pool for each
-    /// endpoint given.
+    /// endpoint given. An endpoint whose manager the factory cannot make
+    /// (an error from a [`try_builder`](MultiPool::try_builder) factory,
+    /// or a panic) is logged and left out; [`MultiPool::endpoints`] lists
+    /// those in, and the next [`set_endpoints`](MultiPool::set_endpoints)
+    /// or discovery poll that lists it tries it again.
     ///
     /// # Errors
     ///
@@ -197,6 +234,9 @@ impl<M: Manager> MultiBuilder<M> {
             cap: Cap::new(self.max_total),
             selection: self.selection,
             ejection: self.ejection,
+            max_ejected_share: self.max_ejected_share,
+            ejecting: plain::Mutex::new(()),
+            maintainers: plain::Mutex::new(Vec::new()),
             set: SwapCell::new(EndpointSet { nodes: Vec::new() }),
             updating: plain::Mutex::new(()),
             next: AtomicUsize::new(0),

@@ -58,3 +58,19 @@ impl<E: std::error::Error + 'static> MultiError<E> {
         matches!(self, MultiError::Failed { error, .. } if error.is_timeout())
     }
 }
+
+/// An endpoint left out of the set because the factory could not make its
+/// manager (it returned an error, or panicked); listed in
+/// [`SetChange::failed`](super::SetChange::failed).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "could not make the manager for endpoint {endpoint}: {reason}; the endpoint is left out and tried again at the next update that lists it (check its address and the factory)"
+)]
+#[non_exhaustive]
+pub struct FactoryError {
+    /// The endpoint left out.
+    pub endpoint: Endpoint,
+    /// What the factory said (its error and their sources, or its panic's
+    /// message).
+    pub reason: String,
+}

@@ -8,20 +8,25 @@
 //! - `connect` takes a unit of the global cap before dialing (closing an
 //!   idle connection of another endpoint to make room, or waiting for one
 //!   to close), and gives it back if the dial fails;
-//! - `ping` results count as health checks for ejection;
+//! - every dial's result (a get's or a background refill's) and every
+//!   ping's (a checkout's check or a maintenance health check) counts
+//!   towards the endpoint's ejection, a dial or ping cut off by its
+//!   timeout as a failure;
 //! - `check_return` closes a returning connection, instead of keeping it
 //!   idle, while its endpoint is ejected or a dial elsewhere waits for a
 //!   unit of the global cap.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use super::cap::{Cap, Unit};
 use super::endpoint::Endpoint;
-use super::health::{Ejection, Health};
+use super::health::{Health, Kind};
 use super::shared::Shared;
+use crate::drop_guard::{DropGuard, Unwinding};
 use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, Manager};
-use crate::time::Clock;
+use crate::time::{Clock, nanos};
 
 /// A connection of a sub-pool: the manager's connection and its unit of
 /// the global cap, given back when this is dropped.
@@ -49,8 +54,12 @@ pub(crate) struct Member<M: Manager> {
     pub(crate) endpoint: Endpoint,
     pub(crate) health: Arc<Health>,
     pub(crate) cap: Arc<Cap>,
-    pub(crate) ejection: Ejection,
     pub(crate) clock: Clock,
+    /// A dial cut off after this long (the sub-pool's `create_timeout`)
+    /// timed out: a failure.
+    pub(crate) create_timeout: Duration,
+    /// Likewise for a ping (`ping_timeout`).
+    pub(crate) ping_timeout: Duration,
     /// The multi-pool, to close idle connections of other endpoints when
     /// the global cap is full. Weak: the multi-pool owns this member.
     pub(crate) shared: Weak<Shared<M>>,
@@ -64,6 +73,38 @@ impl<M: Manager> Member<M> {
             None => false,
         }
     }
+
+    /// A failure of `kind` here, counted towards ejection.
+    fn failed(&self, kind: Kind, cause: &str) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.failed(&self.endpoint, &self.health, kind, false, cause);
+        }
+    }
+}
+
+/// What a dial or ping in flight was, and since when.
+struct InFlight {
+    kind: Kind,
+    started: u64,
+}
+
+/// A dial or ping dropped before it ended: cut off by its timeout (a
+/// failure), or its caller went away (no verdict). A panic in the manager
+/// is no verdict on the endpoint either. The timeout's deadline was set a
+/// moment before the call began, so an eighth of it is allowed as slack.
+fn cut_off<M: Manager>(member: &Member<M>, flight: InFlight, unwinding: Unwinding) {
+    if unwinding.0 {
+        return;
+    }
+    let (limit, cause) = match flight.kind {
+        Kind::Dial => (member.create_timeout, "dial timed out"),
+        Kind::Use => (member.ping_timeout, "health check timed out"),
+    };
+    let elapsed = member.clock.now().saturating_sub(flight.started);
+    let limit = nanos(limit);
+    if elapsed.saturating_add(limit / 8) >= limit {
+        member.failed(flight.kind, cause);
+    }
 }
 
 impl<M: Manager> Manager for Member<M> {
@@ -72,9 +113,23 @@ impl<M: Manager> Manager for Member<M> {
 
     async fn connect(&self) -> Result<Self::Connection, M::Error> {
         let unit = self.cap.take(|| self.make_room()).await;
-        let conn = self.inner.connect().await?;
-        self.health.success(false);
-        Ok(Counted { conn, _unit: unit })
+        let flight = InFlight {
+            kind: Kind::Dial,
+            started: self.clock.now(),
+        };
+        let dialing = DropGuard::new(self, flight, cut_off);
+        let dialed = self.inner.connect().await;
+        dialing.disarm();
+        match dialed {
+            Ok(conn) => {
+                self.health.success(Kind::Dial, false);
+                Ok(Counted { conn, _unit: unit })
+            }
+            Err(error) => {
+                self.failed(Kind::Dial, "dial failed");
+                Err(error)
+            }
+        }
     }
 
     fn is_broken(&self, conn: &mut Self::Connection) -> bool {
@@ -96,17 +151,18 @@ impl<M: Manager> Manager for Member<M> {
     }
 
     async fn ping(&self, conn: &mut Self::Connection) -> Result<(), M::Error> {
+        let flight = InFlight {
+            kind: Kind::Use,
+            started: self.clock.now(),
+        };
+        let pinging = DropGuard::new(self, flight, cut_off);
         let result = self.inner.ping(&mut conn.conn).await;
+        pinging.disarm();
         match &result {
             Ok(()) => {
-                self.health.success(false);
+                self.health.success(Kind::Use, false);
             }
-            Err(_) => {
-                let ejected = self.health.failure(self.clock.now(), &self.ejection, false);
-                if let Some(shared) = self.shared.upgrade() {
-                    shared.after_failure(&self.endpoint, ejected, "health check failed");
-                }
-            }
+            Err(_) => self.failed(Kind::Use, "health check failed"),
         }
         result
     }

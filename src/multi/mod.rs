@@ -5,7 +5,8 @@
 //! its hot swap (`shared`), selection (`select`), outlier ejection
 //! (`health`), the global cap (`cap`), the sub-pools' manager (`member`),
 //! checkout with failover (`checkout`), the guard (`guard`), discovery
-//! (`discovery`) and the errors (`error`). May touch: the single-endpoint
+//! (`discovery`), the sub-pools' maintenance (`maintenance`), the metrics
+//! (`metrics`, with the `prometheus` feature) and the errors (`error`). May touch: the single-endpoint
 //! [`Pool`](crate::Pool) through its crate API, its clock and its config.
 //!
 //! Each endpoint is served by an ordinary [`Pool`](crate::Pool), built from
@@ -23,7 +24,10 @@ mod endpoint;
 mod error;
 mod guard;
 mod health;
+mod maintenance;
 mod member;
+#[cfg(feature = "prometheus")]
+mod metrics;
 mod select;
 mod shared;
 
@@ -31,10 +35,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use builder::MultiBuilder;
+pub use builder::{DEFAULT_MAX_EJECTED_SHARE, MultiBuilder};
 pub use discovery::{Discovery, DnsSource, EndpointSource};
 pub use endpoint::Endpoint;
-pub use error::MultiError;
+pub use error::{FactoryError, MultiError};
 pub use guard::MultiPooled;
 pub use select::Selection;
 pub use shared::SetChange;
@@ -105,7 +109,9 @@ pub struct EndpointStatus {
     /// How long it stays ejected (`None`: in rotation; zero: its probe is
     /// due).
     pub ejected_for: Option<Duration>,
-    /// Failures in a row (gets it could not serve, failed health checks).
+    /// Failures in a row: the larger of the dials that failed in a row
+    /// (a get's or a background refill's) and the gets it could not serve
+    /// and failed health checks in a row.
     pub consecutive_failures: u32,
     /// Times it was ejected.
     pub ejections: u64,
@@ -113,9 +119,43 @@ pub struct EndpointStatus {
 
 impl<M: Manager> MultiPool<M> {
     /// Starts building a pool whose endpoints' managers `factory` makes
-    /// (called once per endpoint, as it joins).
+    /// (called once per endpoint, as it joins). A factory that can fail
+    /// (an address that does not parse) goes to
+    /// [`try_builder`](MultiPool::try_builder) instead.
     pub fn builder(factory: impl Fn(&Endpoint) -> M + Send + Sync + 'static) -> MultiBuilder<M> {
-        MultiBuilder::new(Box::new(factory))
+        MultiBuilder::new(Box::new(move |endpoint: &Endpoint| Ok(factory(endpoint))))
+    }
+
+    /// Starts building a pool whose endpoints' managers `factory` makes,
+    /// or fails to: an endpoint whose manager it cannot make (its error, or
+    /// a panic) is logged and left out of the set, listed in
+    /// [`SetChange::failed`], and tried again at the next update that lists
+    /// it. A bad address from discovery costs that endpoint, never the
+    /// pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringpool::multi::MultiPool;
+    /// use ringpool::tcp::TcpManager;
+    ///
+    /// let pool = MultiPool::try_builder(|endpoint| TcpManager::new(endpoint))
+    ///     .endpoints(["127.0.0.1:6379"])
+    ///     .build()
+    ///     .unwrap();
+    /// let change = pool.set_endpoints(["127.0.0.1:6379", "not an address"]).unwrap();
+    /// assert_eq!(change.failed[0].endpoint.as_str(), "not an address");
+    /// assert_eq!(pool.endpoints().len(), 1, "left out");
+    /// ```
+    pub fn try_builder<E>(
+        factory: impl Fn(&Endpoint) -> Result<M, E> + Send + Sync + 'static,
+    ) -> MultiBuilder<M>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        MultiBuilder::new(Box::new(move |endpoint: &Endpoint| {
+            factory(endpoint).map_err(Into::into)
+        }))
     }
 
     /// Checks out a connection: from the endpoint the selection picks, or,
@@ -145,7 +185,9 @@ impl<M: Manager> MultiPool<M> {
 
     /// Makes `endpoints` the endpoint set: new endpoints are used at once;
     /// endpoints no longer listed get no new gets, their idle connections
-    /// close now and their connections in use as they come back.
+    /// close now and their connections in use as they come back. An
+    /// endpoint whose manager the factory cannot make is left out and
+    /// listed in [`SetChange::failed`].
     ///
     /// # Errors
     ///
@@ -182,6 +224,61 @@ impl<M: Manager> MultiPool<M> {
         interval: Duration,
     ) -> std::io::Result<Discovery> {
         Discovery::spawn(Arc::downgrade(&self.shared), source, interval)
+    }
+
+    /// The maintenance of every endpoint's sub-pool (see
+    /// [`Pool::maintenance`](crate::Pool::maintenance)): refills to
+    /// `min_idle` and pings idle connections, so health checks run with no
+    /// get asking and their failures, and the refills' failed dials, eject
+    /// endpoints. Endpoints that join later get theirs as they join; a
+    /// removed endpoint's stops as it leaves; the whole ends when the pool
+    /// is closed or dropped (it holds the pool weakly). Spawn it on the
+    /// runtime the managers need:
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "tokio")]
+    /// # async fn demo() {
+    /// use ringpool::multi::MultiPool;
+    /// use ringpool::tcp::TokioTcpManager;
+    ///
+    /// let pool = MultiPool::builder(|endpoint| TokioTcpManager::new(endpoint.as_str()))
+    ///     .endpoints(["10.0.0.1:6379", "10.0.0.2:6379"])
+    ///     .build()
+    ///     .unwrap();
+    /// tokio::spawn(pool.maintenance());
+    /// # }
+    /// ```
+    ///
+    /// Health checks need idle connections to ping: give the endpoints a
+    /// `min_idle` of at least 1 ([`MultiBuilder::endpoint_config`]) for
+    /// every endpoint to be checked while no traffic reaches it.
+    pub fn maintenance(&self) -> impl Future<Output = ()> + use<M> {
+        maintenance::run(Arc::downgrade(&self.shared))
+    }
+
+    /// Runs [`maintenance`](MultiPool::maintenance) on a thread of its own
+    /// (named `ringpool-maintenance`), for managers whose `connect` and
+    /// `ping` need no runtime. The thread ends when the pool is closed or
+    /// dropped.
+    ///
+    /// # Errors
+    ///
+    /// The OS error if the thread cannot be spawned.
+    pub fn spawn_maintenance_thread(&self) -> std::io::Result<std::thread::JoinHandle<()>> {
+        // The task is made on the thread: the manager's futures need not be Send.
+        let shared = Arc::downgrade(&self.shared);
+        std::thread::Builder::new()
+            .name("ringpool-maintenance".into())
+            .spawn(move || futures_executor::block_on(maintenance::run(shared)))
+    }
+
+    /// Runs one maintenance round of every endpoint's sub-pool now,
+    /// together (see [`Pool::run_maintenance`](crate::Pool::run_maintenance)),
+    /// for applications that schedule maintenance themselves.
+    pub async fn run_maintenance(&self) {
+        if !self.is_closed() {
+            maintenance::round(&self.shared).await;
+        }
     }
 
     /// Every endpoint's state, in the set's order.

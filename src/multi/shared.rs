@@ -3,8 +3,10 @@
 //!
 //! Owns: the endpoint set (an immutable list, replaced whole: gets load it
 //! without a lock and keep the one they loaded), the factory that makes
-//! each new endpoint's manager, and what happens to an endpoint when it
-//! joins, leaves or is ejected.
+//! each new endpoint's manager, what happens to an endpoint when it
+//! joins, leaves, fails or is ejected, the share of the set that may be
+//! ejected at once, and the wake-up of the maintenance tasks when the set
+//! changes.
 //!
 //! Invariants: an endpoint is in the set at most once; a removed
 //! endpoint's sub-pool is closed as it leaves, so its idle connections
@@ -13,12 +15,14 @@
 //! ([`Error::Closed`](crate::Error::Closed) from the sub-pool).
 
 use std::collections::BTreeSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::task::Waker;
 
 use super::cap::Cap;
 use super::endpoint::Endpoint;
-use super::health::{Ejection, Health};
+use super::error::FactoryError;
+use super::health::{Ejection, Health, Kind};
 use super::member::Member;
 use super::select::Selection;
 use crate::config::{Config, ConfigError};
@@ -27,8 +31,11 @@ use crate::manager::{CloseReason, Manager};
 use crate::pool::Pool;
 use crate::time::Clock;
 
+/// Why the factory could not make an endpoint's manager.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Makes the manager of a new endpoint.
-pub(crate) type Factory<M> = Box<dyn Fn(&Endpoint) -> M + Send + Sync>;
+pub(crate) type Factory<M> = Box<dyn Fn(&Endpoint) -> Result<M, BoxError> + Send + Sync>;
 
 /// One endpoint: its sub-pool and its health.
 pub(crate) struct Node<M: Manager> {
@@ -50,13 +57,39 @@ pub struct SetChange {
     pub added: Vec<Endpoint>,
     /// Endpoints that left (their sub-pools are draining).
     pub removed: Vec<Endpoint>,
+    /// Endpoints listed but left out: the factory could not make their
+    /// manager (it returned an error or panicked). Each is tried again at
+    /// the next update that lists it.
+    pub failed: Vec<FactoryError>,
 }
 
 impl SetChange {
-    /// Whether the update changed nothing.
+    /// Whether the update changed nothing (and left nothing out).
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty()
+        self.added.is_empty() && self.removed.is_empty() && self.failed.is_empty()
     }
+}
+
+/// How many of `endpoints` endpoints may be ejected at once under
+/// `share`: its share rounded down, but at least one when there are two
+/// or more and `share` is above zero (Envoy's rule), and never the only
+/// endpoint unless `share` is 1.
+pub(crate) fn ejection_limit(endpoints: usize, share: f64) -> usize {
+    let limit = (share * endpoints as f64).floor() as usize;
+    if endpoints >= 2 && share > 0.0 {
+        limit.max(1)
+    } else {
+        limit
+    }
+}
+
+/// The panic's message, if it has one.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 pub(crate) struct Shared<M: Manager> {
@@ -68,6 +101,14 @@ pub(crate) struct Shared<M: Manager> {
     pub(crate) cap: Arc<Cap>,
     pub(crate) selection: Selection,
     pub(crate) ejection: Ejection,
+    /// The largest share of the set ejected at once.
+    pub(crate) max_ejected_share: f64,
+    /// Serialises the failures that may eject (the share is checked and
+    /// changed as one step); only failures take it.
+    pub(crate) ejecting: plain::Mutex<()>,
+    /// The maintenance tasks, woken when the set changes or the pool
+    /// closes (or drops).
+    pub(crate) maintainers: plain::Mutex<Vec<Waker>>,
     pub(crate) set: SwapCell<EndpointSet<M>>,
     /// Serialises updates of the set (a get never takes it).
     pub(crate) updating: plain::Mutex<()>,
@@ -78,15 +119,41 @@ pub(crate) struct Shared<M: Manager> {
 }
 
 impl<M: Manager> Shared<M> {
-    fn node(&self, endpoint: Endpoint) -> Result<Arc<Node<M>>, ConfigError> {
+    /// The manager of `endpoint`, from the factory: its error, or its
+    /// panic (caught: nothing was made, so nothing leaks), as a
+    /// [`FactoryError`].
+    fn make_manager(&self, endpoint: &Endpoint) -> Result<M, FactoryError> {
+        let made = catch_unwind(AssertUnwindSafe(|| (self.factory)(endpoint)));
+        let reason = match made {
+            Ok(Ok(manager)) => return Ok(manager),
+            Ok(Err(error)) => {
+                let mut reason = error.to_string();
+                let mut source = error.source();
+                while let Some(cause) = source {
+                    reason.push_str(": ");
+                    reason.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                reason
+            }
+            Err(panic) => format!("the factory panicked: {}", panic_message(&*panic)),
+        };
+        Err(FactoryError {
+            endpoint: endpoint.clone(),
+            reason,
+        })
+    }
+
+    fn node(&self, endpoint: Endpoint, inner: M) -> Result<Arc<Node<M>>, ConfigError> {
         let health = Arc::new(Health::default());
         let member = Member {
-            inner: (self.factory)(&endpoint),
+            inner,
             endpoint: endpoint.clone(),
             health: Arc::clone(&health),
             cap: Arc::clone(&self.cap),
-            ejection: self.ejection,
             clock: self.clock.clone(),
+            create_timeout: self.config.create_timeout,
+            ping_timeout: self.config.ping_timeout,
             shared: self.self_ref.clone(),
         };
         let pool = Pool::builder(member)
@@ -127,9 +194,21 @@ impl<M: Manager> Shared<M> {
             }
         }
         for endpoint in wanted {
-            if !current.nodes.iter().any(|node| node.endpoint == endpoint) {
-                nodes.push(self.node(endpoint.clone())?);
-                change.added.push(endpoint);
+            if current.nodes.iter().any(|node| node.endpoint == endpoint) {
+                continue;
+            }
+            match self.make_manager(&endpoint) {
+                Ok(manager) => {
+                    nodes.push(self.node(endpoint.clone(), manager)?);
+                    change.added.push(endpoint);
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        pool = %self.name, endpoint = %endpoint, reason = %error.reason,
+                        "endpoint left out: the factory could not make its manager"
+                    );
+                    change.failed.push(error);
+                }
             }
         }
         let removed: Vec<Arc<Node<M>>> = current
@@ -145,7 +224,8 @@ impl<M: Manager> Shared<M> {
             node.pool.close();
             change.removed.push(node.endpoint.clone());
         }
-        if !change.is_empty() {
+        if !change.added.is_empty() || !change.removed.is_empty() {
+            self.wake_maintainers();
             tracing::info!(
                 pool = %self.name, added = ?change.added, removed = ?change.removed,
                 "endpoint set changed"
@@ -173,15 +253,24 @@ impl<M: Manager> Shared<M> {
         false
     }
 
-    /// An endpoint failed; `ejected` is the ejection's length if the
-    /// failure ejected it: its idle connections are closed (they go to a
-    /// target that fails) and the ejection is logged.
-    pub(crate) fn after_failure(
+    /// A failure of `kind` at `endpoint` (`probe` if it was its probe's),
+    /// counted towards its ejection under the cap on the share ejected.
+    /// If it ejected the endpoint, its idle connections are closed (they go
+    /// to a target that fails) and the ejection is logged.
+    pub(crate) fn failed(
         &self,
         endpoint: &Endpoint,
-        ejected: Option<Duration>,
+        health: &Health,
+        kind: Kind,
+        probe: bool,
         cause: &str,
     ) {
+        let ejected = {
+            let _one_at_a_time = self.ejecting.lock();
+            health.failure(self.clock.now(), &self.ejection, kind, probe, |failures| {
+                self.may_eject(endpoint, failures, cause)
+            })
+        };
         let Some(length) = ejected else { return };
         let set = self.set.load_full();
         let node = set.nodes.iter().find(|node| node.endpoint == *endpoint);
@@ -193,6 +282,50 @@ impl<M: Manager> Shared<M> {
         );
     }
 
+    /// Whether one more endpoint may be ejected, with `failures` failures
+    /// in a row at `endpoint`; says why not (once per run of failures at
+    /// warn level) if not.
+    fn may_eject(&self, endpoint: &Endpoint, failures: u32, cause: &str) -> bool {
+        let set = self.set.load();
+        let ejected = set
+            .nodes
+            .iter()
+            .filter(|node| node.health.is_ejected())
+            .count();
+        let limit = ejection_limit(set.nodes.len(), self.max_ejected_share);
+        if ejected < limit {
+            return true;
+        }
+        let (endpoints, share) = (set.nodes.len(), self.max_ejected_share);
+        if failures == self.ejection.after {
+            tracing::warn!(
+                pool = %self.name, %endpoint, %cause, failures, ejected, endpoints, max_ejected_share = share,
+                "endpoint failing but kept in rotation: ejecting it would exceed max_ejected_share; a fault this wide is more likely in the network or this client than in the endpoints"
+            );
+        } else {
+            tracing::debug!(
+                pool = %self.name, %endpoint, %cause, failures, ejected, endpoints,
+                "endpoint failing, kept in rotation by max_ejected_share"
+            );
+        }
+        false
+    }
+
+    /// Wakes every maintenance task: the set changed or the pool closed.
+    pub(crate) fn wake_maintainers(&self) {
+        for waker in std::mem::take(&mut *self.maintainers.lock()) {
+            waker.wake();
+        }
+    }
+
+    /// Registers a maintenance task's waker.
+    pub(crate) fn register_maintainer(&self, waker: &Waker) {
+        let mut wakers = self.maintainers.lock();
+        if !wakers.iter().any(|known| known.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+    }
+
     /// Closes every sub-pool.
     pub(crate) fn close(&self) {
         let _one_at_a_time = self.updating.lock();
@@ -202,5 +335,13 @@ impl<M: Manager> Shared<M> {
         for node in &self.set.load_full().nodes {
             node.pool.close();
         }
+        self.wake_maintainers();
+    }
+}
+
+impl<M: Manager> Drop for Shared<M> {
+    fn drop(&mut self) {
+        // The maintenance tasks hold the pool weakly: they end when woken.
+        self.wake_maintainers();
     }
 }

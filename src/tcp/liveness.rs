@@ -118,6 +118,7 @@ pub fn peer_closed(socket: &impl AsFd) -> bool {
 }
 
 /// [`peer_closed`] on a raw descriptor.
+#[cfg(any(feature = "postgres", feature = "redis", feature = "http"))]
 pub(crate) fn peer_closed_raw(fd: RawFd) -> bool {
     // SAFETY: the caller's descriptor is only polled, never closed or read;
     // a stale number polls as POLLNVAL, reported as closed.

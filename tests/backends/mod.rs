@@ -1,7 +1,7 @@
 //! Loopback backends for the multi-endpoint tests: echo servers (64-byte
 //! messages) that count the requests they serve and the connections they
 //! hold open, and can be killed (listener closed, every connection closed)
-//! mid-run.
+//! or hung (still accepting and reading, never answering) mid-run.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -23,6 +23,7 @@ struct State {
     served: AtomicU64,
     open: AtomicUsize,
     stop: AtomicBool,
+    hang: AtomicBool,
     conns: Mutex<Vec<TcpStream>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -70,6 +71,12 @@ impl Backend {
         self.state.open.load(Ordering::SeqCst)
     }
 
+    /// Hangs the backend: it still accepts connections and reads requests,
+    /// but answers none (and counts none as served).
+    pub fn hang(&self) {
+        self.state.hang.store(true, Ordering::SeqCst);
+    }
+
     /// Kills the backend: stops accepting (new dials are refused), closes
     /// every connection, and returns once each has ended at the server.
     pub fn kill(&mut self) {
@@ -98,6 +105,9 @@ impl Drop for Backend {
 fn echo(mut stream: TcpStream, state: &State) {
     let mut buf = [0u8; 64];
     while stream.read_exact(&mut buf).is_ok() {
+        if state.hang.load(Ordering::SeqCst) {
+            continue;
+        }
         // Counted before the reply: a client holding its reply sees it.
         state.served.fetch_add(1, Ordering::SeqCst);
         if stream.write_all(&buf).is_err() {
