@@ -5,6 +5,11 @@
 //! back afterwards). Client tasks and the echo server share one tokio-uring
 //! runtime on one thread; each sample builds its runtime, server and
 //! connections before the clock starts. Needs `--features tokio-uring`.
+//!
+//! Two more functions isolate the checkout, with no request: `checkout`
+//! (`get_uring` and its drop: the pool, and the thread's stream for the
+//! connection) and its floor `get_floor` (`get` and its drop: the pool
+//! alone).
 
 use std::time::{Duration, Instant};
 
@@ -50,7 +55,20 @@ macro_rules! round_trip {
     }};
 }
 
-fn sample(iters: u64, pooled: bool) -> Duration {
+/// What each task does per iteration.
+#[derive(Clone, Copy, PartialEq)]
+enum Work {
+    /// A round trip on a stream the task owns.
+    Dedicated,
+    /// `get_uring`, a round trip, the drop.
+    Pooled,
+    /// `get_uring` and the drop.
+    Checkout,
+    /// `get` and the drop.
+    Get,
+}
+
+fn sample(iters: u64, work: Work) -> Duration {
     tokio_uring::start(async move {
         let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -61,7 +79,7 @@ fn sample(iters: u64, pooled: bool) -> Duration {
             .build()
             .unwrap();
         let mut streams = Vec::new();
-        if pooled {
+        if work != Work::Dedicated {
             let held: Vec<_> =
                 futures_util::future::join_all((0..TASKS).map(|_| pool.get_uring())).await;
             drop(held);
@@ -79,12 +97,14 @@ fn sample(iters: u64, pooled: bool) -> Duration {
                 let stream = streams.pop();
                 tokio_uring::spawn(async move {
                     for _ in 0..per_task {
-                        match &stream {
-                            Some(stream) => round_trip!(stream),
-                            None => {
+                        match (work, &stream) {
+                            (Work::Dedicated, Some(stream)) => round_trip!(stream),
+                            (Work::Pooled, _) => {
                                 let conn = pool.get_uring().await.unwrap();
                                 round_trip!(conn);
                             }
+                            (Work::Checkout, _) => drop(pool.get_uring().await.unwrap()),
+                            _ => drop(pool.get().await.unwrap()),
                         }
                     }
                 })
@@ -106,10 +126,16 @@ fn main() {
         .sample_size(20)
         .measurement_time(Duration::from_secs(3));
     group.bench_function(BenchmarkId::new("dedicated", TASKS), |b| {
-        b.iter_custom(|iters| sample(iters, false))
+        b.iter_custom(|iters| sample(iters, Work::Dedicated))
     });
     group.bench_function(BenchmarkId::new("ringpool", TASKS), |b| {
-        b.iter_custom(|iters| sample(iters, true))
+        b.iter_custom(|iters| sample(iters, Work::Pooled))
+    });
+    group.bench_function(BenchmarkId::new("checkout", TASKS), |b| {
+        b.iter_custom(|iters| sample(iters, Work::Checkout))
+    });
+    group.bench_function(BenchmarkId::new("get_floor", TASKS), |b| {
+        b.iter_custom(|iters| sample(iters, Work::Get))
     });
     group.finish();
     criterion.final_summary();
