@@ -186,15 +186,7 @@ fn terminated_backends_are_never_handed_out(initdb: PathBuf) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         // Reaped by the watch with no get asking, their slots freed...
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while pool.status().size > 0 {
-            assert!(
-                Instant::now() < deadline,
-                "terminated sessions were never reaped: {:?}",
-                pool.status()
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        clients_common::until_reaped(&pool).await;
         assert_eq!(pool.stats().closed.hangup, 4, "{:?}", pool.stats());
         // ...and never handed out: every query after succeeds.
         for _ in 0..200 {

@@ -8,7 +8,6 @@ mod servers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use ringpool::Pool;
 use ringpool::clients::redis::RedisManager;
@@ -135,15 +134,7 @@ fn idle_connections_the_server_kills_are_reaped_and_never_handed_out(binary: Pat
         assert_eq!(pool.status().idle, 4);
         let reply = redis.command(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
         assert!(reply.starts_with(":4"), "four clients killed: {reply}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while pool.status().size > 0 {
-            assert!(
-                Instant::now() < deadline,
-                "killed connections were never reaped: {:?}",
-                pool.status()
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        clients_common::until_reaped(&pool).await;
         assert_eq!(pool.stats().closed.hangup, 4, "{:?}", pool.stats());
         for expected in 1..=200 {
             assert_eq!(incr(&pool).await.unwrap(), expected);

@@ -31,7 +31,6 @@
 //! ```
 
 use std::error::Error as StdError;
-use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,7 +41,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
-use super::link::{ClientBase, Link};
+use super::link::{ClientBase, DialError, Link};
 use crate::manager::{CloseReason, ErrorClass, IdleWatch};
 use crate::send_manager::SendManager;
 use crate::tcp::Dialer;
@@ -52,14 +51,8 @@ use crate::tcp::Dialer;
 #[non_exhaustive]
 pub enum HttpError {
     /// The TCP dial failed.
-    #[error("dial {target}: {source}")]
-    Dial {
-        /// The target dialed.
-        target: String,
-        /// What the dial failed with.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Dial(#[from] DialError),
     /// The HTTP/1.1 handshake failed.
     #[error(transparent)]
     Hyper(#[from] hyper::Error),
@@ -205,11 +198,7 @@ where
     type Error = HttpError;
 
     async fn connect(&self) -> Result<HttpConn<B>, HttpError> {
-        let (stream, link, runtime) =
-            self.base.dial(()).await.map_err(|source| HttpError::Dial {
-                target: self.base.dialer.target(),
-                source,
-            })?;
+        let (stream, link, runtime) = self.base.dial(()).await?;
         let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
         let target = self.base.dialer.target();
         runtime.spawn(async move {
@@ -246,7 +235,7 @@ where
 
     fn classify(&self, error: &HttpError) -> ErrorClass {
         match error {
-            HttpError::Dial { source, .. } => self.base.dialer.classify(source),
+            HttpError::Dial(error) => self.base.dialer.classify(&error.source),
             HttpError::Hyper(_) => ErrorClass::Retryable,
         }
     }

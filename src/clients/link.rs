@@ -153,6 +153,18 @@ impl<O: Observer> AsyncWrite for Tracked<O> {
     }
 }
 
+/// A client manager's TCP dial failed (or no tokio runtime was there to
+/// run its library on).
+#[derive(Debug, thiserror::Error)]
+#[error("dial {target}: {source}")]
+pub struct DialError {
+    /// The target dialed.
+    pub target: String,
+    /// What the dial failed with.
+    #[source]
+    pub source: io::Error,
+}
+
 /// What every client manager shares: the dialer, the runtime its
 /// libraries' tasks run on, and the pool's idle-death channel.
 #[derive(Debug)]
@@ -194,6 +206,16 @@ impl ClientBase {
 
     /// Dials, and wraps the socket for the library with `observer`.
     pub(crate) async fn dial<O: Observer>(
+        &self,
+        observer: O,
+    ) -> Result<(Tracked<O>, Arc<Link>, Handle), DialError> {
+        self.dial_io(observer).await.map_err(|source| DialError {
+            target: self.dialer.target(),
+            source,
+        })
+    }
+
+    async fn dial_io<O: Observer>(
         &self,
         observer: O,
     ) -> io::Result<(Tracked<O>, Arc<Link>, Handle)> {

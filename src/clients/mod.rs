@@ -24,6 +24,8 @@
 
 pub(crate) mod link;
 
+pub use link::DialError;
+
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;

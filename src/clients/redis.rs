@@ -25,14 +25,13 @@
 //! # }
 //! ```
 
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, ConnectionAddr, RedisConnectionInfo, RedisFuture, Value};
 
-use super::link::{ClientBase, Link};
+use super::link::{ClientBase, DialError, Link};
 use crate::manager::{CloseReason, ErrorClass, IdleWatch};
 use crate::send_manager::SendManager;
 use crate::tcp::Dialer;
@@ -42,14 +41,8 @@ use crate::tcp::Dialer;
 #[non_exhaustive]
 pub enum RedisError {
     /// The TCP dial failed.
-    #[error("dial {target}: {source}")]
-    Dial {
-        /// The target dialed.
-        target: String,
-        /// What the dial failed with.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Dial(#[from] DialError),
     /// The server refused (authentication, a database that does not
     /// exist), or a command failed.
     #[error(transparent)]
@@ -170,14 +163,7 @@ impl SendManager for RedisManager {
     type Error = RedisError;
 
     async fn connect(&self) -> Result<RedisConn, RedisError> {
-        let (stream, link, runtime) =
-            self.base
-                .dial(())
-                .await
-                .map_err(|source| RedisError::Dial {
-                    target: self.base.dialer.target(),
-                    source,
-                })?;
+        let (stream, link, runtime) = self.base.dial(()).await?;
         let mut config = AsyncConnectionConfig::new();
         if let Some(timeout) = self.response_timeout {
             config = config.set_response_timeout(timeout);
@@ -212,7 +198,7 @@ impl SendManager for RedisManager {
     /// Dial errors as the dialer classifies them; a refused login is fatal.
     fn classify(&self, error: &RedisError) -> ErrorClass {
         match error {
-            RedisError::Dial { source, .. } => self.base.dialer.classify(source),
+            RedisError::Dial(error) => self.base.dialer.classify(&error.source),
             RedisError::Redis(error) if error.kind() == redis::ErrorKind::AuthenticationFailed => {
                 ErrorClass::Fatal
             }

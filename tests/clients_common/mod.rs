@@ -34,6 +34,21 @@ pub fn pool<M: ringpool::SendManager>(manager: M, max: usize) -> Arc<ringpool::P
     pool
 }
 
+/// Waits (at most 10 s, without blocking the runtime) until every
+/// connection of `pool` is gone: the idle ones the server killed, reaped by
+/// the pool with no get asking.
+pub async fn until_reaped<M: ringpool::Manager>(pool: &ringpool::Pool<M>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pool.status().size > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "killed connections were never reaped: {:?}",
+            pool.status()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 /// What a run through a restart saw.
 #[derive(Debug)]
 pub struct Recovery {

@@ -37,7 +37,6 @@
 
 mod wire;
 
-use std::io;
 use std::sync::Arc;
 
 use tokio_postgres::config::{Host, SslMode};
@@ -46,7 +45,7 @@ use tokio_postgres::{Client, Config, NoTls};
 pub use wire::TransactionStatus;
 use wire::{Wire, WireState};
 
-use super::link::{ClientBase, Link};
+use super::link::{ClientBase, DialError, Link};
 use crate::manager::{CloseReason, ErrorClass, IdleWatch};
 use crate::send_manager::SendManager;
 use crate::tcp::Dialer;
@@ -56,14 +55,8 @@ use crate::tcp::Dialer;
 #[non_exhaustive]
 pub enum PostgresError {
     /// The TCP dial failed.
-    #[error("dial {target}: {source}")]
-    Dial {
-        /// The target dialed.
-        target: String,
-        /// What the dial failed with.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Dial(#[from] DialError),
     /// The server or the protocol refused (authentication, an unknown
     /// database, a query that failed).
     #[error(transparent)]
@@ -190,14 +183,7 @@ impl SendManager for PostgresManager {
 
     async fn connect(&self) -> Result<PostgresConn, PostgresError> {
         let (observer, wire) = Wire::new();
-        let (stream, link, runtime) =
-            self.base
-                .dial(observer)
-                .await
-                .map_err(|source| PostgresError::Dial {
-                    target: self.base.dialer.target(),
-                    source,
-                })?;
+        let (stream, link, runtime) = self.base.dial(observer).await?;
         let (client, connection) = self.config.connect_raw(stream, NoTls).await?;
         let target = self.base.dialer.target();
         runtime.spawn(async move {
@@ -236,7 +222,7 @@ impl SendManager for PostgresManager {
     /// unknown database is fatal.
     fn classify(&self, error: &PostgresError) -> ErrorClass {
         match error {
-            PostgresError::Dial { source, .. } => self.base.dialer.classify(source),
+            PostgresError::Dial(error) => self.base.dialer.classify(&error.source),
             PostgresError::Postgres(error) => match error.code().map(|code| code.code()) {
                 Some(code) if code.starts_with("28") || code == "3D000" => ErrorClass::Fatal,
                 _ => ErrorClass::Retryable,
