@@ -284,3 +284,42 @@ fn a_multi_endpoint_pool_reports_every_endpoint_under_one_description() {
         "a dropped pool reports nothing"
     );
 }
+
+/// Every metric the dashboard in `docs/grafana-dashboard.json` queries is
+/// one the exporter writes (a multi-endpoint pool writes every family).
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_that_exist() {
+    let dashboard = include_str!("../docs/grafana-dashboard.json");
+    let mut queried: Vec<&str> = dashboard
+        .match_indices("ringpool_")
+        .map(|(at, _)| {
+            let rest = &dashboard[at..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect();
+    queried.sort_unstable();
+    queried.dedup();
+    assert!(queried.len() >= 12, "{queried:?}");
+
+    let (clock, _control) = Clock::mock();
+    let mock = Mock::new();
+    let pool = MultiPool::builder(move |_: &Endpoint| mock.clone())
+        .name("users")
+        .endpoints(["a:1"])
+        .clock(clock)
+        .build()
+        .unwrap();
+    let mut registry = Registry::default();
+    pool.register_metrics(&mut registry);
+    drop(pool.get_blocking().unwrap());
+    let text = scrape(&registry);
+    for name in queried {
+        assert!(
+            text.lines().any(|line| line.starts_with(name)),
+            "the dashboard queries {name}, which the exporter does not write:\n{text}"
+        );
+    }
+}
