@@ -215,8 +215,9 @@ fn a_session_given_back_mid_transaction_is_never_reused(initdb: PathBuf) {
         drop(conn);
         assert_eq!(pool.stats().closed.abandoned, 1, "{:?}", pool.stats());
 
-        // A `Transaction` dropped without commit: its rollback is queued,
-        // and the session is not reused either.
+        // A `Transaction` dropped without commit: its rollback is queued.
+        // The session is closed, unless the rollback already ran when it
+        // came back (then it is idle, and rightly reused).
         let mut conn = pool.get().await.unwrap();
         assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
         let transaction = conn.transaction().await.unwrap();
@@ -226,10 +227,12 @@ fn a_session_given_back_mid_transaction_is_never_reused(initdb: PathBuf) {
             .unwrap();
         drop(transaction);
         drop(conn);
-        assert_eq!(pool.stats().closed.abandoned, 2, "{:?}", pool.stats());
+        let abandoned = pool.stats().closed.abandoned;
+        assert!(matches!(abandoned, 1 | 2), "{:?}", pool.stats());
 
         // A committed one is reused.
         let mut conn = pool.get().await.unwrap();
+        assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
         let transaction = conn.transaction().await.unwrap();
         transaction
             .execute("INSERT INTO ledger VALUES (3)", &[])
@@ -238,7 +241,12 @@ fn a_session_given_back_mid_transaction_is_never_reused(initdb: PathBuf) {
         transaction.commit().await.unwrap();
         drop(conn);
         let conn = pool.get().await.unwrap();
-        assert_eq!(pool.stats().closed.abandoned, 2, "{:?}", pool.stats());
+        assert_eq!(
+            pool.stats().closed.abandoned,
+            abandoned,
+            "{:?}",
+            pool.stats()
+        );
         assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
         // The next user's statements commit on their own: nothing of the
         // abandoned transactions is left.

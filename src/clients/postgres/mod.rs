@@ -10,7 +10,9 @@
 //! one), or with a request still awaiting its reply, is closed
 //! ([`CloseReason::Abandoned`]) and never handed to the next user. That
 //! includes a `tokio_postgres::Transaction` dropped without `commit`: it
-//! queues a `ROLLBACK`, but the pool does not wait on it. Other session
+//! queues a `ROLLBACK`, and the pool does not wait on it, so its connection
+//! is closed unless the rollback has already run when it comes back (then
+//! the session is idle, and reused). Other session
 //! state (`SET`, prepared statements, `LISTEN`) goes with the connection
 //! to its next user, as with any pool; reset it in an
 //! [`on_return`](crate::Builder::on_return) or `after_connect` hook if it
