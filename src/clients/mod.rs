@@ -14,7 +14,8 @@
 //! trip: when the task ends (the server closed the connection, reset it,
 //! or the pool dropped the client), the connection is reported dead at
 //! once, and an idle one is closed and its slot freed without anyone
-//! asking (the pool's idle watch, as for the TCP manager); a checkout also
+//! asking (the pool's idle watch, as for the TCP manager); a checkout loads
+//! the task's flag, and one of a connection idle past `check_after` also
 //! polls the socket for a peer that has hung up (`POLLRDHUP`). The
 //! protocol's ping (`SELECT 1`, `PING`) runs in maintenance for idle
 //! connections due, for servers that hang without closing.
