@@ -2,16 +2,14 @@
 //! else queueing; and the one timer that times out every due waiter.
 
 use std::future::{Future, poll_fn};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc as StdArc;
 use std::sync::atomic::Ordering as StdOrdering;
 use std::task::{Poll, Wake, Waker};
 
 use crate::core::claim::{Claim, claim};
 use crate::core::handoff::{dispatch, give_back, next_grant};
-use crate::core::sync::Arc;
-use crate::core::waiters::{Grant, Outcome, Waiter};
-use crate::drop_guard::{DropGuard, Unwinding};
+use crate::core::waiters::{Grant, Node, Outcome};
 use crate::manager::Manager;
 use crate::pool::inner::Inner;
 use crate::time::Sleep;
@@ -28,17 +26,29 @@ pub(crate) enum WaitEnd<'a, M: Manager> {
     TimedOut,
 }
 
-/// A place in the waiter queue; withdrawn (and anything it was handed given
-/// back) if the get is dropped while queued.
-type Queued<'a, M> = DropGuard<'a, Inner<M>, Arc<Waiter<ConnOf<M>, ErrOf<M>>>>;
+/// A get's place in the waiter queue, inside its future: withdrawn if the
+/// get is dropped while queued, and anything it was handed given back.
+struct Place<'a, M: Manager> {
+    inner: &'a Inner<M>,
+    node: Node<ConnOf<M>, ErrOf<M>>,
+}
 
-fn withdraw_and_give_back<M: Manager>(
-    inner: &Inner<M>,
-    waiter: Arc<Waiter<ConnOf<M>, ErrOf<M>>>,
-    _: Unwinding,
-) {
-    if let Some(outcome) = inner.waiters.withdraw(&waiter) {
-        give_back(inner, outcome);
+impl<'a, M: Manager> Place<'a, M> {
+    /// The node, pinned with its place.
+    fn node(self: Pin<&Self>) -> Pin<&Node<ConnOf<M>, ErrOf<M>>> {
+        // SAFETY: the node is structurally pinned: `Place` never moves it
+        // out or hands out `&mut` to it, and its `Drop` only reads it.
+        unsafe { self.map_unchecked(|place| &place.node) }
+    }
+}
+
+impl<M: Manager> Drop for Place<'_, M> {
+    fn drop(&mut self) {
+        // Unlinked before anything else runs: the node's memory is freed
+        // right after this, and a panic in `give_back` cannot leave it queued.
+        if let Some(outcome) = self.inner.waiters.withdraw(&self.node) {
+            give_back(self.inner, outcome);
+        }
     }
 }
 
@@ -74,35 +84,46 @@ pub(crate) async fn take_or_wait<'a, M: Manager>(
 
 async fn wait<M: Manager>(inner: &Inner<M>, deadline: u64) -> WaitEnd<'_, M> {
     let now = inner.clock.now();
-    let registered =
-        inner
-            .waiters
-            .register(deadline, || inner.is_closed(), || next_grant(inner, now));
-    let Some(waiter) = registered else {
-        return WaitEnd::Closed;
-    };
-    let mut queued: Option<Queued<'_, M>> =
-        Some(DropGuard::new(inner, waiter, withdraw_and_give_back));
-    arm_timeout_sweep(inner, deadline);
+    let place = pin!(Place {
+        inner,
+        node: Node::new(deadline),
+    });
+    let node = place.into_ref().node();
+    let mut registered = false;
     // Only while the dial gate is closed: wake when it reopens, to dispatch
     // slots. The acquire timeout itself is the sweep's job.
     let mut gate_sleep: Option<Sleep<'_>> = None;
     // If the gate was closed when our registration tried for a grant, it
-    // may reopen before our first poll with nobody to dispatch for us: the
+    // may reopen before our next poll with nobody to dispatch for us: the
     // first poll that finds it open dispatches once. (Open at that time,
     // the try saw it open; a later slot or return dispatches as usual.)
     let mut dispatched_open = inner.gate.closed_until(now).is_none();
     poll_fn(|cx| {
         loop {
-            let waiter = queued.as_ref().expect("queued until settled");
-            if let Poll::Ready(outcome) = waiter.poll(cx) {
-                drop(queued.take().map(DropGuard::disarm));
+            let settled = match registered {
+                true => inner.waiters.poll(&node, cx),
+                false => {
+                    let queued = inner.waiters.register(
+                        node,
+                        cx.waker(),
+                        || inner.is_closed(),
+                        || next_grant(inner, now),
+                    );
+                    if !queued {
+                        return Poll::Ready(WaitEnd::Closed);
+                    }
+                    registered = true;
+                    arm_timeout_sweep(inner, deadline);
+                    // Registered with this waker: no lock to take again.
+                    node.take_settled().map_or(Poll::Pending, Poll::Ready)
+                }
+            };
+            if let Poll::Ready(outcome) = settled {
                 return Poll::Ready(wait_end(inner, outcome));
             }
             let now = inner.clock.now();
             if now >= deadline {
-                let waiter = queued.take().expect("queued until settled").disarm();
-                return Poll::Ready(match inner.waiters.withdraw(&waiter) {
+                return Poll::Ready(match inner.waiters.withdraw(&node) {
                     None => WaitEnd::TimedOut,
                     Some(outcome) => wait_end(inner, outcome),
                 });

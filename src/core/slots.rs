@@ -96,7 +96,8 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::Slots;
-    use crate::core::sync::{Arc, model};
+    use crate::core::sync::model;
+    use std::sync::Arc;
 
     #[test]
     fn racing_reservations_never_overshoot() {

@@ -26,7 +26,33 @@ pub(crate) use loom::sync::atomic::{
     AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
 };
 
-pub(crate) use std::sync::Arc;
+/// Interior mutability for data whose exclusive access a protocol, not the
+/// type system, guarantees (the waiter nodes' links, waker and outcome).
+/// Under `ringpool_loom` it is loom's, which checks every access for races.
+#[cfg(not(ringpool_loom))]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(ringpool_loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Calls `f` with a pointer for reading (loom's interface).
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Calls `f` with a pointer for writing (loom's interface).
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(ringpool_loom)]
+pub(crate) use loom::cell::UnsafeCell;
 
 /// Declares a mutex wrapper over `$inner` whose `lock` never fails.
 macro_rules! poison_free_mutex {

@@ -1,24 +1,39 @@
 //! The first-in, first-out queue of gets waiting for a connection.
 //!
+//! Waiting allocates nothing: each waiter is a [`Node`] inside its get's
+//! (pinned) future, linked into an intrusive doubly linked list under the
+//! queue lock, and unlinked in O(1) when the get leaves.
+//!
 //! Invariants:
-//! - `count` equals the number of waiters in `queue` (both change under the
+//! - `count` equals the number of nodes in the list (both change under the
 //!   queue lock); the hot path reads `count` to see whether anybody waits.
-//! - A waiter is in `queue` exactly until it is served, failed, closed, timed
-//!   out or withdrawn; whoever removes it decides its outcome, under the
-//!   queue lock, so a resource handed to a waiter is owned by exactly one
-//!   party: the waiter's `get`, or (if that `get` was dropped) the withdrawer,
-//!   which gives it back to the pool.
+//! - A node is in the list exactly while its state is `QUEUED`; whoever
+//!   takes it out (a server, a close, the timeout sweep, or its own get
+//!   withdrawing) does so under the queue lock and decides its outcome, so
+//!   a resource handed to a waiter is owned by exactly one party: the
+//!   waiter's get, or (if that get was dropped) its withdrawal, which gives
+//!   it back to the pool.
+//! - A node's links and waker are touched only under the queue lock. Its
+//!   outcome is written under the lock by whoever settles it, before the
+//!   `Release` store of `SETTLED`; after that store the settler never
+//!   touches the node again, and the owner reads the outcome after an
+//!   `Acquire` load of `SETTLED`. So a get may free its node (return or be
+//!   dropped) the moment it sees `SETTLED`, without the lock.
+//! - A node is never freed while `QUEUED`: its owner withdraws it first
+//!   (`Drop` of the get's place in `checkout::wait`), under the lock.
 //! - Waiters are served strictly in arrival order: only the front is served.
 //! - Wakers are invoked after the queue lock is released.
 
-use std::collections::VecDeque;
+use std::marker::PhantomPinned;
+use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Waker};
 
 use crossbeam_utils::CachePadded;
 
 use super::idle::Entry;
-use super::sync::{Arc, AtomicUsize, Mutex, Ordering, fence};
+use super::sync::{AtomicU32, AtomicUsize, Mutex, Ordering, UnsafeCell, fence};
 
 /// What a waiter (or any get) holds the right to: an idle connection, or an
 /// empty slot it may dial into.
@@ -38,55 +53,181 @@ pub(crate) enum Outcome<C, E> {
     TimedOut,
 }
 
-pub(crate) struct Waiter<C, E> {
+/// Not in the list, and no outcome to collect.
+const IDLE: u32 = 0;
+/// In the list, waiting.
+const QUEUED: u32 = 1;
+/// Taken out of the list with an outcome its owner has not collected yet.
+const SETTLED: u32 = 2;
+
+type Link<C, E> = Option<NonNull<Node<C, E>>>;
+
+struct Links<C, E> {
+    prev: Link<C, E>,
+    next: Link<C, E>,
+}
+
+/// One waiting get, embedded in its future.
+pub(crate) struct Node<C, E> {
     /// When this waiter's acquire timeout expires (ns since the epoch).
     deadline: u64,
-    cell: Mutex<Cell<C, E>>,
+    /// `IDLE`, `QUEUED` or `SETTLED` (see the module's invariants).
+    state: AtomicU32,
+    /// Under the queue lock.
+    links: UnsafeCell<Links<C, E>>,
+    /// Under the queue lock.
+    waker: UnsafeCell<Option<Waker>>,
+    /// Written by the settler under the lock, read by the owner once settled.
+    outcome: UnsafeCell<Option<Outcome<C, E>>>,
+    /// The list points at this node: it must not move while queued.
+    _pinned: PhantomPinned,
 }
 
-struct Cell<C, E> {
-    outcome: Option<Outcome<C, E>>,
-    waker: Option<Waker>,
-}
+// SAFETY: the raw links and the waker are only read or written under the
+// queue lock; the outcome moves from the settler (under the lock, before a
+// `Release` store) to the owner (after an `Acquire` load), one party at a
+// time. So sharing or sending a node moves a `C` and an `Arc<E>` between
+// threads, which the bounds allow.
+unsafe impl<C: Send, E: Send + Sync> Send for Node<C, E> {}
+// SAFETY: as for `Send`: every shared access is serialised by the queue
+// lock or by the `SETTLED` hand-over.
+unsafe impl<C: Send, E: Send + Sync> Sync for Node<C, E> {}
 
-impl<C, E> Waiter<C, E> {
-    fn new(deadline: u64) -> Self {
-        Waiter {
+impl<C, E> Node<C, E> {
+    /// A node for a get whose acquire timeout expires at `deadline`.
+    pub(crate) fn new(deadline: u64) -> Self {
+        Node {
             deadline,
-            cell: Mutex::new(Cell {
-                outcome: None,
-                waker: None,
+            state: AtomicU32::new(IDLE),
+            links: UnsafeCell::new(Links {
+                prev: None,
+                next: None,
             }),
+            waker: UnsafeCell::new(None),
+            outcome: UnsafeCell::new(None),
+            _pinned: PhantomPinned,
         }
     }
 
-    /// Records the outcome; returns the waker to call once locks are released.
-    #[must_use]
-    fn settle(&self, outcome: Outcome<C, E>) -> Option<Waker> {
-        let mut cell = self.cell.lock();
-        debug_assert!(cell.outcome.is_none(), "waiter settled twice");
-        cell.outcome = Some(outcome);
-        cell.waker.take()
+    /// The outcome, if the node was settled; the node is idle again after.
+    /// Lock-free: only the owner calls it.
+    pub(crate) fn take_settled(&self) -> Option<Outcome<C, E>> {
+        // Pairs with the `Release` store in `settle`.
+        if self.state.load(Ordering::Acquire) != SETTLED {
+            return None;
+        }
+        self.state.store(IDLE, Ordering::Relaxed);
+        // SAFETY: settled means out of the list, and the settler wrote the
+        // outcome before its `Release` store and never touches the node
+        // after it: only the owner (us) reaches the outcome now.
+        self.outcome
+            .with_mut(|outcome| unsafe { (*outcome).take() })
     }
+}
 
-    /// Ready once the waiter has been settled.
-    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<Outcome<C, E>> {
-        let mut cell = self.cell.lock();
-        match cell.outcome.take() {
-            Some(outcome) => Poll::Ready(outcome),
-            None => {
-                match &mut cell.waker {
-                    Some(waker) if waker.will_wake(cx.waker()) => {}
-                    slot => *slot = Some(cx.waker().clone()),
-                }
-                Poll::Pending
+/// The intrusive list of queued nodes; lives inside the queue lock.
+struct List<C, E> {
+    head: Link<C, E>,
+    tail: Link<C, E>,
+}
+
+// SAFETY: the list only holds pointers to nodes, which are `Send` and `Sync`
+// under the same bounds; it is only reached under its mutex.
+unsafe impl<C: Send, E: Send + Sync> Send for List<C, E> {}
+
+impl<C, E> List<C, E> {
+    /// Appends `node`.
+    ///
+    /// # Safety
+    ///
+    /// `node` is pinned, alive, and not in any list; it stays alive until
+    /// it is unlinked (the caller holds the queue lock, `&mut self`).
+    unsafe fn push_back(&mut self, node: NonNull<Node<C, E>>) {
+        let tail = self.tail;
+        // SAFETY: the caller guarantees `node` is alive; the lock is held.
+        unsafe { node.as_ref() }.links.with_mut(|links| {
+            // SAFETY: links are only touched under the queue lock, held.
+            unsafe {
+                (*links).prev = tail;
+                (*links).next = None;
             }
+        });
+        match tail {
+            // SAFETY: a queued node is alive until unlinked (module docs).
+            Some(tail) => unsafe { tail.as_ref() }
+                .links
+                // SAFETY: under the queue lock.
+                .with_mut(|links| unsafe { (*links).next = Some(node) }),
+            None => self.head = Some(node),
+        }
+        self.tail = Some(node);
+    }
+
+    /// Unlinks `node`.
+    ///
+    /// # Safety
+    ///
+    /// `node` is in this list (so alive), and the queue lock is held.
+    unsafe fn unlink(&mut self, node: NonNull<Node<C, E>>) {
+        // SAFETY: in the list, so alive; the lock is held.
+        let (prev, next) = unsafe { node.as_ref() }.links.with_mut(|links| {
+            // SAFETY: under the queue lock.
+            let links = unsafe { &mut *links };
+            (links.prev.take(), links.next.take())
+        });
+        match prev {
+            // SAFETY: a neighbour in the list is alive; under the lock.
+            Some(prev) => unsafe { prev.as_ref() }
+                .links
+                // SAFETY: under the queue lock.
+                .with_mut(|links| unsafe { (*links).next = next }),
+            None => self.head = next,
+        }
+        match next {
+            // SAFETY: a neighbour in the list is alive; under the lock.
+            Some(next) => unsafe { next.as_ref() }
+                .links
+                // SAFETY: under the queue lock.
+                .with_mut(|links| unsafe { (*links).prev = prev }),
+            None => self.tail = prev,
         }
     }
 
-    fn take_outcome(&self) -> Option<Outcome<C, E>> {
-        self.cell.lock().outcome.take()
+    /// The node after `node`.
+    ///
+    /// # Safety
+    ///
+    /// `node` is in this list, and the queue lock is held.
+    unsafe fn next(&self, node: NonNull<Node<C, E>>) -> Link<C, E> {
+        // SAFETY: in the list, so alive; under the lock.
+        unsafe { node.as_ref() }
+            .links
+            // SAFETY: under the queue lock.
+            .with(|links| unsafe { (*links).next })
     }
+}
+
+/// Settles a node just unlinked: records the outcome and returns the waker
+/// to call once the lock is released.
+///
+/// # Safety
+///
+/// `node` was unlinked under the queue lock, which is still held, so its
+/// owner cannot have freed it (it would have to take that lock first).
+#[must_use]
+unsafe fn settle<C, E>(node: NonNull<Node<C, E>>, outcome: Outcome<C, E>) -> Option<Waker> {
+    // SAFETY: alive, as the caller guarantees.
+    let node = unsafe { node.as_ref() };
+    debug_assert_eq!(node.state.load(Ordering::Relaxed), QUEUED);
+    // SAFETY: a queued node's outcome is only written by its settler, under
+    // the lock we hold; the owner reads it only after `SETTLED`.
+    node.outcome
+        .with_mut(|cell| unsafe { *cell = Some(outcome) });
+    // SAFETY: the waker is only touched under the queue lock, held.
+    let waker = node.waker.with_mut(|waker| unsafe { (*waker).take() });
+    // The owner may free the node as soon as it sees this: nothing after.
+    node.state.store(SETTLED, Ordering::Release);
+    waker
 }
 
 /// Wakers collected under the lock and invoked after it is released.
@@ -113,10 +254,8 @@ impl Wakeups {
     }
 }
 
-type Queue<C, E> = Mutex<VecDeque<Arc<Waiter<C, E>>>>;
-
 pub(crate) struct Waiters<C, E> {
-    queue: CachePadded<Queue<C, E>>,
+    queue: CachePadded<Mutex<List<C, E>>>,
     /// Read by every checkout: kept off the queue lock's cache line.
     /// Raised in `register` before the handshake's fence; lowered under the
     /// queue lock when a waiter leaves. A lowering pairs with nothing: a
@@ -128,7 +267,10 @@ pub(crate) struct Waiters<C, E> {
 impl<C, E> Waiters<C, E> {
     pub(crate) fn new() -> Self {
         Waiters {
-            queue: CachePadded::new(Mutex::new(VecDeque::new())),
+            queue: CachePadded::new(Mutex::new(List {
+                head: None,
+                tail: None,
+            })),
             count: CachePadded::new(AtomicUsize::new(0)),
         }
     }
@@ -140,23 +282,33 @@ impl<C, E> Waiters<C, E> {
         self.count.load(Ordering::Relaxed)
     }
 
-    /// Queues a new waiter at the back (unless `refuse()` says the pool is
+    /// Queues `node` at the back (unless `refuse()` says the pool is
     /// closed, checked under the lock so `settle_all` cannot miss it), then,
     /// still under the lock, serves the queue from resources `next_grant`
-    /// finds: the waiter's half of the lost-wakeup handshake.
+    /// finds: the waiter's half of the lost-wakeup handshake. Returns
+    /// `false` if refused. If `node` is still queued after that, `waker`
+    /// is woken when it is settled; if it was served at once,
+    /// [`Node::take_settled`] has its outcome.
+    ///
+    /// The node must be idle; once queued its owner must
+    /// [`withdraw`](Waiters::withdraw) it (or collect its outcome) before
+    /// freeing it.
     pub(crate) fn register(
         &self,
-        deadline: u64,
+        node: Pin<&Node<C, E>>,
+        waker: &Waker,
         refuse: impl FnOnce() -> bool,
         next_grant: impl FnMut() -> Option<Grant<C>>,
-    ) -> Option<Arc<Waiter<C, E>>> {
-        let waiter = Arc::new(Waiter::new(deadline));
-        let queued = Arc::clone(&waiter);
+    ) -> bool {
+        debug_assert_eq!(node.state.load(Ordering::Relaxed), IDLE);
         let mut queue = self.queue.lock();
         if refuse() {
-            return None;
+            return false;
         }
-        queue.push_back(queued);
+        node.state.store(QUEUED, Ordering::Relaxed);
+        // SAFETY: pinned, alive, not in the list (idle), and its owner
+        // withdraws it under this lock before freeing it; the lock is held.
+        unsafe { queue.push_back(NonNull::from(node.get_ref())) };
         self.count.fetch_add(1, Ordering::SeqCst);
         // The waiter's half of the lost-wake-up handshake (core/mod.rs):
         // pairs with the fence in `handoff::after_publish` and
@@ -164,9 +316,37 @@ impl<C, E> Waiters<C, E> {
         // resource, is seen by the other side.
         fence(Ordering::SeqCst);
         let wakeups = self.serve_locked(&mut queue, next_grant);
+        if node.state.load(Ordering::Relaxed) == QUEUED {
+            // SAFETY: under the queue lock, and the node is queued.
+            node.waker
+                .with_mut(|slot| unsafe { *slot = Some(waker.clone()) });
+        }
         drop(queue);
         wakeups.wake();
-        Some(waiter)
+        true
+    }
+
+    /// Ready with the outcome once `node` (registered) has been settled;
+    /// otherwise makes sure `cx`'s waker is the one woken.
+    pub(crate) fn poll(&self, node: &Node<C, E>, cx: &mut Context<'_>) -> Poll<Outcome<C, E>> {
+        if let Some(outcome) = node.take_settled() {
+            return Poll::Ready(outcome);
+        }
+        let queue = self.queue.lock();
+        if let Some(outcome) = node.take_settled() {
+            return Poll::Ready(outcome);
+        }
+        debug_assert_eq!(node.state.load(Ordering::Relaxed), QUEUED);
+        // SAFETY: under the queue lock, and the node is queued.
+        let stale = node.waker.with_mut(|slot| unsafe {
+            match &*slot {
+                Some(waker) if waker.will_wake(cx.waker()) => None,
+                _ => (*slot).replace(cx.waker().clone()),
+            }
+        });
+        drop(queue);
+        drop(stale);
+        Poll::Pending
     }
 
     /// Serves waiters from the front while `next_grant` yields resources.
@@ -179,15 +359,19 @@ impl<C, E> Waiters<C, E> {
 
     fn serve_locked(
         &self,
-        queue: &mut VecDeque<Arc<Waiter<C, E>>>,
+        queue: &mut List<C, E>,
         mut next_grant: impl FnMut() -> Option<Grant<C>>,
     ) -> Wakeups {
         let mut wakeups = Wakeups::default();
-        while !queue.is_empty() {
+        while let Some(front) = queue.head {
             let Some(grant) = next_grant() else { break };
-            let waiter = queue.pop_front().expect("queue is not empty");
-            self.count.fetch_sub(1, Ordering::SeqCst);
-            wakeups.push(waiter.settle(Outcome::Granted(grant)));
+            // SAFETY: the front is in the list; the lock is held; settled
+            // right after, still under the lock.
+            unsafe {
+                queue.unlink(front);
+                self.count.fetch_sub(1, Ordering::SeqCst);
+                wakeups.push(settle(front, Outcome::Granted(grant)));
+            }
         }
         wakeups
     }
@@ -195,11 +379,16 @@ impl<C, E> Waiters<C, E> {
     /// Gives `entry` to the front waiter, or returns it if nobody waits.
     pub(crate) fn hand_over(&self, entry: Entry<C>) -> Option<Entry<C>> {
         let mut queue = self.queue.lock();
-        let Some(waiter) = queue.pop_front() else {
+        let Some(front) = queue.head else {
             return Some(entry);
         };
-        self.count.fetch_sub(1, Ordering::SeqCst);
-        let waker = waiter.settle(Outcome::Granted(Grant::Conn(entry)));
+        // SAFETY: the front is in the list; the lock is held until after
+        // the node is settled.
+        let waker = unsafe {
+            queue.unlink(front);
+            self.count.fetch_sub(1, Ordering::SeqCst);
+            settle(front, Outcome::Granted(Grant::Conn(entry)))
+        };
         drop(queue);
         if let Some(waker) = waker {
             waker.wake();
@@ -211,9 +400,13 @@ impl<C, E> Waiters<C, E> {
     pub(crate) fn settle_all(&self, mut outcome: impl FnMut() -> Outcome<C, E>) {
         let mut queue = self.queue.lock();
         let mut wakeups = Wakeups::default();
-        for waiter in queue.drain(..) {
-            self.count.fetch_sub(1, Ordering::SeqCst);
-            wakeups.push(waiter.settle(outcome()));
+        while let Some(front) = queue.head {
+            // SAFETY: as in `serve_locked`.
+            unsafe {
+                queue.unlink(front);
+                self.count.fetch_sub(1, Ordering::SeqCst);
+                wakeups.push(settle(front, outcome()));
+            }
         }
         drop(queue);
         wakeups.wake();
@@ -225,16 +418,22 @@ impl<C, E> Waiters<C, E> {
         let mut queue = self.queue.lock();
         let mut wakeups = Wakeups::default();
         let mut earliest = None::<u64>;
-        queue.retain(|waiter| {
-            if waiter.deadline <= now {
-                self.count.fetch_sub(1, Ordering::SeqCst);
-                wakeups.push(waiter.settle(Outcome::TimedOut));
-                false
-            } else {
-                earliest = Some(earliest.map_or(waiter.deadline, |e| e.min(waiter.deadline)));
-                true
+        let mut cursor = queue.head;
+        while let Some(node) = cursor {
+            // SAFETY: `node` is in the list (read before any unlink of it);
+            // the lock is held throughout.
+            unsafe {
+                cursor = queue.next(node);
+                let deadline = node.as_ref().deadline;
+                if deadline <= now {
+                    queue.unlink(node);
+                    self.count.fetch_sub(1, Ordering::SeqCst);
+                    wakeups.push(settle(node, Outcome::TimedOut));
+                } else {
+                    earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
+                }
             }
-        });
+        }
         drop(queue);
         wakeups.wake();
         earliest
@@ -245,54 +444,82 @@ impl<C, E> Waiters<C, E> {
     pub(crate) fn wake_all(&self) {
         let queue = self.queue.lock();
         let mut wakeups = Wakeups::default();
-        for waiter in queue.iter() {
-            wakeups.push(waiter.cell.lock().waker.clone());
+        let mut cursor = queue.head;
+        while let Some(node) = cursor {
+            // SAFETY: in the list, so alive; the lock is held.
+            unsafe {
+                cursor = queue.next(node);
+                wakeups.push(node.as_ref().waker.with(|waker| (*waker).clone()));
+            }
         }
         drop(queue);
         wakeups.wake();
     }
 
-    /// Withdraws `waiter`. If it was still queued it leaves the queue and
-    /// `None` is returned; if it had already been settled, its outcome is
-    /// returned so the caller can use or give back what it was handed.
-    pub(crate) fn withdraw(&self, waiter: &Arc<Waiter<C, E>>) -> Option<Outcome<C, E>> {
-        let mut queue = self.queue.lock();
-        if let Some(at) = queue.iter().position(|queued| Arc::ptr_eq(queued, waiter)) {
-            queue.remove(at);
-            self.count.fetch_sub(1, Ordering::SeqCst);
-            return None;
+    /// Withdraws `node`. If it was still queued it leaves the queue and
+    /// `None` is returned; if it had been settled, its outcome is returned
+    /// so the caller can use or give back what it was handed. An idle node
+    /// (never queued, or already collected) gives `None`. Afterwards the
+    /// node is idle and may be freed.
+    pub(crate) fn withdraw(&self, node: &Node<C, E>) -> Option<Outcome<C, E>> {
+        match node.state.load(Ordering::Acquire) {
+            IDLE => return None,
+            SETTLED => return node.take_settled(),
+            _ => {}
         }
+        let mut queue = self.queue.lock();
+        // Settled between the load and the lock?
+        if let Some(outcome) = node.take_settled() {
+            return Some(outcome);
+        }
+        // SAFETY: queued (the state says so under the lock), so in this
+        // list; the lock is held.
+        let waker = unsafe {
+            queue.unlink(NonNull::from(node));
+            node.waker.with_mut(|waker| (*waker).take())
+        };
+        self.count.fetch_sub(1, Ordering::SeqCst);
+        node.state.store(IDLE, Ordering::Relaxed);
         drop(queue);
-        waiter.take_outcome()
+        drop(waker);
+        None
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Grant, Outcome, Waiters};
+    use super::{Grant, Node, Outcome, Waiters};
     use crate::core::sync::model;
+    use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 
     type Queue = Waiters<u32, std::io::Error>;
+    type TestNode = Node<u32, std::io::Error>;
 
-    fn poll(waiter: &super::Waiter<u32, std::io::Error>) -> Poll<Outcome<u32, std::io::Error>> {
-        waiter.poll(&mut Context::from_waker(Waker::noop()))
+    fn poll(queue: &Queue, node: &TestNode) -> Poll<Outcome<u32, std::io::Error>> {
+        queue.poll(node, &mut Context::from_waker(Waker::noop()))
+    }
+
+    fn register(queue: &Queue, node: std::pin::Pin<&TestNode>) {
+        assert!(queue.register(node, Waker::noop(), || false, || None));
     }
 
     #[test]
     fn the_front_waiter_is_served_first() {
         model::check(|| {
             let queue = Queue::new();
-            let first = queue.register(10, || false, || None).unwrap();
-            let second = queue.register(10, || false, || None).unwrap();
+            let first = pin!(TestNode::new(10));
+            let second = pin!(TestNode::new(10));
+            register(&queue, first.as_ref());
+            register(&queue, second.as_ref());
             assert_eq!(queue.count(), 2);
             let mut grants = vec![Grant::Slot];
             queue.serve(|| grants.pop());
             assert!(matches!(
-                poll(&first),
+                poll(&queue, &first),
                 Poll::Ready(Outcome::Granted(Grant::Slot))
             ));
-            assert!(poll(&second).is_pending());
+            assert!(poll(&queue, &second).is_pending());
             assert_eq!(queue.count(), 1);
             assert!(
                 queue.withdraw(&second).is_none(),
@@ -306,13 +533,43 @@ mod tests {
     fn withdrawing_a_served_waiter_hands_back_its_grant() {
         model::check(|| {
             let queue = Queue::new();
-            let waiter = queue.register(10, || false, || None).unwrap();
+            let node = pin!(TestNode::new(10));
+            register(&queue, node.as_ref());
             let mut grants = vec![Grant::Slot];
             queue.serve(|| grants.pop());
             assert!(matches!(
-                queue.withdraw(&waiter),
+                queue.withdraw(&node),
                 Some(Outcome::Granted(Grant::Slot))
             ));
+            assert!(queue.withdraw(&node).is_none(), "collected once only");
+        });
+    }
+
+    #[test]
+    fn a_waiter_in_the_middle_leaves_without_breaking_the_order() {
+        model::check(|| {
+            let queue = Queue::new();
+            let nodes = [
+                pin!(TestNode::new(10)),
+                pin!(TestNode::new(10)),
+                pin!(TestNode::new(10)),
+            ];
+            for node in &nodes {
+                register(&queue, node.as_ref());
+            }
+            assert!(queue.withdraw(&nodes[1]).is_none());
+            let mut grants = vec![Grant::Slot, Grant::Slot];
+            queue.serve(|| grants.pop());
+            assert!(poll(&queue, &nodes[0]).is_ready());
+            assert!(poll(&queue, &nodes[2]).is_ready());
+            assert_eq!(queue.count(), 0);
+            // The list is empty again: a newcomer is at the front.
+            let late = pin!(TestNode::new(10));
+            register(&queue, late.as_ref());
+            let mut grants = vec![Grant::Slot];
+            queue.serve(|| grants.pop());
+            assert!(grants.is_empty(), "served the newcomer");
+            assert!(poll(&queue, &late).is_ready());
         });
     }
 
@@ -320,11 +577,22 @@ mod tests {
     fn expiry_times_out_only_due_waiters() {
         model::check(|| {
             let queue = Queue::new();
-            let early = queue.register(5, || false, || None).unwrap();
-            let late = queue.register(9, || false, || None).unwrap();
+            let early = pin!(TestNode::new(5));
+            let late = pin!(TestNode::new(9));
+            let earliest = pin!(TestNode::new(3));
+            register(&queue, late.as_ref());
+            register(&queue, early.as_ref());
+            register(&queue, earliest.as_ref());
             assert_eq!(queue.expire(5), Some(9));
-            assert!(matches!(poll(&early), Poll::Ready(Outcome::TimedOut)));
-            assert!(poll(&late).is_pending());
+            assert!(matches!(
+                poll(&queue, &early),
+                Poll::Ready(Outcome::TimedOut)
+            ));
+            assert!(matches!(
+                poll(&queue, &earliest),
+                Poll::Ready(Outcome::TimedOut)
+            ));
+            assert!(poll(&queue, &late).is_pending());
             assert_eq!(queue.count(), 1);
             assert_eq!(queue.expire(9), None);
         });
@@ -334,8 +602,10 @@ mod tests {
     fn a_closed_queue_refuses_new_waiters() {
         model::check(|| {
             let queue = Queue::new();
-            assert!(queue.register(10, || true, || None).is_none());
+            let node = pin!(TestNode::new(10));
+            assert!(!queue.register(node.as_ref(), Waker::noop(), || true, || None));
             assert_eq!(queue.count(), 0);
+            assert!(queue.withdraw(&node).is_none());
         });
     }
 
@@ -345,11 +615,37 @@ mod tests {
         model::check(|| {
             let queue = Queue::new();
             let mut grants = vec![Grant::Slot];
-            let waiter = queue.register(10, || false, || grants.pop()).unwrap();
+            let node = pin!(TestNode::new(10));
+            assert!(queue.register(node.as_ref(), Waker::noop(), || false, || grants.pop()));
             assert!(matches!(
-                poll(&waiter),
-                Poll::Ready(Outcome::Granted(Grant::Slot))
+                node.take_settled(),
+                Some(Outcome::Granted(Grant::Slot))
             ));
+            assert_eq!(queue.count(), 0);
+        });
+    }
+
+    #[test]
+    fn a_waiter_served_while_it_withdraws_is_served_exactly_once() {
+        // The server hands a slot over on one thread while the waiter's get
+        // is dropped on another: the slot ends with exactly one of them.
+        model::check(|| {
+            let queue = std::sync::Arc::new(Queue::new());
+            let node = Box::pin(TestNode::new(10));
+            register(&queue, node.as_ref());
+            let server = {
+                let queue = std::sync::Arc::clone(&queue);
+                model::spawn(move || {
+                    let mut grants = vec![Grant::Slot];
+                    queue.serve(|| grants.pop());
+                    grants.len()
+                })
+            };
+            let handed_back = usize::from(queue.withdraw(&node).is_some());
+            drop(node);
+            let unused = server.join().unwrap();
+            // Granted and handed back, or never granted (still unused).
+            assert_eq!(handed_back + unused, 1);
             assert_eq!(queue.count(), 0);
         });
     }
