@@ -85,6 +85,45 @@ fn a_waiter_being_served_races_its_cancellation() {
     });
 }
 
+/// The intrusive waiter list: a waiter that leaves the queue (its get
+/// dropped) while the holder returns, whether or not it was served first,
+/// never takes the connection with it: the waiter behind it is served,
+/// exactly once, and nothing is made twice.
+#[test]
+fn a_waiter_leaving_the_queue_passes_its_connection_to_the_next() {
+    loom::model(|| {
+        let (pool, counting) = pool(1, &[]);
+        let held = block_on(pool.get()).expect("first get dials");
+        let other = pool.clone();
+        let leaving = thread::spawn(move || {
+            let mut get = pin!(other.get());
+            let first = get.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            drop(first);
+        });
+        let mut staying = pin!(pool.get());
+        let first = staying
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+        drop(held);
+        leaving.join().unwrap();
+        let conn = match first {
+            std::task::Poll::Ready(conn) => conn,
+            std::task::Poll::Pending => match staying
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+            {
+                std::task::Poll::Ready(conn) => conn,
+                std::task::Poll::Pending => panic!("the staying waiter was never served"),
+            },
+        };
+        let conn = conn.expect("served with the one connection");
+        assert_eq!(pool.status().waiting, 0);
+        drop(conn);
+        assert_eq!(counting.made(), 1);
+        assert_quiescent(&pool, &counting);
+    });
+}
+
 /// `discard` releases its slot exactly once, and the waiter gets it.
 #[test]
 fn discard_releases_its_slot_exactly_once() {

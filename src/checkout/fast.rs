@@ -2,7 +2,9 @@
 //!
 //! Fast path: nobody waits, an idle connection is there, it passes its
 //! checks: one pop, no lock, no allocation. Anything else goes to the slow
-//! path (`slow::acquire`), boxed so the common future stays a few words.
+//! path (`slow::acquire`), which waits inline (a waiting get allocates
+//! nothing) and boxes only a dial or a ping, so the get's future stays
+//! small whatever the manager's futures are.
 
 use std::future::Future;
 use std::panic::Location;
@@ -69,8 +71,7 @@ fn checkout<'a, M: Manager>(
         let inner = &*pool.inner;
         match try_fast(inner) {
             Fast::Hit(entry) => Ok(Pooled::new(pool, entry, caller)),
-            // Boxed so the common, fast-path future stays a few words.
-            Fast::Miss(first) => Box::pin(acquire(inner, first, timeout_ns))
+            Fast::Miss(first) => acquire(inner, first, timeout_ns)
                 .await
                 .map(|entry| Pooled::new(pool, entry, caller)),
         }
@@ -116,7 +117,7 @@ impl<M: Manager> Pool<M> {
             let inner = &*self.inner;
             match try_fast(inner) {
                 Fast::Hit(entry) => Ok(Pooled::new(self, entry, caller)),
-                Fast::Miss(first) => Box::pin(acquire(inner, first, None))
+                Fast::Miss(first) => acquire(inner, first, None)
                     .await
                     .map(|entry| Pooled::new(self, entry, caller)),
             }

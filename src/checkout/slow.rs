@@ -43,7 +43,14 @@ pub(crate) async fn acquire<M: Manager>(
     let timeout = timeout_ns.unwrap_or_else(|| inner.settings.load().acquire_timeout_ns);
     let deadline = start.saturating_add(timeout);
     let mut waited = false;
-    let result = acquire_until(inner, first, start, deadline, &mut waited).await;
+    let result = match wait_first(inner, first, start, deadline, &mut waited).await {
+        Waited::Ready(result) => result,
+        // A dial or a ping (rare, and far dearer than an allocation) runs
+        // in a boxed future, so the get's own future stays small.
+        Waited::Go(first) => {
+            Box::pin(acquire_until(inner, first, start, deadline, &mut waited)).await
+        }
+    };
     refill_if_below_min_idle(inner);
     if waited {
         inner.stats.waited(inner.clock.now().saturating_sub(start));
@@ -54,26 +61,88 @@ pub(crate) async fn acquire<M: Manager>(
     result
 }
 
-async fn acquire_until<M: Manager>(
-    inner: &Inner<M>,
+/// What the inline first round of the slow path left to do.
+enum Waited<'a, M: Manager> {
+    Ready(Result<Entry<ConnOf<M>>, Error<ErrOf<M>>>),
+    /// Go on in the boxed loop, holding this (or nothing).
+    Go(Option<Claim<'a, M>>),
+}
+
+/// The slow path's commonest round, a get that queues and is handed a
+/// returned connection, inline in the get's future: waiting allocates
+/// nothing. Anything needing a dial or a ping is left to the boxed loop.
+async fn wait_first<'a, M: Manager>(
+    inner: &'a Inner<M>,
     first: Option<Grant<ConnOf<M>>>,
     start: u64,
     deadline: u64,
     waited: &mut bool,
+) -> Waited<'a, M> {
+    if let Some(grant) = first {
+        return Waited::Go(Some(claim(inner, grant)));
+    }
+    if inner.is_closed() {
+        return Waited::Ready(Err(Error::Closed));
+    }
+    let claimed = match ended(
+        inner,
+        take_or_wait(inner, start, deadline, waited).await,
+        start,
+    ) {
+        Ok(claimed) => claimed,
+        Err(error) => return Waited::Ready(Err(error)),
+    };
+    if inner.is_closed() {
+        // Closed while we waited: what we were handed goes back (and is
+        // closed there); a closed pool hands nothing out.
+        drop(claimed);
+        return Waited::Ready(Err(Error::Closed));
+    }
+    match claimed.disarm() {
+        Grant::Conn(entry) => match validate(inner, entry, inner.clock.recent()) {
+            Checked::Ready(entry) => {
+                inner.stats.incr(Counter::SlowReuse);
+                Waited::Ready(Ok(entry))
+            }
+            Checked::NeedsPing(entry) => Waited::Go(Some(claim(inner, Grant::Conn(entry)))),
+            Checked::Closed => Waited::Go(Some(claim(inner, Grant::Slot))),
+        },
+        Grant::Slot => Waited::Go(Some(claim(inner, Grant::Slot))),
+    }
+}
+
+/// What a get whose wait ended holds, or the error it ends with.
+fn ended<'a, M: Manager>(
+    inner: &'a Inner<M>,
+    end: WaitEnd<'a, M>,
+    start: u64,
+) -> Result<Claim<'a, M>, Error<ErrOf<M>>> {
+    match end {
+        WaitEnd::Granted(claimed) => Ok(claimed),
+        WaitEnd::Failed(error) => Err(Error::Connect(error)),
+        WaitEnd::Unavailable => Err(failure::unavailable(inner)),
+        WaitEnd::Closed => Err(Error::Closed),
+        WaitEnd::TimedOut => Err(failure::timed_out(inner, start)),
+    }
+}
+
+async fn acquire_until<'a, M: Manager>(
+    inner: &'a Inner<M>,
+    mut held: Option<Claim<'a, M>>,
+    start: u64,
+    deadline: u64,
+    waited: &mut bool,
 ) -> Result<Entry<ConnOf<M>>, Error<ErrOf<M>>> {
-    let mut held = first.map(|grant| claim(inner, grant));
     loop {
         if inner.is_closed() {
             return Err(Error::Closed);
         }
         let Some(claimed) = held.take() else {
-            held = match take_or_wait(inner, deadline, waited).await {
-                WaitEnd::Granted(claimed) => Some(claimed),
-                WaitEnd::Failed(error) => return Err(Error::Connect(error)),
-                WaitEnd::Unavailable => return Err(failure::unavailable(inner)),
-                WaitEnd::Closed => return Err(Error::Closed),
-                WaitEnd::TimedOut => return Err(failure::timed_out(inner, start)),
-            };
+            held = Some(ended(
+                inner,
+                take_or_wait(inner, inner.clock.now(), deadline, waited).await,
+                start,
+            )?);
             continue;
         };
         match claimed.disarm() {
