@@ -101,7 +101,11 @@ async fn wait<M: Manager>(inner: &Inner<M>, now: u64, deadline: u64) -> WaitEnd<
     poll_fn(|cx| {
         loop {
             let (settled, now) = match registered {
-                true => (inner.waiters.poll(&node, cx), inner.clock.now()),
+                true => match inner.waiters.poll(&node, cx) {
+                    Poll::Ready(outcome) => return Poll::Ready(wait_end(inner, outcome)),
+                    // Read only now: a served get needs no clock.
+                    Poll::Pending => (Poll::Pending, inner.clock.now()),
+                },
                 false => {
                     let queued = inner.waiters.register(
                         node,
