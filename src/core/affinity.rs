@@ -4,31 +4,28 @@
 //! out), while the others wait in the shared queue from the cold end.
 //!
 //! Each thread is assigned one slot (threads beyond the slot count share
-//! them). A slot is a try-lock over one entry: a return fills its thread's
-//! slot if it is empty, a checkout empties it, and neither ever waits: a
-//! slot that is busy or in the other state sends the caller to the shared
-//! queue. Every other reader (waiters, maintenance, close, `len`) can reach
-//! every slot, so the store as a whole is still the single source of truth:
-//! `pop` takes the caller's own slot, then the shared queue, then any other
-//! slot.
+//! them). A slot is one entry behind a state word, `EMPTY`, `BUSY` or
+//! `FULL`: a return fills its thread's slot by a compare-and-swap from
+//! `EMPTY` to `BUSY`, writes the entry and stores `FULL`; a checkout empties
+//! it by a compare-and-swap from `FULL` to `BUSY`, reads the entry and
+//! stores `EMPTY`. Neither ever waits: a slot in the other state (or busy)
+//! sends the caller to the shared queue. That is one atomic
+//! read-modify-write per fill and per take, where a lock would cost two and
+//! a count of fills a third. Every other reader (waiters, maintenance,
+//! close, `len`) can reach every slot, so the store as a whole is still the
+//! single source of truth: `pop` takes the caller's own slot, then the
+//! shared queue, then any other slot.
 //!
 //! The lost-wake-up handshake (`core/mod.rs`) covers the slots as it covers
-//! the queue: a returner fills the slot and *then* counts the fill
-//! (`Release`, after the lock is released), then fences and reads the
-//! waiter count; a waiter that sees the fill (`Acquire`) also sees the lock
-//! released, so its try-lock fails only if another thread holds the lock
-//! at that moment: a taker (which then has the entry) or a returner
-//! probing a full slot (which then publishes its own connection and, seeing
-//! the waiter, dispatches, its own slot first).
-//!
-//! A slot counts its fills and its takes instead of keeping a flag: a take
-//! can land between a fill and the fill's count, and a flag lowered by the
-//! take would then be raised after it, for good. The counts only disagree
-//! while a fill is being counted.
+//! the queue: a returner stores `FULL` (`Release`), then fences and reads
+//! the waiter count; a waiter raises the count, fences, then scans. If the
+//! waiter misses the `FULL`, the returner sees its count and dispatches. If
+//! it sees `BUSY`, the slot is being filled (its filler then sees the count
+//! the same way) or emptied by a taker, which then has the entry.
 
 use crossbeam_utils::CachePadded;
 
-use super::sync::{AtomicBool, AtomicUsize, IdleQueue, Mutex, Ordering};
+use super::sync::{AtomicBool, AtomicU32, IdleQueue, Ordering, UnsafeCell};
 
 /// Slots per pool: enough for the cores of a typical server; threads beyond
 /// share them.
@@ -39,19 +36,68 @@ const SLOTS: usize = 16;
 #[cfg(ringpool_loom)]
 const SLOTS: usize = 2;
 
+/// Holds no entry.
+const EMPTY: u32 = 0;
+/// Being filled or emptied by the thread that set it.
+const BUSY: u32 = 1;
+/// Holds an entry.
+const FULL: u32 = 2;
+
 struct Slot<T> {
-    /// Entries put in, counted after the lock is released.
-    fills: AtomicUsize,
-    /// Entries taken out, counted under the lock.
-    takes: AtomicUsize,
-    entry: Mutex<Option<T>>,
+    /// `EMPTY`, `BUSY` or `FULL`.
+    state: AtomicU32,
+    /// Written only by the thread that moved `state` to `BUSY`.
+    entry: UnsafeCell<Option<T>>,
 }
 
+// SAFETY: the entry is only reached by the one thread that won the slot's
+// `BUSY` state, and handed between threads through the `Release` stores and
+// `Acquire` swaps of that state, so sharing a slot moves a `T` between
+// threads, which `T: Send` allows.
+unsafe impl<T: Send> Sync for Slot<T> {}
+
 impl<T> Slot<T> {
-    /// Whether it may hold an entry: a hint for scans; the lock decides.
+    /// Puts `value` in if the slot is empty and not busy.
     #[inline]
-    fn maybe_full(&self) -> bool {
-        self.fills.load(Ordering::Acquire) != self.takes.load(Ordering::Relaxed)
+    fn fill(&self, value: T) -> Result<(), T> {
+        if self.state.load(Ordering::Relaxed) != EMPTY
+            || self
+                .state
+                .compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return Err(value);
+        }
+        // SAFETY: `BUSY` is ours: no other thread reads or writes the
+        // entry until we store a new state; the `Acquire` above saw the
+        // last taker's `Release`, so its read is done.
+        self.entry.with_mut(|entry| unsafe { *entry = Some(value) });
+        self.state.store(FULL, Ordering::Release);
+        Ok(())
+    }
+
+    /// Takes the entry out if the slot is full and not busy.
+    #[inline]
+    fn take(&self) -> Option<T> {
+        if self.state.load(Ordering::Relaxed) != FULL
+            || self
+                .state
+                .compare_exchange(FULL, BUSY, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return None;
+        }
+        // SAFETY: `BUSY` is ours, and the `Acquire` above saw the filler's
+        // `Release`, so its write is visible and done.
+        let value = self.entry.with_mut(|entry| unsafe { (*entry).take() });
+        self.state.store(EMPTY, Ordering::Release);
+        value
+    }
+
+    /// Whether it holds an entry now (a snapshot).
+    #[inline]
+    fn is_full(&self) -> bool {
+        self.state.load(Ordering::Acquire) == FULL
     }
 }
 
@@ -76,9 +122,8 @@ impl<T> IdleStore<T> {
             slots: (0..SLOTS)
                 .map(|_| {
                     CachePadded::new(Slot {
-                        fills: AtomicUsize::new(0),
-                        takes: AtomicUsize::new(0),
-                        entry: Mutex::new(None),
+                        state: AtomicU32::new(EMPTY),
+                        entry: UnsafeCell::new(None),
                     })
                 })
                 .collect(),
@@ -101,22 +146,10 @@ impl<T> IdleStore<T> {
         if !self.lifo.load(Ordering::Relaxed) {
             return self.queue.push(value);
         }
-        let slot = &self.slots[own_slot()];
-        if slot.maybe_full() {
-            return self.queue.push(value);
+        match self.slots[own_slot()].fill(value) {
+            Ok(()) => Ok(()),
+            Err(value) => self.queue.push(value),
         }
-        let Some(mut held) = slot.entry.try_lock() else {
-            return self.queue.push(value);
-        };
-        if held.is_some() {
-            drop(held);
-            return self.queue.push(value);
-        }
-        *held = Some(value);
-        drop(held);
-        // After the lock is released: see the module documentation.
-        slot.fills.fetch_add(1, Ordering::Release);
-        Ok(())
     }
 
     /// Into the shared queue, whatever the order (maintenance giving back
@@ -157,20 +190,13 @@ impl<T> IdleStore<T> {
     /// Empties slot `index` if it holds an entry and is not busy.
     #[inline]
     fn take(&self, index: usize) -> Option<T> {
-        let slot = &self.slots[index];
-        if !slot.maybe_full() {
-            return None;
-        }
-        let mut held = slot.entry.try_lock()?;
-        let value = held.take()?;
-        slot.takes.fetch_add(1, Ordering::Relaxed);
-        Some(value)
+        self.slots[index].take()
     }
 
     /// Entries held: the queue's plus the full slots' (a snapshot, exact
     /// when nothing moves).
     pub(crate) fn len(&self) -> usize {
-        let cached = self.slots.iter().filter(|slot| slot.maybe_full()).count();
+        let cached = self.slots.iter().filter(|slot| slot.is_full()).count();
         self.queue.len() + cached
     }
 
