@@ -57,21 +57,23 @@ struct Slot<T> {
 unsafe impl<T: Send> Sync for Slot<T> {}
 
 impl<T> Slot<T> {
-    /// Puts `value` in if the slot is empty and not busy.
+    /// Puts `value` in if the slot is empty and not busy, and runs
+    /// `finish` on it there; else gives both back.
     #[inline]
-    fn fill(&self, value: T) -> Result<(), T> {
+    fn fill<F: FnOnce(&mut T)>(&self, value: T, finish: F) -> Result<(), (T, F)> {
         if self.state.load(Ordering::Relaxed) != EMPTY
             || self
                 .state
                 .compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Relaxed)
                 .is_err()
         {
-            return Err(value);
+            return Err((value, finish));
         }
         // SAFETY: `BUSY` is ours: no other thread reads or writes the
         // entry until we store a new state; the `Acquire` above saw the
         // last taker's `Release`, so its read is done.
-        self.entry.with_mut(|entry| unsafe { *entry = Some(value) });
+        self.entry
+            .with_mut(|entry| finish(unsafe { (*entry).insert(value) }));
         self.state.store(FULL, Ordering::Release);
         Ok(())
     }
@@ -140,16 +142,25 @@ impl<T> IdleStore<T> {
 
     /// A connection given back by its user: into this thread's slot if the
     /// order is last in, first out and the slot is free, else the shared
-    /// queue. `Err` gives it back if the queue is full.
+    /// queue. `finish` runs on the entry where it lands, before anybody
+    /// else can see it (the return stamps it there: written before the
+    /// move, the stamp would stall the move's wider loads). `Err` gives it
+    /// back if the queue is full.
     #[inline]
-    pub(crate) fn push_returned(&self, value: T) -> Result<(), T> {
-        if !self.lifo.load(Ordering::Relaxed) {
-            return self.queue.push(value);
+    pub(crate) fn push_returned(&self, value: T, finish: impl FnOnce(&mut T)) -> Result<(), T> {
+        let mut value = value;
+        if self.lifo.load(Ordering::Relaxed) {
+            match self.slots[own_slot()].fill(value, finish) {
+                Ok(()) => return Ok(()),
+                Err((back, finish)) => {
+                    value = back;
+                    finish(&mut value);
+                }
+            }
+        } else {
+            finish(&mut value);
         }
-        match self.slots[own_slot()].fill(value) {
-            Ok(()) => Ok(()),
-            Err(value) => self.queue.push(value),
-        }
+        self.queue.push(value)
     }
 
     /// Into the shared queue, whatever the order (maintenance giving back
@@ -236,11 +247,11 @@ mod tests {
             let store = IdleStore::new(8, true);
             store.push(1).unwrap();
             store.push(2).unwrap();
-            store.push_returned(3).unwrap();
+            store.push_returned(3, |_| {}).unwrap();
             assert_eq!(store.len(), 3);
             assert_eq!(store.pop(), Some(3), "its own slot first");
             assert_eq!(store.pop(), Some(1), "then the shared queue, oldest first");
-            store.push_returned(4).unwrap();
+            store.push_returned(4, |_| {}).unwrap();
             assert_eq!(store.pop(), Some(4));
             assert_eq!(store.pop(), Some(2));
             assert_eq!(store.pop(), None);
@@ -254,7 +265,7 @@ mod tests {
             // One entry in another thread's slot, three in the queue.
             let other = model::spawn({
                 let store = std::sync::Arc::clone(&store);
-                move || store.push_returned(9).unwrap()
+                move || store.push_returned(9, |_| {}).unwrap()
             });
             other.join().unwrap();
             for value in 1..=3 {
@@ -277,8 +288,8 @@ mod tests {
     fn fifo_order_uses_the_shared_queue_alone() {
         model::check(|| {
             let store = IdleStore::new(8, false);
-            store.push_returned(1).unwrap();
-            store.push_returned(2).unwrap();
+            store.push_returned(1, |_| {}).unwrap();
+            store.push_returned(2, |_| {}).unwrap();
             assert_eq!(store.pop(), Some(1));
             assert_eq!(store.pop(), Some(2));
         });
@@ -290,7 +301,7 @@ mod tests {
             let store = std::sync::Arc::new(IdleStore::new(4, true));
             let returner = model::spawn({
                 let store = std::sync::Arc::clone(&store);
-                move || store.push_returned(7).unwrap()
+                move || store.push_returned(7, |_| {}).unwrap()
             });
             let taker = model::spawn({
                 let store = std::sync::Arc::clone(&store);

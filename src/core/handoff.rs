@@ -53,12 +53,12 @@ fn put_through_hook<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
 /// A returned connection that passed its checks: back to idle (or a
 /// waiter) unless it outlived its lifetime.
 #[inline]
-fn keep<M: Manager>(inner: &Inner<M>, mut entry: Entry<M::Connection>) {
-    entry.last_used = inner.clock.recent();
-    if policy::outlived(&inner.hot, &entry, entry.last_used) {
+fn keep<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
+    let now = inner.clock.recent();
+    if policy::outlived(&inner.hot, &entry, now) {
         return close_and_release(inner, entry, CloseReason::Lifetime);
     }
-    publish(inner, entry, true, true);
+    publish(inner, entry, Some(now), true);
 }
 
 /// A connection whose check panicked: closed (dropped, if the thread is
@@ -114,25 +114,25 @@ pub(crate) fn after_publish<M: Manager>(inner: &Inner<M>) {
 /// into the shared queue.
 #[inline]
 pub(crate) fn reinsert<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
-    publish(inner, entry, false, true);
+    publish(inner, entry, None, true);
 }
 
 /// `reinsert` for a connection that never left the manager's idle watch
 /// (taken out by a pass in memory): the manager is not told it went idle.
 #[inline]
 pub(crate) fn reinsert_watched<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
-    publish(inner, entry, false, false);
+    publish(inner, entry, None, false);
 }
 
 /// Publishes an idle connection: to the oldest waiter if any, else into
-/// the idle store (into this thread's slot when `returned` by its user and
-/// the order is last in, first out), then the returner's half of the
-/// handshake.
+/// the idle store (into this thread's slot when `returned` by its user,
+/// stamped last used at that time, and the order is last in, first out),
+/// then the returner's half of the handshake.
 #[inline]
 fn publish<M: Manager>(
     inner: &Inner<M>,
-    entry: Entry<M::Connection>,
-    returned: bool,
+    mut entry: Entry<M::Connection>,
+    returned: Option<u64>,
     went_idle: bool,
 ) {
     if inner.is_closed() {
@@ -142,6 +142,34 @@ fn publish<M: Manager>(
         // Over a lowered max_size: this connection is the surplus.
         return inner.close_conn(entry, CloseReason::Resize);
     }
+    // Somebody waits, or the manager watches idle connections: stamp the
+    // entry now (off the common path) and take the general route.
+    let watched = went_idle && crate::lifecycle::watch::is_on(inner);
+    if watched || inner.waiters.count() != 0 {
+        if let Some(now) = returned {
+            entry.last_used = now;
+        }
+        return publish_slow(inner, entry, returned.is_some(), watched);
+    }
+    let pushed = match returned {
+        // Stamped where it lands: see `IdleStore::push_returned`.
+        Some(now) => inner
+            .idle
+            .push_returned(entry, |entry| entry.last_used = now),
+        None => inner.idle.push(entry),
+    };
+    after_push(inner, pushed);
+}
+
+/// `publish` with somebody waiting or the idle watch on: to the oldest
+/// waiter, else (told to the watch) into the idle store.
+#[cold]
+fn publish_slow<M: Manager>(
+    inner: &Inner<M>,
+    entry: Entry<M::Connection>,
+    returned: bool,
+    watched: bool,
+) {
     // Somebody waits: hand the connection straight to the oldest waiter.
     let entry = match inner.waiters.count() {
         0 => entry,
@@ -150,14 +178,20 @@ fn publish<M: Manager>(
             Some(entry) => entry,
         },
     };
-    let entry = match went_idle && crate::lifecycle::watch::is_on(inner) {
+    let entry = match watched {
         true => crate::lifecycle::watch::going_idle(inner, entry),
         false => entry,
     };
     let pushed = match returned {
-        true => inner.idle.push_returned(entry),
+        true => inner.idle.push_returned(entry, |_| {}),
         false => inner.idle.push(entry),
     };
+    after_push(inner, pushed);
+}
+
+/// The tail of `publish` once the entry is pushed (or refused).
+#[inline]
+fn after_push<M: Manager>(inner: &Inner<M>, pushed: Result<(), Entry<M::Connection>>) {
     if let Err(entry) = pushed {
         // Unreachable while max_size <= capacity; never lose it anyway.
         return close_and_release(inner, entry, CloseReason::Resize);
