@@ -43,6 +43,35 @@ fn a_connection_idle_past_ping_after_is_pinged_at_checkout() {
 }
 
 #[test]
+fn a_connection_due_a_ping_is_checked_and_pinged_once() {
+    // The fast path checks it and hands it to the slow path for its ping:
+    // the slow path must not check it again (a second liveness check, a
+    // second health-check count).
+    let mock = Mock::new();
+    let (clock, control) = Clock::mock();
+    let pool = Pool::builder(mock.clone())
+        .young_death_window(None)
+        .check_after(Duration::ZERO)
+        .ping_after(Some(SECOND))
+        .ping_timeout(SECOND)
+        .idle_timeout(None)
+        .clock(clock)
+        .build()
+        .unwrap();
+    drop(pool.get_blocking().unwrap());
+    let checks = mock.state.liveness_checks.load(Ordering::SeqCst);
+    control.advance(2 * SECOND);
+    drop(pool.get_blocking().unwrap());
+    assert_eq!(mock.pings(), 1);
+    assert_eq!(
+        mock.state.liveness_checks.load(Ordering::SeqCst) - checks,
+        1,
+        "one liveness check for one checkout"
+    );
+    assert_quiescent(&pool, &mock);
+}
+
+#[test]
 fn a_failed_ping_closes_the_connection_and_the_get_moves_on() {
     let (pool, mock, clock) = pool();
     let id = pool.get_blocking().unwrap().id;

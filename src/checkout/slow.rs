@@ -70,7 +70,9 @@ enum Waited<'a, M: Manager> {
 
 /// The slow path's commonest round, a get that queues and is handed a
 /// returned connection, inline in the get's future: waiting allocates
-/// nothing. Anything needing a dial or a ping is left to the boxed loop.
+/// nothing. A connection due a ping (the fast path's, already checked, or
+/// one handed over and checked here) is pinged here, boxed like a dial; a
+/// slot to dial into goes on to the boxed loop.
 async fn wait_first<'a, M: Manager>(
     inner: &'a Inner<M>,
     first: Option<Grant<ConnOf<M>>>,
@@ -78,36 +80,46 @@ async fn wait_first<'a, M: Manager>(
     deadline: u64,
     waited: &mut bool,
 ) -> Waited<'a, M> {
-    if let Some(grant) = first {
-        return Waited::Go(Some(claim(inner, grant)));
-    }
-    if inner.is_closed() {
-        return Waited::Ready(Err(Error::Closed));
-    }
-    let claimed = match ended(
-        inner,
-        take_or_wait(inner, start, deadline, waited).await,
-        start,
-    ) {
-        Ok(claimed) => claimed,
-        Err(error) => return Waited::Ready(Err(error)),
+    // The fast path hands over a connection only once it passed its checks
+    // and is due a ping.
+    let checked = first.is_some();
+    let claimed = match first {
+        Some(grant) => claim(inner, grant),
+        None if inner.is_closed() => return Waited::Ready(Err(Error::Closed)),
+        None => match ended(
+            inner,
+            take_or_wait(inner, start, deadline, waited).await,
+            start,
+        ) {
+            Ok(claimed) => claimed,
+            Err(error) => return Waited::Ready(Err(error)),
+        },
     };
     if inner.is_closed() {
-        // Closed while we waited: what we were handed goes back (and is
-        // closed there); a closed pool hands nothing out.
+        // What we hold goes back (and is closed there); a closed pool
+        // hands nothing out.
         drop(claimed);
         return Waited::Ready(Err(Error::Closed));
     }
-    match claimed.disarm() {
+    let entry = match claimed.disarm() {
+        Grant::Conn(entry) if checked => entry,
         Grant::Conn(entry) => match validate(inner, entry, inner.clock.recent()) {
             Checked::Ready(entry) => {
                 inner.stats.incr(Counter::SlowReuse);
-                Waited::Ready(Ok(entry))
+                return Waited::Ready(Ok(entry));
             }
-            Checked::NeedsPing(entry) => Waited::Go(Some(claim(inner, Grant::Conn(entry)))),
-            Checked::Closed => Waited::Go(Some(claim(inner, Grant::Slot))),
+            Checked::NeedsPing(entry) => entry,
+            Checked::Closed => return Waited::Go(Some(claim(inner, Grant::Slot))),
         },
-        Grant::Slot => Waited::Go(Some(claim(inner, Grant::Slot))),
+        Grant::Slot => return Waited::Go(Some(claim(inner, Grant::Slot))),
+    };
+    match Box::pin(ping_entry(inner, entry, deadline)).await {
+        Some(entry) => {
+            inner.stats.incr(Counter::SlowReuse);
+            Waited::Ready(Ok(entry))
+        }
+        // Failed and closed: its slot is still ours to dial into.
+        None => Waited::Go(Some(claim(inner, Grant::Slot))),
     }
 }
 
