@@ -92,7 +92,7 @@ impl<M: Manager> Hooks<M> {
 /// panic guard; `false` (logged) when the hook refuses it.
 #[inline(never)]
 pub(crate) fn accepts<M: Manager>(
-    inner: &crate::pool::inner::Inner<M>,
+    (pool, endpoint): (&str, &str),
     hook: &SyncHook<M>,
     conn: &mut M::Connection,
     point: &'static str,
@@ -100,7 +100,7 @@ pub(crate) fn accepts<M: Manager>(
     match hook(conn) {
         Ok(()) => true,
         Err(error) => {
-            tracing::debug!(pool = %inner.name, endpoint = %inner.endpoint, point, %error,
+            tracing::debug!(pool, endpoint, point, %error,
                 "a hook refused a connection");
             false
         }

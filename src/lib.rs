@@ -14,6 +14,7 @@
 mod core;
 mod drop_guard;
 mod pool;
+mod sync;
 mod thread_number;
 mod time;
 
@@ -46,12 +47,13 @@ pub mod tcp;
 mod uring;
 
 pub use checkout::Pooled;
-pub use config::{Builder, Config, ConfigError, IdleOrder, SETTINGS};
+pub use config::{Config, ConfigError, IdleOrder, SETTINGS};
 pub use error::{Error, TimeoutError, UnavailableError};
 pub use lifecycle::DrainReport;
 pub use manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, Manager};
 pub use metrics::{ClosedCounts, Stats, Status};
 pub use pool::Pool;
+pub use pool::builder::Builder;
 pub use send_manager::SendManager;
 pub use time::{Clock, ClockDriver, MockClock, RECENT_TIME_INTERVAL};
 #[cfg(target_os = "linux")]

@@ -1,8 +1,8 @@
 //! A small number per thread, for spreading per-thread state (counter
 //! stripes, idle slots) over a fixed number of places.
 
+use crate::sync::plain::{AtomicUsize, Ordering};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// This thread's number: 0 for the first thread that asks, 1 for the
 /// next, and so on; the same for the thread's whole life.

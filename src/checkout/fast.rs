@@ -13,8 +13,7 @@ use std::time::Duration;
 use super::guard::Pooled;
 use super::slow::acquire;
 use super::validate::{Checked, validate};
-use crate::core::handoff::release_slot;
-use crate::core::idle::Entry;
+use crate::core::entry::Entry;
 use crate::core::waiters::Grant;
 use crate::error::Error;
 use crate::lifecycle::housekeeping::refill_if_below_min_idle;
@@ -23,6 +22,7 @@ use crate::metrics::stats::Counter;
 use crate::metrics::status::status;
 use crate::pool::Pool;
 use crate::pool::inner::Inner;
+use crate::pool::release::release_slot;
 use crate::time::nanos;
 
 type ErrOf<M> = <M as Manager>::Error;

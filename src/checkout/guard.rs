@@ -4,12 +4,13 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::core::handoff::{close_and_release, put, release_slot};
-use crate::core::idle::Entry;
+use crate::core::entry::Entry;
 use crate::lifecycle::leak::{LeakWatch, unwatch, watch_for_leak};
 use crate::manager::{CloseReason, Manager};
 use crate::metrics::stats::Counter;
 use crate::pool::Pool;
+use crate::pool::handoff::put;
+use crate::pool::release::{close_and_release, release_slot};
 
 /// A connection checked out of a [`Pool`]. Dereferences to the connection;
 /// dropping it gives the connection back.

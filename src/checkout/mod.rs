@@ -9,6 +9,7 @@
 //! waiter queue), the dial layer (a permit and a dial), the close policy,
 //! stats and time.
 
+pub(crate) mod claim;
 pub(crate) mod failure;
 mod fast;
 pub(crate) mod guard;

@@ -7,8 +7,8 @@
 use super::failure;
 use super::validate::{Checked, ping_entry, validate};
 use super::wait::{WaitEnd, take_or_wait};
-use crate::core::claim::{Claim, claim};
-use crate::core::idle::Entry;
+use crate::checkout::claim::{Claim, claim};
+use crate::core::entry::Entry;
 use crate::core::waiters::Grant;
 use crate::dial::connect::{DialEnd, dial};
 use crate::dial::permit::{DialPermit, permit};
@@ -29,11 +29,7 @@ pub(crate) async fn acquire<M: Manager>(
     timeout_ns: Option<u64>,
 ) -> Result<Entry<ConnOf<M>>, Error<ErrOf<M>>> {
     inner.stats.incr(Counter::SlowGets);
-    if inner
-        .hot
-        .track_demand
-        .load(crate::core::sync::Ordering::Relaxed)
-    {
+    if inner.hot.track_demand.load(crate::sync::Ordering::Relaxed) {
         let in_use_or_dialing = inner.slots.size().saturating_sub(inner.idle.len());
         inner
             .lifecycle

@@ -1,13 +1,13 @@
 //! The checks a connection passes before it is handed out: the close
 //! policy, the manager's liveness check, and the ping.
 
-use crate::core::handoff::close_after_panic;
-use crate::core::idle::Entry;
+use crate::core::entry::Entry;
 use crate::drop_guard::DropGuard;
 use crate::hooks;
-use crate::lifecycle::{policy, watch};
 use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::Inner;
+use crate::pool::release::close_after_panic;
+use crate::pool::{policy, watch};
 use crate::time::{Raced, with_deadline};
 
 /// What the checkout checks made of an idle connection.
@@ -36,7 +36,7 @@ pub(crate) fn validate<M: Manager>(
         },
     };
     let hot = &inner.hot;
-    let relaxed = crate::core::sync::Ordering::Relaxed;
+    let relaxed = crate::sync::Ordering::Relaxed;
     let idle_for = now.saturating_sub(entry.last_used);
     let age = now.saturating_sub(entry.created);
     // Three loads and three compares for a connection used recently, past
@@ -79,7 +79,12 @@ fn vet_with<M: Manager>(
     // User code: if it panics, the guard closes the connection and frees
     // its slot as the panic passes.
     let mut held = DropGuard::new(inner, entry, close_after_panic);
-    let accepted = hooks::accepts(inner, hook, &mut held.conn, "checkout");
+    let accepted = hooks::accepts::<M>(
+        (&inner.name, &inner.endpoint),
+        hook,
+        &mut held.conn,
+        "checkout",
+    );
     let entry = held.disarm();
     if accepted {
         return passed(entry);
@@ -104,7 +109,7 @@ fn validate_idle<M: Manager>(
     idle_for: u64,
     age: u64,
 ) -> Checked<M::Connection> {
-    let relaxed = crate::core::sync::Ordering::Relaxed;
+    let relaxed = crate::sync::Ordering::Relaxed;
     // Young and not yet proven alive after use: checked at every checkout.
     let young = age < inner.hot.young_death_window_ns.load(relaxed) && !entry.seen_alive();
     let spare = || policy::is_spare(inner, inner.idle.len());

@@ -1,17 +1,18 @@
 //! Waiting for a connection: taking one (or a slot) if nobody waits ahead,
 //! else queueing; and the one timer that times out every due waiter.
 
+use crate::sync::plain::Ordering as StdOrdering;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc as StdArc;
-use std::sync::atomic::Ordering as StdOrdering;
 use std::task::{Poll, Wake, Waker};
 
-use crate::core::claim::{Claim, claim};
-use crate::core::handoff::{dispatch, give_back, next_grant};
+use crate::checkout::claim::{Claim, claim};
 use crate::core::waiters::{Grant, Node, Outcome};
 use crate::manager::Manager;
+use crate::pool::handoff::give_back;
 use crate::pool::inner::Inner;
+use crate::pool::release::{dispatch, next_grant};
 use crate::time::Sleep;
 
 type ConnOf<M> = <M as Manager>::Connection;

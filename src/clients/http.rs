@@ -30,10 +30,10 @@
 //! # }
 //! ```
 
+use crate::sync::plain::{AtomicBool, Ordering};
 use std::error::Error as StdError;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};

@@ -2,12 +2,12 @@
 //! trip: the socket, wrapped so that the end of the library's task (which
 //! owns it) is seen at once, and polled for a peer that hung up.
 
+use crate::sync::plain::{AtomicBool, Ordering};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};

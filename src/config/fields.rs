@@ -3,16 +3,15 @@
 //! The `declare_config!` invocation below generates the [`Config`] struct,
 //! its `Default`, the [`SETTINGS`] list, the text form's parser and printer
 //! (and with them the `RINGPOOL_*` environment variables) and one
-//! [`Builder`](crate::Builder) setter per setting. Adding a setting means
+//! [`Builder`](crate::Builder) setter per setting (the `builder_setters!`
+//! macro, expanded by the builder). Adding a setting means
 //! adding it here, a rule in `validate.rs` if it has one, and a line in
 //! `docs/tuning.md`.
 
 use std::time::Duration;
 
-use super::builder::Builder;
 use super::error::ConfigError;
 use super::value::{IdleOrder, SettingValue};
-use crate::manager::Manager;
 
 macro_rules! declare_config {
     ($( $(#[doc = $doc:literal])* $name:ident : $ty:ty = $default:expr; )*) => {
@@ -71,15 +70,20 @@ macro_rules! declare_config {
             }
         }
 
-        impl<M: Manager> Builder<M> {
-            $(
-                #[doc = concat!("Sets [`Config::", stringify!($name), "`].")]
-                pub fn $name(mut self, value: $ty) -> Self {
-                    self.config.$name = value;
-                    self
-                }
-            )*
+        /// One setter per setting, for the pool's builder (expanded inside
+        /// `impl Builder`, which holds the config as `self.config`).
+        macro_rules! builder_setters {
+            () => {
+                $(
+                    #[doc = concat!("Sets [`Config::", stringify!($name), "`].")]
+                    pub fn $name(mut self, value: $ty) -> Self {
+                        self.config.$name = value;
+                        self
+                    }
+                )*
+            };
         }
+        pub(crate) use builder_setters;
     };
 }
 

@@ -13,7 +13,6 @@
 //! a [`ConfigError`] that names the field, says what was wrong and how to fix
 //! it, and the config in force stays in force.
 
-mod builder;
 mod error;
 mod fields;
 #[cfg(feature = "serde")]
@@ -23,8 +22,8 @@ mod text;
 mod validate;
 mod value;
 
-pub use builder::Builder;
 pub use error::ConfigError;
+pub(crate) use fields::builder_setters;
 pub use fields::{Config, SETTINGS};
 pub(crate) use settings::{HotLimits, Settings};
 pub use value::IdleOrder;

@@ -1,7 +1,7 @@
 //! A validated config in the form the pool reads: durations in
 //! nanoseconds, and the settings every checkout reads mirrored in atomics.
 
-use crate::core::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::time::nanos;
 
 use super::fields::Config;

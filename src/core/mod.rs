@@ -1,13 +1,14 @@
-//! The concurrent protocol, the part the loom models check: the slot
-//! counter, the idle queue's entries, the waiter queue, the claims a get
-//! holds, and the put/handoff handshake that moves connections and slots
-//! between them.
+//! The concurrent protocol's data structures, the part the loom models
+//! check: the slot counter (`slots`), the idle store (`idle_store`: the
+//! per-thread slots in front of the lock-free queue), the entry that moves
+//! between them (`entry`) and the intrusive waiter list (`waiters`).
 //!
-//! Owns: [`sync`] (the only door to atomics, locks, fences and the
-//! lock-free queue), `Slots`, `Entry`, `Waiters`, `Claim` and the handoff
-//! functions. May touch: the pool's shared state (`pool::Inner`), the
-//! manager's `can_recycle` and `close` on return, and the dial gate's
-//! read-only "may a dial start" check. Everything else builds on it.
+//! The bottom layer: it imports only the sync facade (`crate::sync`) and
+//! the thread number, and knows nothing of managers, hooks, policies,
+//! statistics or the pool. Its operations hand values back (a waiter
+//! took it, the store is full, here is the entry) and the pool layer above
+//! (`pool::handoff`, `pool::release`) carries out the side effects: closes,
+//! hooks, the idle watch, counters.
 //!
 //! The state and its invariants (the bound, one owner per connection, FIFO,
 //! cancellation, ...) are listed, each with the tests that check it, in
@@ -18,8 +19,8 @@
 //!
 //! A returner publishes a resource (pushes a connection to the idle queue,
 //! or decrements the slot counter, or ends a dial), issues a `SeqCst` fence,
-//! then reads the waiter count (`handoff::after_publish`, and the tail of
-//! `handoff::reinsert`). A new waiter raises the waiter count, issues a
+//! then reads the waiter count (`pool::release::after_publish`, and the tail
+//! of `pool::handoff::publish`). A new waiter raises the waiter count, issues a
 //! `SeqCst` fence, then looks for an idle connection or a free slot under
 //! the queue lock (`Waiters::register`). This is the store-buffering litmus
 //! test with a `SeqCst` fence on each side, which forbids both loads missing
@@ -34,10 +35,7 @@
 //! same way, fence then count, so the handshake covers them too; that is why
 //! they are read through the facade as well.
 
-pub(crate) mod affinity;
-pub(crate) mod claim;
-pub(crate) mod handoff;
-pub(crate) mod idle;
+pub(crate) mod entry;
+pub(crate) mod idle_store;
 pub(crate) mod slots;
-pub(crate) mod sync;
 pub(crate) mod waiters;

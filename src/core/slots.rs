@@ -6,7 +6,7 @@
 //! reservations can never overshoot; after `max` is lowered, slots are given
 //! back one by one (`try_shed`) until `size <= max` again.
 
-use super::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, Ordering};
 
 pub(crate) struct Slots {
     size: AtomicUsize,
@@ -96,7 +96,7 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::Slots;
-    use crate::core::sync::model;
+    use crate::sync::model;
     use std::sync::Arc;
 
     #[test]

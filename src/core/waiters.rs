@@ -32,8 +32,8 @@ use std::task::{Context, Poll, Waker};
 
 use crossbeam_utils::CachePadded;
 
-use super::idle::Entry;
-use super::sync::{AtomicU32, AtomicUsize, Mutex, Ordering, UnsafeCell, fence};
+use crate::core::entry::Entry;
+use crate::sync::{AtomicU32, AtomicUsize, Mutex, Ordering, UnsafeCell, fence};
 
 /// What a waiter (or any get) holds the right to: an idle connection, or an
 /// empty slot it may dial into.
@@ -489,7 +489,7 @@ impl<C, E> Waiters<C, E> {
 #[cfg(test)]
 mod tests {
     use super::{Grant, Node, Outcome, Waiters};
-    use crate::core::sync::model;
+    use crate::sync::model;
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 

@@ -4,8 +4,8 @@
 use std::sync::Arc as StdArc;
 
 use super::permit::Dialing;
-use crate::core::claim::Claim;
-use crate::core::idle::Entry;
+use crate::checkout::claim::Claim;
+use crate::core::entry::Entry;
 use crate::core::waiters::Outcome;
 use crate::manager::{ErrorClass, Manager};
 use crate::metrics::stats::Counter;

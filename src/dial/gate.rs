@@ -8,7 +8,7 @@
 //! handshake, so all of them go through the loom facade.
 
 use crate::config::Config;
-use crate::core::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::time::nanos;
 
 pub(crate) struct DialGate {
@@ -202,7 +202,7 @@ impl DialGate {
 mod tests {
     use super::DialGate;
     use crate::config::Config;
-    use crate::core::sync::model;
+    use crate::sync::model;
     use std::time::Duration;
 
     #[test]

@@ -1,9 +1,9 @@
 //! The permit a dial holds while in flight.
 
-use crate::core::handoff::after_publish;
 use crate::manager::Manager;
 use crate::metrics::stats::Counter;
 use crate::pool::inner::Inner;
+use crate::pool::release::after_publish;
 
 /// A dial in flight: holds one unit of dial capacity (and, while the
 /// breaker is open, the probe), and counts the dial as cancelled unless it

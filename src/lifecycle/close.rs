@@ -7,11 +7,11 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::core::sync::{Ordering, fence};
 use crate::core::waiters::Outcome;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::Pool;
 use crate::pool::inner::Inner;
+use crate::sync::{Ordering, fence};
 use crate::time::{Sleep, nanos};
 
 /// Closes the pool: fails every waiter, closes idle connections, and wakes

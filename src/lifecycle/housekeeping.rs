@@ -7,11 +7,12 @@
 use std::sync::{Arc, Weak};
 use std::task::{Wake, Waker};
 
-use super::policy;
-use crate::core::handoff::{reinsert_watched, release_slot};
 use crate::manager::Manager;
 use crate::metrics::status::status;
+use crate::pool::handoff::reinsert_watched;
 use crate::pool::inner::Inner;
+use crate::pool::policy;
+use crate::pool::release::release_slot;
 use crate::time::nanos;
 
 /// The housekeeping timer's waker: runs a round on the timer thread.
@@ -93,10 +94,7 @@ pub(crate) fn needs_refill<M: Manager>(inner: &Inner<M>) -> bool {
 
 /// As `needs_refill`, counting `dialing` refills as idle already.
 pub(crate) fn needs_refill_beyond<M: Manager>(inner: &Inner<M>, dialing: usize) -> bool {
-    let min_idle = inner
-        .hot
-        .min_idle
-        .load(crate::core::sync::Ordering::Relaxed);
+    let min_idle = inner.hot.min_idle.load(crate::sync::Ordering::Relaxed);
     let size = inner.slots.size();
     size < inner.slots.max()
         && (inner.idle.len() + dialing < min_idle
@@ -109,10 +107,7 @@ pub(crate) fn needs_refill_beyond<M: Manager>(inner: &Inner<M>, dialing: usize) 
 /// relaxed load when `min_idle` is 0.
 #[inline]
 pub(crate) fn refill_if_below_min_idle<M: Manager>(inner: &Inner<M>) {
-    let min_idle = inner
-        .hot
-        .min_idle
-        .load(crate::core::sync::Ordering::Relaxed);
+    let min_idle = inner.hot.min_idle.load(crate::sync::Ordering::Relaxed);
     if min_idle != 0 && inner.idle.len() < min_idle {
         inner.lifecycle.request_refill();
     }

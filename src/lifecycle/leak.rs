@@ -4,8 +4,8 @@
 //! the connection later is still normal. With the threshold unset, a
 //! checkout pays one relaxed load and nothing else.
 
+use crate::sync::plain::{AtomicBool, Ordering};
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Wake, Waker};
 use std::time::Duration;
@@ -54,7 +54,7 @@ pub(crate) fn watch_for_leak<M: Manager>(
     let threshold = inner
         .hot
         .leak_threshold_ns
-        .load(crate::core::sync::Ordering::Relaxed);
+        .load(crate::sync::Ordering::Relaxed);
     if threshold == u64::MAX {
         return None;
     }

@@ -23,21 +23,23 @@ use std::task::Poll;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::housekeeping::{needs_refill, needs_refill_beyond};
-use super::watch;
+use crate::checkout::claim::claim;
 use crate::checkout::failure;
 use crate::checkout::validate::ping_entry;
-use crate::core::claim::claim;
-use crate::core::handoff::{reinsert, reinsert_watched, release_slot};
-use crate::core::idle::Entry;
+use crate::core::entry::Entry;
 use crate::core::waiters::Grant;
 use crate::dial::connect::{DialEnd, dial};
 use crate::dial::permit::{DialPermit, permit};
 use crate::drop_guard::{DropGuard, Unwinding};
 use crate::error::Error;
+use crate::lifecycle::reap::reap;
 use crate::manager::{CloseReason, IdleWatch, Manager};
 use crate::metrics::stats::Counter;
 use crate::pool::Pool;
+use crate::pool::handoff::{reinsert, reinsert_watched};
 use crate::pool::inner::Inner;
+use crate::pool::release::release_slot;
+use crate::pool::watch;
 use crate::time::{Clock, Sleep, nanos};
 
 /// When background refills may next dial, if they may not at `now`: the
@@ -115,7 +117,7 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
     let check_after = inner
         .hot
         .check_after_ns
-        .load(crate::core::sync::Ordering::Relaxed);
+        .load(crate::sync::Ordering::Relaxed);
     let recent = inner.clock.recent();
     let watched = inner.watch == IdleWatch::WatchedAndPinged;
     let mut due: Vec<Loan<'_, M>> = Vec::new();
@@ -155,7 +157,7 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
     let young_window = inner
         .hot
         .young_death_window_ns
-        .load(crate::core::sync::Ordering::Relaxed);
+        .load(crate::sync::Ordering::Relaxed);
     for (mut loan, dead) in due.into_iter().zip(broken) {
         if !dead && recent.saturating_sub(loan.created) < young_window {
             // A young connection alive after use proves the target.
@@ -206,7 +208,7 @@ async fn round<M: Manager>(inner: &Inner<M>) {
     let mut work = pin!(async {
         if inner.lifecycle.deaths_to_reap() {
             let reported = inner.lifecycle.reap_started();
-            watch::reap(inner, reported);
+            reap(inner, reported);
         }
         // Errors are logged where they happen; keep going.
         let _ = refill(inner).await;

@@ -13,10 +13,9 @@ pub(crate) mod close;
 pub(crate) mod housekeeping;
 pub(crate) mod leak;
 pub(crate) mod maintenance;
-pub(crate) mod policy;
+pub(crate) mod reap;
 pub(crate) mod reconfigure;
 pub(crate) mod retain;
 pub(crate) mod warm;
-pub(crate) mod watch;
 
 pub use close::DrainReport;

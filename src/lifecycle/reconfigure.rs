@@ -3,11 +3,12 @@
 //! in, wake maintenance for new targets).
 
 use crate::config::{Config, ConfigError, Settings};
-use crate::core::handoff::{dispatch, put};
-use crate::core::sync::{Ordering, fence};
 use crate::manager::{CloseReason, Manager};
 use crate::pool::Pool;
+use crate::pool::handoff::put;
 use crate::pool::inner::Inner;
+use crate::pool::release::dispatch;
+use crate::sync::{Ordering, fence};
 
 fn reconfigure<M: Manager>(inner: &Inner<M>, config: Config) -> Result<(), ConfigError> {
     config.validate(inner.idle.capacity())?;

@@ -1,12 +1,13 @@
 //! Evicting idle connections by a predicate (after a failover, a
 //! credentials rotation, a topology change).
 
-use crate::core::handoff::{close_and_release, reinsert_watched};
-use crate::core::idle::Entry;
+use crate::core::entry::Entry;
 use crate::drop_guard::{DropGuard, Unwinding};
 use crate::manager::{CloseReason, Manager};
 use crate::pool::Pool;
+use crate::pool::handoff::reinsert_watched;
 use crate::pool::inner::Inner;
+use crate::pool::release::close_and_release;
 
 fn give_back<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>, _: Unwinding) {
     // Never out of the manager's idle watch: back as it was.

@@ -3,10 +3,10 @@
 //! and of a draining caller. Bookkeeping outside the modelled protocol, so
 //! it uses `std` primitives.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::plain::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::Waker;
 
-use crate::core::sync::plain::Mutex;
+use crate::sync::plain::Mutex;
 
 pub(crate) struct Lifecycle {
     maintenance: Mutex<Option<Waker>>,

@@ -6,14 +6,12 @@
 //! snapshot sums the stripes. Counters are bookkeeping, not protocol, so they
 //! use `std` atomics even under loom.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::plain::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
 use crate::manager::CloseReason;
-use crate::manager::Manager;
-use crate::pool::Pool;
 
 /// One counter per variant.
 #[derive(Clone, Copy, Debug)]
@@ -290,11 +288,4 @@ pub struct ClosedCounts {
     /// Seen dying while idle by the manager's idle watch (the peer closed
     /// or reset them).
     pub hangup: u64,
-}
-
-impl<M: Manager> Pool<M> {
-    /// Monotonic counters since the pool was built.
-    pub fn stats(&self) -> Stats {
-        self.inner.stats.snapshot()
-    }
 }

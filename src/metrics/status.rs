@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use crate::manager::Manager;
-use crate::pool::Pool;
 use crate::pool::inner::Inner;
 
 /// The pool's sizes, read together by [`Pool::status`](crate::Pool::status).
@@ -56,12 +55,5 @@ pub(crate) fn status<M: Manager>(inner: &Inner<M>) -> Status {
             .gate
             .refills_paused_until(now)
             .map(|until| Duration::from_nanos(until - now)),
-    }
-}
-
-impl<M: Manager> Pool<M> {
-    /// Sizes of the pool, read together.
-    pub fn status(&self) -> Status {
-        status(&self.inner)
     }
 }

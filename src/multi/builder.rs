@@ -11,8 +11,8 @@ use super::health::Ejection;
 use super::select::Selection;
 use super::shared::{EndpointSet, Factory, Shared};
 use crate::config::{Config, ConfigError};
-use crate::core::sync::{AtomicBool, AtomicUsize, SwapCell, plain};
 use crate::manager::Manager;
+use crate::sync::{AtomicBool, AtomicUsize, SwapCell, plain};
 use crate::time::Clock;
 
 /// Builds a [`MultiPool`]; start with [`MultiPool::builder`].
@@ -245,5 +245,47 @@ impl<M: Manager> MultiBuilder<M> {
         });
         shared.update(self.endpoints)?;
         Ok(MultiPool { shared })
+    }
+}
+
+impl<M: Manager> MultiPool<M> {
+    /// Starts building a pool whose endpoints' managers `factory` makes
+    /// (called once per endpoint, as it joins). A factory that can fail
+    /// (an address that does not parse) goes to
+    /// [`try_builder`](MultiPool::try_builder) instead.
+    pub fn builder(factory: impl Fn(&Endpoint) -> M + Send + Sync + 'static) -> MultiBuilder<M> {
+        MultiBuilder::new(Box::new(move |endpoint: &Endpoint| Ok(factory(endpoint))))
+    }
+
+    /// Starts building a pool whose endpoints' managers `factory` makes,
+    /// or fails to: an endpoint whose manager it cannot make (its error, or
+    /// a panic) is logged and left out of the set, listed in
+    /// [`SetChange::failed`], and tried again at the next update that lists
+    /// it. A bad address from discovery costs that endpoint, never the
+    /// pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringpool::multi::MultiPool;
+    /// use ringpool::tcp::TcpManager;
+    ///
+    /// let pool = MultiPool::try_builder(|endpoint| TcpManager::new(endpoint))
+    ///     .endpoints(["127.0.0.1:6379"])
+    ///     .build()
+    ///     .unwrap();
+    /// let change = pool.set_endpoints(["127.0.0.1:6379", "not an address"]).unwrap();
+    /// assert_eq!(change.failed[0].endpoint.as_str(), "not an address");
+    /// assert_eq!(pool.endpoints().len(), 1, "left out");
+    /// ```
+    pub fn try_builder<E>(
+        factory: impl Fn(&Endpoint) -> Result<M, E> + Send + Sync + 'static,
+    ) -> MultiBuilder<M>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        MultiBuilder::new(Box::new(move |endpoint: &Endpoint| {
+            factory(endpoint).map_err(Into::into)
+        }))
     }
 }

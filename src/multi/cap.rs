@@ -16,8 +16,8 @@ use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-use crate::core::sync::plain;
-use crate::core::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::plain;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// The shared count. `max == usize::MAX` when there is no global cap.
 pub(crate) struct Cap {

@@ -22,13 +22,14 @@ use super::error::MultiError;
 use super::guard::MultiPooled;
 use super::health::{Admit, Health, Kind};
 use super::member::Member;
+use super::node::Node;
 use super::select::order;
-use super::shared::{Node, Shared};
+use super::shared::Shared;
 use crate::checkout::Pooled;
-use crate::core::sync::Ordering;
 use crate::drop_guard::{DropGuard, Unwinding};
 use crate::error::Error;
 use crate::manager::{CloseReason, Manager};
+use crate::sync::Ordering;
 use crate::time::{Raced, nanos, with_deadline};
 
 /// A get whose endpoint set was swapped under it finds every endpoint it

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use super::endpoint::Endpoint;
 use super::shared::{SetChange, Shared};
-use crate::core::sync::{Ordering, plain};
 use crate::manager::Manager;
+use crate::sync::{Ordering, plain};
 
 /// Where a [`MultiPool`](super::MultiPool)'s endpoints come from: each
 /// poll answers with every endpoint the service has now. Polls run on the

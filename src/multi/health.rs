@@ -25,7 +25,7 @@
 
 use std::time::Duration;
 
-use crate::core::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::time::nanos;
 
 /// When an endpoint is ejected and for how long (set on the builder).

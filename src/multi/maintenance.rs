@@ -16,9 +16,10 @@ use std::task::Poll;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::shared::{Node, Shared};
-use crate::core::sync::Ordering;
+use super::node::Node;
+use super::shared::Shared;
 use crate::manager::Manager;
+use crate::sync::Ordering;
 
 /// Every sub-pool's maintenance, as they join, until the pool is closed or
 /// dropped.

@@ -23,7 +23,6 @@ use std::time::Duration;
 use super::cap::{Cap, Unit};
 use super::endpoint::Endpoint;
 use super::health::{Health, Kind};
-use super::shared::Shared;
 use crate::drop_guard::{DropGuard, Unwinding};
 use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, Manager};
 use crate::time::{Clock, nanos};
@@ -62,7 +61,17 @@ pub(crate) struct Member<M: Manager> {
     pub(crate) ping_timeout: Duration,
     /// The multi-pool, to close idle connections of other endpoints when
     /// the global cap is full. Weak: the multi-pool owns this member.
-    pub(crate) shared: Weak<Shared<M>>,
+    pub(crate) shared: Weak<dyn SetEvents>,
+}
+
+/// What a member tells the endpoint set it belongs to (implemented by
+/// `shared::Shared`; named here so a member needs nothing of the set).
+pub(crate) trait SetEvents: Send + Sync {
+    /// Closes one idle connection of an endpoint other than `except`;
+    /// whether it did.
+    fn evict_one_idle(&self, except: &Endpoint) -> bool;
+    /// A failure of `kind` at `endpoint`, counted towards its ejection.
+    fn failed(&self, endpoint: &Endpoint, health: &Health, kind: Kind, probe: bool, cause: &str);
 }
 
 impl<M: Manager> Member<M> {

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use super::shared::Node;
-use crate::core::sync::{AtomicUsize, Ordering};
+use super::node::Node;
 use crate::manager::Manager;
+use crate::sync::{AtomicUsize, Ordering};
 
 /// How a [`MultiPool`](super::MultiPool) picks the endpoint for a get.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

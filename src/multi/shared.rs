@@ -23,12 +23,13 @@ use super::cap::Cap;
 use super::endpoint::Endpoint;
 use super::error::FactoryError;
 use super::health::{Ejection, Health, Kind};
-use super::member::Member;
+use super::member::{Member, SetEvents};
+use super::node::Node;
 use super::select::Selection;
 use crate::config::{Config, ConfigError};
-use crate::core::sync::{AtomicBool, AtomicUsize, Ordering, SwapCell, plain};
 use crate::manager::{CloseReason, Manager};
 use crate::pool::Pool;
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, SwapCell, plain};
 use crate::time::Clock;
 
 /// Why the factory could not make an endpoint's manager.
@@ -36,13 +37,6 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Makes the manager of a new endpoint.
 pub(crate) type Factory<M> = Box<dyn Fn(&Endpoint) -> Result<M, BoxError> + Send + Sync>;
-
-/// One endpoint: its sub-pool and its health.
-pub(crate) struct Node<M: Manager> {
-    pub(crate) endpoint: Endpoint,
-    pub(crate) pool: Pool<Member<M>>,
-    pub(crate) health: Arc<Health>,
-}
 
 /// The endpoints in use, in the order they were added.
 pub(crate) struct EndpointSet<M: Manager> {
@@ -154,7 +148,7 @@ impl<M: Manager> Shared<M> {
             clock: self.clock.clone(),
             create_timeout: self.config.create_timeout,
             ping_timeout: self.config.ping_timeout,
-            shared: self.self_ref.clone(),
+            shared: self.self_ref.clone() as Weak<dyn SetEvents>,
         };
         let pool = Pool::builder(member)
             .config(self.config.clone())
@@ -336,6 +330,16 @@ impl<M: Manager> Shared<M> {
             node.pool.close();
         }
         self.wake_maintainers();
+    }
+}
+
+impl<M: Manager> SetEvents for Shared<M> {
+    fn evict_one_idle(&self, except: &Endpoint) -> bool {
+        Shared::evict_one_idle(self, except)
+    }
+
+    fn failed(&self, endpoint: &Endpoint, health: &Health, kind: Kind, probe: bool, cause: &str) {
+        Shared::failed(self, endpoint, health, kind, probe, cause);
     }
 }
 

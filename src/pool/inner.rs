@@ -1,21 +1,21 @@
 //! The pool's shared state, and the few operations every layer needs on it.
 
+use crate::sync::plain::AtomicU64 as StdAtomicU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Weak;
-use std::sync::atomic::AtomicU64 as StdAtomicU64;
 
 use crate::config::IdleOrder;
 use crate::config::{Config, HotLimits, Settings};
-use crate::core::affinity::IdleStore;
-use crate::core::idle::Entry;
+use crate::core::entry::Entry;
+use crate::core::idle_store::IdleStore;
 use crate::core::slots::Slots;
-use crate::core::sync::{AtomicBool, Ordering, SwapCell, plain};
 use crate::core::waiters::Waiters;
 use crate::dial::gate::DialGate;
 use crate::hooks::Hooks;
 use crate::lifecycle::warm::Lifecycle;
 use crate::manager::{CloseReason, IdleDeaths, IdleWatch, Manager};
 use crate::metrics::stats::{Counter, StatsCells};
+use crate::sync::{AtomicBool, Ordering, SwapCell, plain};
 use crate::time::Clock;
 
 /// What a builder hands over to make a pool.

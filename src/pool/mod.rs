@@ -6,9 +6,14 @@
 //! (`maintenance`, `warm_up`, `close`, `drain`, `reconfigure`), metrics
 //! (`status`, `stats`).
 
+pub(crate) mod builder;
+pub(crate) mod handoff;
 pub(crate) mod inner;
+pub(crate) mod policy;
+pub(crate) mod release;
+pub(crate) mod watch;
 
-use crate::config::{Builder, Config};
+use crate::config::Config;
 use crate::manager::Manager;
 use crate::time::Clock;
 use inner::{Inner, Parts};
@@ -51,11 +56,6 @@ impl<M: Manager> Clone for Pool<M> {
 }
 
 impl<M: Manager> Pool<M> {
-    /// Starts building a pool around `manager`.
-    pub fn builder(manager: M) -> Builder<M> {
-        Builder::new(manager)
-    }
-
     /// A pool over validated settings; housekeeping starts at once.
     pub(crate) fn new(parts: Parts<M>) -> Self {
         let pool = Pool {
@@ -83,6 +83,16 @@ impl<M: Manager> Pool<M> {
     /// The manager that makes this pool's connections.
     pub fn manager(&self) -> &M {
         &self.inner.manager
+    }
+
+    /// Monotonic counters since the pool was built.
+    pub fn stats(&self) -> crate::Stats {
+        self.inner.stats.snapshot()
+    }
+
+    /// Sizes of the pool, read together.
+    pub fn status(&self) -> crate::Status {
+        crate::metrics::status::status(&self.inner)
     }
 
     /// The pool's clock.

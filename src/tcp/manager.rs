@@ -308,7 +308,8 @@ impl Manager for TcpManager {
             );
             return IdleWatch::Off;
         }
-        let sink = WatchSink::new(driver.clone(), self.dialer.options.watch_after);
+        driver.start_watching();
+        let sink = WatchSink::new(Box::new(driver.clone()), self.dialer.options.watch_after);
         sink.report_to(deaths);
         if self.watch.set(sink).is_err() {
             // A second pool over this manager cannot happen (the pool owns

@@ -20,7 +20,6 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::driver::ClockDriver;
 use super::nanos;
 use super::timer::Timers;
 
@@ -81,18 +80,14 @@ impl Clock {
         .clone()
     }
 
-    /// A real clock whose timers are fired by a task on the application's
-    /// own runtime instead of the `ringpool-timer` thread, and whose coarse
-    /// time is refreshed by that task instead of the `quanta-upkeep`
-    /// thread: for a thread-per-core service that starts no threads it does
-    /// not own. Spawn the returned [`ClockDriver`]'s
-    /// [`run`](ClockDriver::run) on the runtime, and give the clock to the
-    /// pools' builders.
-    pub fn driven() -> (Clock, ClockDriver) {
+    /// A real clock with manual timers and no upkeep thread, for
+    /// [`Clock::driven`] (`time/driver.rs`), whose driver fires and
+    /// refreshes them.
+    pub(super) fn undriven() -> Clock {
         let source = quanta::Clock::new();
         let epoch_instant = Instant::now();
         let epoch = source.now();
-        let clock = Clock {
+        Clock {
             inner: Arc::new(ClockInner {
                 source,
                 epoch_instant,
@@ -100,9 +95,7 @@ impl Clock {
                 timers: Timers::manual(),
                 mock: None,
             }),
-        };
-        let driver = ClockDriver::new(&clock);
-        (clock, driver)
+        }
     }
 
     /// A mocked clock that only moves when the returned [`MockClock`] says so.

@@ -110,3 +110,18 @@ impl ClockDriver {
         Some((now, wait))
     }
 }
+
+impl Clock {
+    /// A real clock whose timers are fired by a task on the application's
+    /// own runtime instead of the `ringpool-timer` thread, and whose coarse
+    /// time is refreshed by that task instead of the `quanta-upkeep`
+    /// thread: for a thread-per-core service that starts no threads it does
+    /// not own. Spawn the returned [`ClockDriver`]'s
+    /// [`run`](ClockDriver::run) on the runtime, and give the clock to the
+    /// pools' builders.
+    pub fn driven() -> (Clock, ClockDriver) {
+        let clock = Clock::undriven();
+        let driver = ClockDriver::new(&clock);
+        (clock, driver)
+    }
+}

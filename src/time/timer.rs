@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar};
 use std::task::Waker;
 use std::time::Duration;
 
-use crate::core::sync::plain::{Mutex, wait};
+use crate::sync::plain::{Mutex, wait};
 
 /// Identifies an armed timer: (deadline, sequence number).
 pub(crate) type Key = (u64, u64);

@@ -4,12 +4,12 @@
 //! eventfd whose read is always armed on the ring; completions wake the
 //! futures.
 
+use crate::sync::plain::Ordering;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -17,8 +17,9 @@ use io_uring::{IoUring, opcode, squeue, types};
 
 use super::op::{Completion, Kind, Op, UserData, WAKE};
 use super::probe::{BackendError, probe};
-use super::watch::{POLL_TAG, REMOVE_TAG, TICK, WatchCell, WatchQueue, Watches};
-use crate::core::sync::plain::Mutex;
+use super::submit::push;
+use super::watch::{POLL_TAG, REMOVE_TAG, TICK, WatchCell, WatchQueue, WatchRing, Watches};
+use crate::sync::plain::Mutex;
 
 const RING_ENTRIES: u32 = 256;
 
@@ -37,6 +38,16 @@ pub(crate) struct Driver {
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver").finish_non_exhaustive()
+    }
+}
+
+impl WatchRing for Driver {
+    fn stop_watching(&self) {
+        Driver::stop_watching(self);
+    }
+
+    fn unwatch(&self, cell: Arc<WatchCell>, id: u64) {
+        Driver::unwatch(self, cell, id);
     }
 }
 
@@ -245,21 +256,6 @@ impl Driver {
             .queue
             .lock()
             .push(Op::new(Kind::Unwatch { cell, id }));
-    }
-}
-
-/// Pushes `entry`, submitting first if the submission queue is full.
-pub(super) fn push(ring: &mut IoUring, entry: &squeue::Entry) {
-    loop {
-        // SAFETY: every pointer in `entry` points into an `Op` (or the wake
-        // buffer) that outlives the operation: the caller keeps it in
-        // `in_flight` (or owns the buffer for the thread's life).
-        if unsafe { ring.submission().push(entry) }.is_ok() {
-            return;
-        }
-        if let Err(error) = ring.submit() {
-            tracing::error!(%error, "io_uring submit failed");
-        }
     }
 }
 

@@ -11,6 +11,7 @@
 mod driver;
 mod op;
 mod probe;
+mod submit;
 mod sweep;
 mod watch;
 

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use io_uring::types;
 
 use super::watch::WatchCell;
-use crate::core::sync::plain::Mutex;
+use crate::sync::plain::Mutex;
 
 /// What an operation needs the kernel to see until it completes.
 pub(super) enum Kind {

@@ -27,15 +27,15 @@
 //! The kernel holds a reference to the socket while a poll is armed, so a
 //! close, a detach or a drop of the connection removes its poll first.
 
+use crate::sync::plain::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::collections::HashMap;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use io_uring::{IoUring, cqueue, opcode, types};
 
-use super::driver::Driver;
+use super::submit::push;
 use crate::manager::IdleDeaths;
 
 const IN_USE: u32 = 0;
@@ -55,9 +55,18 @@ pub(crate) const TICK: Duration = Duration::from_millis(25);
 /// reused: end of file, a reset or error, bytes nobody asked for.
 const EVENTS: u32 = (libc::POLLIN | libc::POLLRDHUP | libc::POLLERR | libc::POLLHUP) as u32;
 
+/// The ring thread as the watch sees it (implemented by `driver::Driver`;
+/// named here so the watch needs nothing else of the driver).
+pub(crate) trait WatchRing: Send + Sync {
+    /// The watch's manager is gone: the ring may stop its ticks.
+    fn stop_watching(&self);
+    /// Removes poll `id` (`0`: the newest) of `cell` from the kernel.
+    fn unwatch(&self, cell: Arc<WatchCell>, id: u64);
+}
+
 /// What the watches of one manager share.
 pub(crate) struct WatchSink {
-    driver: Driver,
+    driver: Box<dyn WatchRing>,
     deaths: OnceLock<IdleDeaths>,
     /// Ticks a connection must stay idle before it is watched.
     after_ticks: u64,
@@ -70,9 +79,10 @@ pub(crate) struct WatchSink {
 }
 
 impl WatchSink {
-    pub(crate) fn new(driver: Driver, after: Duration) -> Arc<WatchSink> {
+    /// A sink for a manager whose connections go idle for `after` before
+    /// they are watched; the caller has started the ring's watching.
+    pub(crate) fn new(driver: Box<dyn WatchRing>, after: Duration) -> Arc<WatchSink> {
         let tick = TICK.as_nanos();
-        driver.start_watching();
         Arc::new(WatchSink {
             driver,
             deaths: OnceLock::new(),
@@ -105,8 +115,8 @@ impl WatchSink {
         self.seen_dead.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn driver(&self) -> &Driver {
-        &self.driver
+    pub(crate) fn driver(&self) -> &dyn WatchRing {
+        &*self.driver
     }
 }
 
@@ -186,7 +196,7 @@ impl WatchCell {
         self.sink.at_once()
     }
 
-    pub(crate) fn driver(&self) -> &Driver {
+    pub(crate) fn driver(&self) -> &dyn WatchRing {
         self.sink.driver()
     }
 
@@ -223,7 +233,7 @@ pub(crate) struct Watches {
 /// What pool threads share with the ring thread about watches.
 #[derive(Default)]
 pub(crate) struct WatchQueue {
-    pub(crate) tickets: crossbeam_queue::SegQueue<Arc<WatchCell>>,
+    pub(crate) tickets: crate::sync::plain::SegQueue<Arc<WatchCell>>,
     /// Cells queued to be armed at once (not at the next tick).
     pub(crate) urgent: AtomicBool,
     pub(crate) tick: AtomicU64,
@@ -303,7 +313,7 @@ impl Watches {
             .multi(true)
             .build()
             .user_data(POLL_TAG | id);
-        super::driver::push(ring, &poll);
+        push(ring, &poll);
         cell.active_id.store(id, Ordering::Relaxed);
         cell.sink.polls.fetch_add(1, Ordering::Relaxed);
         self.polls.insert(id, cell);
@@ -330,7 +340,7 @@ impl Watches {
         let remove = opcode::PollRemove::new(POLL_TAG | id)
             .build()
             .user_data(REMOVE_TAG | id);
-        super::driver::push(ring, &remove);
+        push(ring, &remove);
     }
 
     /// The removal of poll `id` completed with `result`. A poll caught

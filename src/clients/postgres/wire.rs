@@ -9,8 +9,8 @@
 //! the status: `I` idle, `T` in a transaction, `E` in a failed one. The
 //! startup is answered by one too.
 
+use crate::sync::plain::{AtomicI64, AtomicU8, Ordering};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 
 use crate::clients::link::Observer;
 

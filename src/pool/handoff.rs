@@ -1,17 +1,19 @@
-//! The put/handoff half of the protocol: giving connections and slots back,
-//! and handing them to waiters in arrival order.
+//! The return path: giving used connections back, and handing them to
+//! waiters in arrival order.
 //!
 //! Every function here publishes a resource and then runs the returner's
 //! half of the lost-wake-up handshake described in `core/mod.rs`.
 
-use crate::core::idle::Entry;
-use crate::core::sync::{Ordering, fence};
+use super::policy;
+use super::release::{close_after_panic, close_and_release, dispatch, release_slot};
+use super::watch;
+use crate::core::entry::Entry;
 use crate::core::waiters::{Grant, Outcome};
-use crate::drop_guard::{DropGuard, Unwinding};
+use crate::drop_guard::DropGuard;
 use crate::hooks;
-use crate::lifecycle::policy;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::Inner;
+use crate::sync::{Ordering, fence};
 
 /// Returns a used connection to the pool, or closes it if it cannot stay:
 /// the manager refuses it (`check_return`), the `on_return` hook does, or
@@ -43,7 +45,12 @@ fn put_through_hook<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
         return close_and_release(inner, entry, reason);
     }
     let hook = inner.hooks.on_return.as_ref().expect("checked by put");
-    if !hooks::accepts(inner, hook, &mut held.conn, "return") {
+    if !hooks::accepts::<M>(
+        (&inner.name, &inner.endpoint),
+        hook,
+        &mut held.conn,
+        "return",
+    ) {
         let entry = held.disarm();
         return close_and_release(inner, entry, CloseReason::Rejected);
     }
@@ -59,54 +66,6 @@ fn keep<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
         return close_and_release(inner, entry, CloseReason::Lifetime);
     }
     publish(inner, entry, Some(now), true);
-}
-
-/// A connection whose check panicked: closed (dropped, if the thread is
-/// unwinding, so no more user code runs) and its slot freed.
-pub(crate) fn close_after_panic<M: Manager>(
-    inner: &Inner<M>,
-    entry: Entry<M::Connection>,
-    unwinding: Unwinding,
-) {
-    match unwinding {
-        Unwinding(true) => {
-            inner.stats.closed(CloseReason::Broken);
-            drop(entry);
-        }
-        Unwinding(false) => inner.close_conn(entry, CloseReason::Broken),
-    }
-    release_slot(inner);
-}
-
-/// Closes a connection and frees its slot (the uncommon return paths).
-#[cold]
-pub(crate) fn close_and_release<M: Manager>(
-    inner: &Inner<M>,
-    entry: Entry<M::Connection>,
-    reason: CloseReason,
-) {
-    inner.close_conn(entry, reason);
-    release_slot(inner);
-}
-
-/// Gives a slot back and lets a waiter have it.
-pub(crate) fn release_slot<M: Manager>(inner: &Inner<M>) {
-    inner.slots.release();
-    after_publish(inner);
-    if inner.is_closed() {
-        inner.lifecycle.wake_drain();
-    }
-}
-
-/// The returner's half of the lost-wake-up handshake.
-#[inline]
-pub(crate) fn after_publish<M: Manager>(inner: &Inner<M>) {
-    // Pairs with the fence in `Waiters::register`: our published resource,
-    // or the waiter's raised count, is seen by the other side.
-    fence(Ordering::SeqCst);
-    if inner.waiters.count() != 0 {
-        dispatch(inner);
-    }
 }
 
 /// Puts a connection back without marking it used (maintenance, for
@@ -144,7 +103,7 @@ fn publish<M: Manager>(
     }
     // Somebody waits, or the manager watches idle connections: stamp the
     // entry now (off the common path) and take the general route.
-    let watched = went_idle && crate::lifecycle::watch::is_on(inner);
+    let watched = went_idle && watch::is_on(inner);
     if watched || inner.waiters.count() != 0 {
         if let Some(now) = returned {
             entry.last_used = now;
@@ -179,7 +138,7 @@ fn publish_slow<M: Manager>(
         },
     };
     let entry = match watched {
-        true => crate::lifecycle::watch::going_idle(inner, entry),
+        true => watch::going_idle(inner, entry),
         false => entry,
     };
     let pushed = match returned {
@@ -207,21 +166,6 @@ fn after_push<M: Manager>(inner: &Inner<M>, pushed: Result<(), Entry<M::Connecti
     if inner.waiters.count() != 0 {
         dispatch(inner);
     }
-}
-
-/// Hands idle connections, then free slots, to waiters in arrival order.
-pub(crate) fn dispatch<M: Manager>(inner: &Inner<M>) {
-    let now = inner.clock.now();
-    inner.waiters.serve(|| next_grant(inner, now));
-}
-
-/// An idle connection, else a free slot if a dial may start at `now`.
-pub(crate) fn next_grant<M: Manager>(inner: &Inner<M>, now: u64) -> Option<Grant<M::Connection>> {
-    if let Some(entry) = inner.idle.pop() {
-        return Some(Grant::Conn(entry));
-    }
-    (inner.gate.can_dial(now) && !inner.gate.breaker_open() && inner.slots.try_reserve())
-        .then_some(Grant::Slot)
 }
 
 /// Gives back whatever a withdrawn waiter had been handed.

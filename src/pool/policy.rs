@@ -2,7 +2,7 @@
 //! applied at checkout, on return and by background expiry alike.
 
 use crate::config::HotLimits;
-use crate::core::idle::Entry;
+use crate::core::entry::Entry;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::Inner;
 
@@ -13,9 +13,7 @@ pub(crate) fn outlived<C>(hot: &HotLimits, entry: &Entry<C>, now: u64) -> bool {
     let age = now.saturating_sub(entry.created);
     // One relaxed load for every connection younger than the shortest
     // possible lifetime; the exact, jittered one only past it.
-    age >= hot
-        .lifetime_floor_ns
-        .load(crate::core::sync::Ordering::Relaxed)
+    age >= hot.lifetime_floor_ns.load(crate::sync::Ordering::Relaxed)
         && age >= hot.lifetime_ns(entry.jitter_draw())
 }
 
@@ -28,9 +26,7 @@ pub(crate) fn expiry<C>(
     now: u64,
     spare: impl FnOnce() -> bool,
 ) -> Option<CloseReason> {
-    let idle_timeout = hot
-        .idle_timeout_ns
-        .load(crate::core::sync::Ordering::Relaxed);
+    let idle_timeout = hot.idle_timeout_ns.load(crate::sync::Ordering::Relaxed);
     if outlived(hot, entry, now) {
         Some(CloseReason::Lifetime)
     } else if now.saturating_sub(entry.last_used) >= idle_timeout && spare() {
@@ -44,9 +40,6 @@ pub(crate) fn expiry<C>(
 /// idle, may be closed for idleness: the others keep `min_idle`, and the
 /// pool stays above its warm size.
 pub(crate) fn is_spare<M: Manager>(inner: &Inner<M>, idle_others: usize) -> bool {
-    let min_idle = inner
-        .hot
-        .min_idle
-        .load(crate::core::sync::Ordering::Relaxed);
+    let min_idle = inner.hot.min_idle.load(crate::sync::Ordering::Relaxed);
     idle_others >= min_idle && inner.slots.size() > inner.lifecycle.warm_target()
 }

@@ -1,6 +1,8 @@
 //! Building a pool: settings, clock and idle queue capacity, checked once.
 
-use crate::config::{Config, ConfigError};
+use std::time::Duration;
+
+use crate::config::{Config, ConfigError, IdleOrder, builder_setters};
 use crate::hooks::{HookFuture, Hooks};
 use crate::manager::Manager;
 use crate::pool::Pool;
@@ -36,7 +38,7 @@ use crate::time::Clock;
 #[must_use = "a builder does nothing until build() is called"]
 pub struct Builder<M: Manager> {
     manager: M,
-    pub(super) config: Config,
+    config: Config,
     idle_capacity: Option<usize>,
     clock: Option<Clock>,
     hooks: Hooks<M>,
@@ -55,7 +57,16 @@ impl<M: Manager> std::fmt::Debug for Builder<M> {
     }
 }
 
+impl<M: Manager> Pool<M> {
+    /// Starts building a pool around `manager`.
+    pub fn builder(manager: M) -> Builder<M> {
+        Builder::new(manager)
+    }
+}
+
 impl<M: Manager> Builder<M> {
+    builder_setters!();
+
     pub(crate) fn new(manager: M) -> Self {
         Builder {
             manager,

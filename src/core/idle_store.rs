@@ -25,7 +25,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use super::sync::{AtomicBool, AtomicU32, IdleQueue, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicU32, IdleQueue, Ordering, UnsafeCell};
 
 /// Slots per pool: enough for the cores of a typical server; threads beyond
 /// share them.
@@ -239,7 +239,7 @@ impl<T> Pass<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::IdleStore;
-    use crate::core::sync::model;
+    use crate::sync::model;
 
     #[test]
     fn a_thread_gets_back_what_it_returned_last_and_scans_reach_every_slot() {

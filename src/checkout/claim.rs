@@ -1,11 +1,12 @@
 //! What a get holds between its await points: a connection or a slot,
 //! given back if the get is dropped (or panics) before it is done.
 
-use crate::core::handoff::{close_after_panic, give_back_grant};
 use crate::core::waiters::Grant;
 use crate::drop_guard::{DropGuard, Unwinding};
 use crate::manager::Manager;
+use crate::pool::handoff::give_back_grant;
 use crate::pool::inner::Inner;
+use crate::pool::release::close_after_panic;
 
 /// A connection or slot held by a get; given back unless disarmed.
 pub(crate) type Claim<'a, M> = DropGuard<'a, Inner<M>, Grant<<M as Manager>::Connection>>;

@@ -95,9 +95,18 @@ poison_free_mutex!(
     MutexGuard
 );
 
-/// Primitives for bookkeeping outside the modelled protocol: always `std`.
+/// Primitives for bookkeeping outside the modelled protocol: always `std`,
+/// so loom models stay small (statistics, timers, the ring thread, wake-ups,
+/// the client managers' flags).
 pub(crate) mod plain {
     use std::sync::{Mutex as StdMutex, MutexGuard};
+
+    /// An unbounded lock-free queue (the ring thread's watch tickets).
+    #[cfg(target_os = "linux")]
+    pub(crate) use crossbeam_queue::SegQueue;
+    pub(crate) use std::sync::atomic::{
+        AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+    };
 
     poison_free_mutex!(
         /// A `std` mutex whose `lock` never fails.
