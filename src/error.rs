@@ -111,6 +111,9 @@ pub struct TimeoutError<E> {
     pub max_size: usize,
     /// The most recent connect error, if any dial has failed.
     pub last_connect_error: Option<Arc<E>>,
+    /// New connections that died young in a row (the target accepts
+    /// connections and drops them): while not 0, dials are paced.
+    pub young_deaths_in_a_row: u32,
 }
 
 impl<E> fmt::Display for TimeoutError<E> {
@@ -122,6 +125,13 @@ impl<E> fmt::Display for TimeoutError<E> {
         )?;
         if self.last_connect_error.is_some() {
             write!(f, "; dials are failing (see the source error)")?;
+        }
+        if self.young_deaths_in_a_row != 0 {
+            write!(
+                f,
+                "; {} new connections in a row were dropped soon after they were made (a server at its client limit does this), so dials are paced",
+                self.young_deaths_in_a_row
+            )?;
         }
         Ok(())
     }

@@ -44,6 +44,10 @@ pub enum CloseReason {
     Hangup,
     /// The pool was closed or dropped.
     PoolClosed,
+    /// It served its use and its peer ends it: the server said it closes
+    /// the connection after the reply it sent (HTTP `Connection: close`).
+    /// Not a failure: it never counts as a young death.
+    Finished,
 }
 
 /// Makes, checks and closes connections for a [`Pool`](crate::Pool).

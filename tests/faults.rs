@@ -308,7 +308,7 @@ fn the_timeout_error_counts_the_caller_as_waiting() {
 }
 
 #[test]
-fn a_connection_that_dies_young_counts_as_a_failed_dial() {
+fn a_connection_that_dies_young_paces_dials_but_is_no_failed_dial() {
     let (pool, mock, clock) = mock_pool(4);
     let mut config = pool.config();
     config.young_death_window = Some(SECOND);
@@ -323,7 +323,8 @@ fn a_connection_that_dies_young_counts_as_a_failed_dial() {
         "the redial waits out the backoff"
     );
     let status = pool.status();
-    assert_eq!(status.consecutive_dial_failures, 1, "{status:?}");
+    assert_eq!(status.young_deaths_in_a_row, 1, "{status:?}");
+    assert_eq!(status.consecutive_dial_failures, 0, "{status:?}");
     assert_eq!(pool.stats().young_deaths, 1);
     clock.advance(SECOND);
     let std::task::Poll::Ready(Ok(second)) = common::poll_once(get.as_mut()) else {
@@ -335,7 +336,7 @@ fn a_connection_that_dies_young_counts_as_a_failed_dial() {
     // young, proves the target: the failures are forgotten.
     clock.advance(10 * MS);
     assert_eq!(pool.get_blocking().unwrap().id, second_id);
-    assert_eq!(pool.status().consecutive_dial_failures, 0);
+    assert_eq!(pool.status().young_deaths_in_a_row, 0);
     assert_quiescent(&pool, &mock);
 }
 
@@ -351,15 +352,16 @@ fn old_connections_staying_healthy_prove_nothing_about_new_ones() {
     let young = pool.get_blocking().unwrap().id; // dialed, returned: idle
     clock.advance(10 * MS);
     mock.break_conn(young);
-    drop(old); // idle, behind `young`
-    // The get finds `young` dead (a young death), then takes `old`.
+    drop(old); // idle, returned last: out first
     let conn = pool.get_blocking().unwrap();
     assert_eq!(conn.id, old_id);
+    // The next checkout finds `young` dead (a young death).
+    assert!(pool.try_get().is_err());
     drop(conn); // `old` back healthy, long past its window
     let (stats, status) = (pool.stats(), pool.status());
     assert_eq!(stats.young_deaths, 1, "{stats:?}");
     assert_eq!(
-        status.consecutive_dial_failures, 1,
+        status.young_deaths_in_a_row, 1,
         "an old connection dialed before the death clears nothing: {status:?}"
     );
     assert_quiescent(&pool, &mock);

@@ -120,8 +120,10 @@ fn before_checkout_refusal_closes_the_connection_and_the_get_moves_on() {
         (0, 1),
         "fresh connections are not vetted"
     );
-    drop((first, second));
-    // Idle: 0 then 1. The get is handed 1; 0 is closed, unseen by the caller.
+    drop(second);
+    drop(first);
+    // Returned last, 0 comes out first: it is closed, unseen by the
+    // caller, and the get is handed 1.
     let conn = pool.get_blocking().unwrap();
     assert_eq!(conn.id, 1);
     assert_eq!(pool.stats().closed.rejected, 1);

@@ -31,5 +31,6 @@ pub(crate) fn timed_out<M: Manager>(inner: &Inner<M>, start: u64) -> Error<M::Er
         waiting: status.waiting + 1,
         max_size: status.max_size,
         last_connect_error: inner.last_connect_error(),
+        young_deaths_in_a_row: status.young_deaths_in_a_row,
     })
 }

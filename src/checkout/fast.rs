@@ -12,42 +12,48 @@ use std::time::Duration;
 
 use super::guard::Pooled;
 use super::slow::acquire;
-use super::validate::{Checked, validate};
+use super::validate::{Checked, validate, validate_in};
 use crate::core::entry::Entry;
-use crate::core::waiters::Grant;
+use crate::core::waiters::{Grant, flags_in, waiting_in};
 use crate::error::Error;
 use crate::lifecycle::housekeeping::refill_if_below_min_idle;
 use crate::manager::Manager;
 use crate::metrics::stats::Counter;
 use crate::metrics::status::status;
 use crate::pool::Pool;
-use crate::pool::inner::Inner;
+use crate::pool::inner::{Inner, path};
 use crate::pool::release::release_slot;
 use crate::time::nanos;
 
 type ErrOf<M> = <M as Manager>::Error;
 
 /// What the fast path found.
-enum Fast<C> {
-    Hit(Entry<C>),
+pub(crate) enum Fast<C> {
+    /// A connection ready to hand out; `tracked` when leak detection is on.
+    Hit(Entry<C>, bool),
     /// Go slow; a slot freed by closing a bad idle connection comes along.
     Miss(Option<Grant<C>>),
 }
 
-/// One lock-free attempt: only when nobody waits (FIFO).
+/// One lock-free attempt: only when nobody waits (FIFO). One load of the
+/// pool's state word decides what it runs: nothing but the pop and the
+/// connection's timestamps when it is 0.
 #[inline]
-fn try_fast<M: Manager>(inner: &Inner<M>) -> Fast<M::Connection> {
-    if inner.waiters.count() != 0 || inner.is_closed() {
+pub(crate) fn try_fast<M: Manager>(inner: &Inner<M>) -> Fast<M::Connection> {
+    let word = inner.waiters.word();
+    if waiting_in(word) || flags_in(word, path::CLOSED) {
         return Fast::Miss(None);
     }
     let Some(entry) = inner.idle.pop() else {
         return Fast::Miss(None);
     };
-    match validate(inner, entry, inner.clock.recent()) {
+    match validate_in(inner, entry, inner.clock.recent(), word) {
         Checked::Ready(entry) => {
             inner.stats.incr(Counter::FastReuse);
-            refill_if_below_min_idle(inner);
-            Fast::Hit(entry)
+            if flags_in(word, path::MIN_IDLE) {
+                refill_if_below_min_idle(inner);
+            }
+            Fast::Hit(entry, flags_in(word, path::LEAK))
         }
         // The slow path pings it.
         Checked::NeedsPing(entry) => Fast::Miss(Some(Grant::Conn(entry))),
@@ -70,7 +76,7 @@ fn checkout<'a, M: Manager>(
     async move {
         let inner = &*pool.inner;
         match try_fast(inner) {
-            Fast::Hit(entry) => Ok(Pooled::new(pool, entry, caller)),
+            Fast::Hit(entry, tracked) => Ok(Pooled::hit(pool, entry, caller, tracked)),
             Fast::Miss(first) => acquire(inner, first, timeout_ns)
                 .await
                 .map(|entry| Pooled::new(pool, entry, caller)),
@@ -116,7 +122,7 @@ impl<M: Manager> Pool<M> {
         async move {
             let inner = &*self.inner;
             match try_fast(inner) {
-                Fast::Hit(entry) => Ok(Pooled::new(self, entry, caller)),
+                Fast::Hit(entry, tracked) => Ok(Pooled::hit(self, entry, caller, tracked)),
                 Fast::Miss(first) => acquire(inner, first, None)
                     .await
                     .map(|entry| Pooled::new(self, entry, caller)),

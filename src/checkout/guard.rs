@@ -79,6 +79,26 @@ impl<'a, M: Manager> Pooled<'a, M> {
         }
     }
 
+    /// A guard for a fast-path hit: leak tracking only when the pool's
+    /// state word said it is on (`tracked`), so a pool without it reads
+    /// nothing more.
+    #[inline]
+    pub(crate) fn hit(
+        pool: &'a Pool<M>,
+        entry: Entry<M::Connection>,
+        caller: &'static Location<'static>,
+        tracked: bool,
+    ) -> Self {
+        Pooled {
+            leak: match tracked {
+                false => None,
+                true => watch_for_leak(&pool.inner, caller),
+            },
+            pool: Handle::Borrowed(pool),
+            entry: Some(entry),
+        }
+    }
+
     /// Turns this guard into one that holds its own pool handle.
     pub(crate) fn into_owned(mut self) -> Pooled<'static, M> {
         let pool = Handle::Owned((*self.pool).clone());

@@ -2,10 +2,11 @@
 //! policy, the manager's liveness check, and the ping.
 
 use crate::core::entry::Entry;
+use crate::core::waiters::flags_in;
 use crate::drop_guard::DropGuard;
 use crate::hooks;
 use crate::manager::{CloseReason, Manager};
-use crate::pool::inner::Inner;
+use crate::pool::inner::{Inner, path};
 use crate::pool::release::close_after_panic;
 use crate::pool::{policy, watch};
 use crate::time::{Raced, with_deadline};
@@ -28,7 +29,19 @@ pub(crate) fn validate<M: Manager>(
     entry: Entry<M::Connection>,
     now: u64,
 ) -> Checked<M::Connection> {
-    let entry = match watch::is_on(inner) {
+    validate_in(inner, entry, now, inner.waiters.word())
+}
+
+/// `validate` with the pool's state word already read: a pool whose word
+/// has no flag set runs no step for the watch or the hook.
+#[inline]
+pub(crate) fn validate_in<M: Manager>(
+    inner: &Inner<M>,
+    entry: Entry<M::Connection>,
+    now: u64,
+    word: usize,
+) -> Checked<M::Connection> {
+    let entry = match flags_in(word, path::WATCH) {
         false => entry,
         true => match watch::leaving_idle(inner, entry) {
             Some(entry) => entry,
@@ -46,7 +59,10 @@ pub(crate) fn validate<M: Manager>(
         && age < hot.lifetime_floor_ns.load(relaxed)
         && (age >= hot.young_death_window_ns.load(relaxed) || entry.seen_alive())
     {
-        return vet(inner, entry, Checked::Ready);
+        return match flags_in(word, path::BEFORE_CHECKOUT) {
+            false => Checked::Ready(entry),
+            true => vet(inner, entry, Checked::Ready),
+        };
     }
     validate_idle(inner, entry, now, idle_for, age)
 }

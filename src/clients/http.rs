@@ -224,7 +224,11 @@ where
     /// abandoned if a request sent with [`HttpConn::send`] is unanswered or
     /// its response body was not read to its end.
     fn check_return(&self, conn: &mut HttpConn<B>) -> Result<(), CloseReason> {
-        if conn.closing || conn.sender.is_closed() || conn.link.ended() {
+        if conn.closing {
+            // The server said so with its reply: a use served, not a death.
+            return Err(CloseReason::Finished);
+        }
+        if conn.sender.is_closed() || conn.link.ended() {
             return Err(CloseReason::Broken);
         }
         match conn.pending.load(Ordering::Acquire) {

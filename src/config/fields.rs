@@ -109,6 +109,15 @@ declare_config! {
     /// A connection returned less than this long ago is handed out without
     /// the manager's liveness check (`Manager::is_broken`). Zero checks
     /// every checkout. Default 500 ms.
+    ///
+    /// One exception, from `young_death_window`: a connection younger than
+    /// that window that has not yet passed a liveness check after a use is
+    /// checked at every checkout, however recently it was returned (a
+    /// server at its client limit accepts and then drops connections, and
+    /// that must be seen before the connection is handed out again). After
+    /// one check finds it alive, or once it is older than the window, this
+    /// setting alone decides. Set `young_death_window` to `None` to make
+    /// this setting the only rule.
     check_after: Duration = Duration::from_millis(500);
     /// Wait before the first retry after a failed dial; it doubles with each
     /// consecutive failure. Default 50 ms.
@@ -132,15 +141,21 @@ declare_config! {
     /// failed dial for backoff and the breaker. A get's dial is also bound
     /// by the get's own `acquire_timeout`. Default 5 s.
     create_timeout: Duration = Duration::from_secs(5);
-    /// A new connection found dead (liveness check, ping, `can_recycle`)
-    /// within this long of its dial counts as a failed dial for backoff and
-    /// the breaker, until a connection dialed after it is found alive: a
+    /// A new connection that ends badly within this long of its dial
+    /// (found dead by the liveness check, a ping or the idle watch, refused
+    /// by `can_recycle`, or discarded by its user) is a young death: a
     /// server at its client limit accepts, answers with an error and
     /// closes, so every dial succeeds and only this throttles the storm.
-    /// Connections this young get the liveness check at every checkout,
-    /// whatever `check_after` says, until one finds them alive after use.
-    /// (A connection its user discards is not counted.) `None` disables it.
-    /// Default 1 s.
+    /// Young deaths pace dials (the next dial waits until a spacing after
+    /// the dying connection's own dial, growing from `connect_backoff` to
+    /// `connect_backoff_max` with each death in a row) until a connection
+    /// dialed after the last death passes a liveness check after use. They
+    /// never open the breaker and never fail a get: a get waits for the
+    /// paced dial within its own timeout. A connection its peer ended after
+    /// serving it (`CloseReason::Finished`) is no death. Connections this
+    /// young get the liveness check at every checkout, whatever
+    /// `check_after` says, until one finds them alive after use. `None`
+    /// disables it. Default 1 s.
     young_death_window: Option<Duration> = Some(Duration::from_secs(1));
     /// Most dials in flight at once, for gets and refills together, so a
     /// cold start or a recovery is no dial storm. Default 8.

@@ -96,6 +96,31 @@ impl<T> Slot<T> {
         value
     }
 
+    /// Puts `value` in place of the entry a full, not busy slot holds, runs
+    /// `finish` on it there, and hands the displaced entry back; else gives
+    /// `value` and `finish` back.
+    #[inline]
+    fn replace<F: FnOnce(&mut T)>(&self, value: T, finish: F) -> Result<T, (T, F)> {
+        if self
+            .state
+            .compare_exchange(FULL, BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err((value, finish));
+        }
+        let old = self.entry.with_mut(|entry| {
+            // SAFETY: `BUSY` is ours, and the `Acquire` above saw the
+            // filler's `Release`, so its write is visible and done; nobody
+            // else reads or writes the entry until we store `FULL` again.
+            let entry = unsafe { &mut *entry };
+            let old = entry.take();
+            finish(entry.insert(value));
+            old
+        });
+        self.state.store(FULL, Ordering::Release);
+        Ok(old.expect("a full slot holds an entry"))
+    }
+
     /// Whether it holds an entry now (a snapshot).
     #[inline]
     fn is_full(&self) -> bool {
@@ -141,21 +166,29 @@ impl<T> IdleStore<T> {
     }
 
     /// A connection given back by its user: into this thread's slot if the
-    /// order is last in, first out and the slot is free, else the shared
-    /// queue. `finish` runs on the entry where it lands, before anybody
-    /// else can see it (the return stamps it there: written before the
-    /// move, the stamp would stall the move's wider loads). `Err` gives it
-    /// back if the queue is full.
+    /// order is last in, first out (displacing the one the slot held, which
+    /// goes to the shared queue: the thread's next checkout gets the
+    /// connection it returned last), else the shared queue. `finish` runs
+    /// on the entry where it lands, before anybody else can see it (the
+    /// return stamps it there: written before the move, the stamp would
+    /// stall the move's wider loads). `Err` gives back what could not be
+    /// stored if the queue is full.
     #[inline]
     pub(crate) fn push_returned(&self, value: T, finish: impl FnOnce(&mut T)) -> Result<(), T> {
         let mut value = value;
         if self.lifo.load(Ordering::Relaxed) {
-            match self.slots[own_slot()].fill(value, finish) {
+            let slot = &self.slots[own_slot()];
+            match slot.fill(value, finish) {
                 Ok(()) => return Ok(()),
-                Err((back, finish)) => {
-                    value = back;
-                    finish(&mut value);
-                }
+                Err((back, finish)) => match slot.replace(back, finish) {
+                    // The displaced entry was stamped when it went in.
+                    Ok(displaced) => return self.queue.push(displaced),
+                    Err((back, finish)) => {
+                        // Busy: another thread is at this slot right now.
+                        value = back;
+                        finish(&mut value);
+                    }
+                },
             }
         } else {
             finish(&mut value);

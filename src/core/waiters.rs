@@ -5,8 +5,13 @@
 //! queue lock, and unlinked in O(1) when the get leaves.
 //!
 //! Invariants:
-//! - `count` equals the number of nodes in the list (both change under the
-//!   queue lock); the hot path reads `count` to see whether anybody waits.
+//! - The state word's count (its low half) equals the number of nodes in
+//!   the list (both change under the queue lock). Its high half holds
+//!   flags the owner sets (`set_flags`: for the pool, whether it is closed
+//!   and which optional steps its checkout and return must run), so the
+//!   hot path answers "anybody waiting, closed, or anything to do beyond
+//!   the plain path?" with one load (`word() == 0`), the way tokio keeps
+//!   `CLOSED` in its semaphore's permits word.
 //! - A node is in the list exactly while its state is `QUEUED`; whoever
 //!   takes it out (a server, a close, the timeout sweep, or its own get
 //!   withdrawing) does so under the queue lock and decides its outcome, so
@@ -256,12 +261,30 @@ impl Wakeups {
 
 pub(crate) struct Waiters<C, E> {
     queue: CachePadded<Mutex<List<C, E>>>,
-    /// Read by every checkout: kept off the queue lock's cache line.
-    /// Raised in `register` before the handshake's fence; lowered under the
-    /// queue lock when a waiter leaves. A lowering pairs with nothing: a
-    /// returner that misses it only dispatches to a queue with one waiter
+    /// The waiter count (low half) and the owner's flags (high half). Read
+    /// by every checkout: kept off the queue lock's cache line. The count
+    /// is raised in `register` before the handshake's fence; lowered under
+    /// the queue lock when a waiter leaves. A lowering pairs with nothing:
+    /// a returner that misses it only dispatches to a queue with one waiter
     /// fewer, which the lock makes harmless.
     count: CachePadded<AtomicUsize>,
+}
+
+/// Where the owner's flags start in the state word.
+const FLAG_SHIFT: u32 = usize::BITS / 2;
+/// The waiter count's part of the state word.
+const COUNT_MASK: usize = (1 << FLAG_SHIFT) - 1;
+
+/// Whether a state word (from [`Waiters::word`]) says somebody waits.
+#[inline]
+pub(crate) fn waiting_in(word: usize) -> bool {
+    word & COUNT_MASK != 0
+}
+
+/// Whether a state word has any of `flags` set.
+#[inline]
+pub(crate) fn flags_in(word: usize, flags: u32) -> bool {
+    word & ((flags as usize) << FLAG_SHIFT) != 0
 }
 
 impl<C, E> Waiters<C, E> {
@@ -279,7 +302,27 @@ impl<C, E> Waiters<C, E> {
     /// check; the lost-wakeup argument pairs a `SeqCst` fence with it.
     #[inline]
     pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed) & COUNT_MASK
+    }
+
+    /// The state word: 0 when nobody waits and no flag is set.
+    #[inline]
+    pub(crate) fn word(&self) -> usize {
         self.count.load(Ordering::Relaxed)
+    }
+
+    /// Sets the flags in `mask` to those of `flags`, leaving the count and
+    /// the other flags alone.
+    pub(crate) fn set_flags(&self, mask: u32, flags: u32) {
+        let (mask, flags) = (
+            (mask as usize) << FLAG_SHIFT,
+            (flags as usize) << FLAG_SHIFT,
+        );
+        let _ = self
+            .count
+            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |word| {
+                Some((word & !mask) | (flags & mask))
+            });
     }
 
     /// Queues `node` at the back (unless `refuse()` says the pool is

@@ -12,9 +12,11 @@ use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::time::nanos;
 
 pub(crate) struct DialGate {
+    /// Dials that failed in a row: backoff and the breaker.
     consecutive_failures: AtomicU32,
-    /// New connections that died young in a row (see `died_young`); they
-    /// count as failures until a newer connection proves the target.
+    /// New connections that died young in a row (see `died_young`): they
+    /// pace dials (backoff), never the breaker, until a newer connection
+    /// proves the target.
     young_deaths: AtomicU32,
     /// When (on the coarse clock) the last new connection died young: only
     /// a connection dialed after it can prove the target serves again.
@@ -108,31 +110,46 @@ impl DialGate {
         self.creating.load(Ordering::Acquire)
     }
 
-    /// Records a successful dial; `true` if failures had been recorded.
+    /// Records a successful dial; `true` if failed dials had been recorded.
     ///
-    /// A dial that succeeds proves nothing while new connections keep dying
-    /// young: then the failures stand (and the backoff keeps growing) until
-    /// a newer connection passes a liveness check (`proven`).
+    /// The dial failures are forgotten (the breaker closes). The pacing of
+    /// young deaths is not: a dial that succeeds proves nothing while new
+    /// connections keep dying young, so it stands until a newer connection
+    /// passes a liveness check (`proven`).
     pub(crate) fn on_success(&self) -> bool {
         self.refills_paused_until.store(0, Ordering::Release);
-        let young = self.young_deaths.load(Ordering::Acquire);
-        if young != 0 {
-            return false;
-        }
         let failures = self.consecutive_failures.swap(0, Ordering::AcqRel);
-        self.reopen_at.store(0, Ordering::Release);
+        if self.young_deaths.load(Ordering::Acquire) == 0 {
+            self.reopen_at.store(0, Ordering::Release);
+        }
         failures > 0
     }
 
-    /// Records that a new connection died young (found dead within
+    /// Records that a new connection died young (ended within
     /// `young_death_window` of its dial, before any liveness check found it
-    /// alive after use; `recent` is the coarse time of
-    /// its death, `now` the precise one): a failure for backoff and the
-    /// breaker, like a refused connect. Returns when the gate reopens.
-    pub(crate) fn died_young(&self, recent: u64, now: u64, config: &Config) -> u64 {
+    /// alive after use; `recent` is the coarse time of its death, `now` the
+    /// precise one; `created` the coarse time it was dialed). It paces
+    /// dials: the next dial may start no sooner than a spacing after this
+    /// connection's own dial, a spacing that grows with the young deaths in
+    /// a row from `connect_backoff` up to `connect_backoff_max`. Against a
+    /// target that accepts and then drops connections the pool dials at
+    /// most about once per `connect_backoff_max / 2`; a connection that
+    /// lived longer than the spacing delays nothing (gets spread out in
+    /// time are never held back). It never opens the breaker: gets wait for
+    /// a paced dial within their own timeout. Returns when the gate
+    /// reopens (`now` or earlier if it does not close).
+    pub(crate) fn died_young(&self, recent: u64, now: u64, created: u64, config: &Config) -> u64 {
         self.last_young_death.fetch_max(recent, Ordering::AcqRel);
-        self.young_deaths.fetch_add(1, Ordering::AcqRel);
-        self.on_failure(now, config)
+        let deaths = self.young_deaths.fetch_add(1, Ordering::AcqRel) + 1;
+        let due = created
+            .saturating_add(backoff_step(deaths, config))
+            .saturating_sub(recent);
+        if due == 0 {
+            return now;
+        }
+        let reopen = now.saturating_add(due);
+        self.reopen_at.fetch_max(reopen, Ordering::AcqRel);
+        reopen
     }
 
     /// New connections that died young in a row.
@@ -188,14 +205,28 @@ impl DialGate {
     /// uniformly from the upper half of the exponential step.
     pub(crate) fn on_failure(&self, now: u64, config: &Config) -> u64 {
         let failures = self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
-        let base = nanos(config.connect_backoff);
-        let cap = nanos(config.connect_backoff_max);
-        let step = base.saturating_mul(1u64 << (failures - 1).min(32)).min(cap);
-        let backoff = step / 2 + fastrand::u64(0..=step / 2);
-        let reopen = now.saturating_add(backoff.max(1));
+        self.close_for(failures, now, config)
+    }
+
+    /// Closes the gate at `now` for the backoff of the `failures`-th
+    /// dial failure in a row.
+    fn close_for(&self, failures: u32, now: u64, config: &Config) -> u64 {
+        let reopen = now.saturating_add(backoff_step(failures, config).max(1));
         self.reopen_at.fetch_max(reopen, Ordering::AcqRel);
         reopen
     }
+}
+
+/// The backoff after the `failures`-th failure in a row: the exponential
+/// step from `connect_backoff`, capped at `connect_backoff_max`, drawn
+/// uniformly from its upper half.
+fn backoff_step(failures: u32, config: &Config) -> u64 {
+    let base = nanos(config.connect_backoff);
+    let cap = nanos(config.connect_backoff_max);
+    let step = base
+        .saturating_mul(1u64 << failures.saturating_sub(1).min(32))
+        .min(cap);
+    step / 2 + fastrand::u64(0..=step / 2)
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ pub(crate) fn close<M: Manager>(inner: &Inner<M>) {
     if !inner.closed.swap(true, Ordering::SeqCst) {
         tracing::info!(pool = %inner.name, endpoint = %inner.endpoint, "pool closed");
     }
+    // The hot paths' view of it (they meet the flag itself where it counts).
+    let closed = crate::pool::inner::path::CLOSED;
+    inner.waiters.set_flags(closed, closed);
     // Pairs with the fence in `handoff::reinsert`: a returner that pushed
     // before our flag was visible sees the flag, or we see its push below.
     fence(Ordering::SeqCst);

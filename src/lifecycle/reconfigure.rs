@@ -15,6 +15,10 @@ fn reconfigure<M: Manager>(inner: &Inner<M>, config: Config) -> Result<(), Confi
     let _one_at_a_time = inner.reconfiguring.lock();
     let settings = Settings::new(config);
     inner.hot.update(&settings.config);
+    inner.waiters.set_flags(
+        crate::pool::inner::path::FROM_CONFIG,
+        crate::pool::inner::path::from_config(&settings.config),
+    );
     inner.gate.set_limits(&settings.config);
     inner.slots.set_max(settings.config.max_size);
     inner

@@ -279,6 +279,7 @@ pub(crate) fn encode_pools(
                 ("rejected", count(c.rejected)),
                 ("pool_closed", count(c.pool_closed)),
                 ("hangup", count(c.hangup)),
+                ("finished", count(c.finished)),
             ]
         },
     )?;

@@ -39,6 +39,7 @@ pub(crate) enum Counter {
     ClosedRejected,
     ClosedPoolClosed,
     ClosedHangup,
+    ClosedFinished,
     Detached,
     Leaks,
     ManagerPanics,
@@ -148,6 +149,7 @@ impl StatsCells {
             CloseReason::Rejected => Counter::ClosedRejected,
             CloseReason::PoolClosed => Counter::ClosedPoolClosed,
             CloseReason::Hangup => Counter::ClosedHangup,
+            CloseReason::Finished => Counter::ClosedFinished,
         });
     }
 
@@ -180,6 +182,7 @@ impl StatsCells {
                 rejected: s(ClosedRejected),
                 pool_closed: s(ClosedPoolClosed),
                 hangup: s(ClosedHangup),
+                finished: s(ClosedFinished),
             },
             detached: s(Detached),
             leaks: s(Leaks),
@@ -260,6 +263,7 @@ impl Stats {
             + c.rejected
             + c.pool_closed
             + c.hangup
+            + c.finished
     }
 }
 
@@ -288,4 +292,7 @@ pub struct ClosedCounts {
     /// Seen dying while idle by the manager's idle watch (the peer closed
     /// or reset them).
     pub hangup: u64,
+    /// Ended by their peer after serving their use (HTTP
+    /// `Connection: close`).
+    pub finished: u64,
 }

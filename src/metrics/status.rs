@@ -30,6 +30,11 @@ pub struct Status {
     /// Dials that failed in a row (0 once one succeeds); the breaker opens
     /// at `breaker_threshold`.
     pub consecutive_dial_failures: u32,
+    /// New connections that died young in a row (see
+    /// [`Config::young_death_window`](crate::Config::young_death_window)):
+    /// while it is not 0, dials are paced (never failed); 0 once a newer
+    /// connection passes a liveness check after use.
+    pub young_deaths_in_a_row: u32,
     /// How long background refills stay paused after a fatal connect error
     /// (`None`: not paused). A successful dial or a `reconfigure` lifts the
     /// pause.
@@ -51,6 +56,7 @@ pub(crate) fn status<M: Manager>(inner: &Inner<M>) -> Status {
         max_size: inner.slots.max(),
         warm_target: inner.lifecycle.warm_target(),
         consecutive_dial_failures: inner.gate.consecutive_failures(),
+        young_deaths_in_a_row: inner.gate.young_deaths(),
         refills_paused_for: inner
             .gate
             .refills_paused_until(now)

@@ -8,11 +8,11 @@ use super::policy;
 use super::release::{close_after_panic, close_and_release, dispatch, release_slot};
 use super::watch;
 use crate::core::entry::Entry;
-use crate::core::waiters::{Grant, Outcome};
+use crate::core::waiters::{Grant, Outcome, flags_in, waiting_in};
 use crate::drop_guard::DropGuard;
 use crate::hooks;
 use crate::manager::{CloseReason, Manager};
-use crate::pool::inner::Inner;
+use crate::pool::inner::{Inner, path};
 use crate::sync::{Ordering, fence};
 
 /// Returns a used connection to the pool, or closes it if it cannot stay:
@@ -20,7 +20,7 @@ use crate::sync::{Ordering, fence};
 /// it has outlived its lifetime.
 #[inline]
 pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
-    if inner.hooks.on_return.is_some() {
+    if flags_in(inner.waiters.word(), path::ON_RETURN) {
         // Its own path: the hook's call kept the guarded entry in memory
         // and cost every return about 10 ns when it shared this one.
         return put_through_hook(inner, entry);
@@ -94,7 +94,9 @@ fn publish<M: Manager>(
     returned: Option<u64>,
     went_idle: bool,
 ) {
-    if inner.is_closed() {
+    // One load for closed, waiters and the watch.
+    let word = inner.waiters.word();
+    if flags_in(word, path::CLOSED) {
         return close_and_release(inner, entry, CloseReason::PoolClosed);
     }
     if inner.slots.try_shed() {
@@ -103,8 +105,8 @@ fn publish<M: Manager>(
     }
     // Somebody waits, or the manager watches idle connections: stamp the
     // entry now (off the common path) and take the general route.
-    let watched = went_idle && watch::is_on(inner);
-    if watched || inner.waiters.count() != 0 {
+    let watched = went_idle && flags_in(word, path::WATCH);
+    if watched || waiting_in(word) {
         if let Some(now) = returned {
             entry.last_used = now;
         }

@@ -18,6 +18,43 @@ use crate::metrics::stats::{Counter, StatsCells};
 use crate::sync::{AtomicBool, Ordering, SwapCell, plain};
 use crate::time::Clock;
 
+/// The optional steps a pool's checkout and return must run, decided at
+/// build and at `reconfigure`, and whether it is closed: flags kept in the
+/// high half of its waiter state word (`Waiters::set_flags`), so the plain
+/// path reads one word (`Waiters::word`) and, when it is 0 (nobody waits,
+/// open, nothing turned on), runs no load or branch for a feature that is
+/// off.
+pub(crate) mod path {
+    use crate::config::Config;
+
+    /// `Pool::close` was called (mirrors `Inner::closed`, which stays the
+    /// flag the close handshake reads).
+    pub(crate) const CLOSED: u32 = 1;
+    /// The manager watches idle connections.
+    pub(crate) const WATCH: u32 = 1 << 1;
+    /// A `before_checkout` hook is set.
+    pub(crate) const BEFORE_CHECKOUT: u32 = 1 << 2;
+    /// An `on_return` hook is set.
+    pub(crate) const ON_RETURN: u32 = 1 << 3;
+    /// Leak detection is on (`leak_threshold`).
+    pub(crate) const LEAK: u32 = 1 << 4;
+    /// `min_idle` is above 0: a checkout may ask for a refill.
+    pub(crate) const MIN_IDLE: u32 = 1 << 5;
+    /// The flags a config decides (the rest are fixed at build or close).
+    pub(crate) const FROM_CONFIG: u32 = LEAK | MIN_IDLE;
+
+    /// The flags `config` turns on.
+    pub(crate) fn from_config(config: &Config) -> u32 {
+        let leak = if config.leak_threshold.is_some() {
+            LEAK
+        } else {
+            0
+        };
+        let min_idle = if config.min_idle > 0 { MIN_IDLE } else { 0 };
+        leak | min_idle
+    }
+}
+
 /// What a builder hands over to make a pool.
 pub(crate) struct Parts<M: Manager> {
     pub(crate) name: std::sync::Arc<str>,
@@ -89,6 +126,15 @@ impl<M: Manager> Inner<M> {
             }
         }));
         let endpoint: std::sync::Arc<str> = manager.endpoint().unwrap_or_default().into();
+        let fixed = [
+            (watch != IdleWatch::Off, path::WATCH),
+            (hooks.before_checkout.is_some(), path::BEFORE_CHECKOUT),
+            (hooks.on_return.is_some(), path::ON_RETURN),
+        ]
+        .into_iter()
+        .fold(0, |flags, (on, flag)| if on { flags | flag } else { flags });
+        let waiters = Waiters::new();
+        waiters.set_flags(u32::MAX, fixed | path::from_config(&settings.config));
         Inner {
             watch,
             span: tracing::info_span!("ringpool", pool = %name, endpoint = %endpoint),
@@ -102,7 +148,7 @@ impl<M: Manager> Inner<M> {
             gate: DialGate::new(&settings.config),
             settings: SwapCell::new(settings),
             idle: IdleStore::new(idle_capacity, lifo),
-            waiters: Waiters::new(),
+            waiters,
             closed: AtomicBool::new(false),
             stats: StatsCells::new(),
             last_error: plain::Mutex::new(None),
@@ -123,13 +169,18 @@ impl<M: Manager> Inner<M> {
     /// moved into it and is dropped by the unwinding, and the pool's books
     /// stay balanced. The caller frees the slot.
     ///
-    /// A connection found dead while still young counts against the target
-    /// like a failed dial (see [`DialGate::died_young`]). A connection its
-    /// user discards does not: the user may have reasons of its own.
+    /// A connection that ends badly while still young (found dead, or
+    /// discarded by its user, as client code does after an error reply)
+    /// paces the dials to its target (see [`DialGate::died_young`]). One
+    /// its peer ended after serving it (`Finished`), or that the pool
+    /// retires by policy, does not.
     pub(crate) fn close_conn(&self, entry: Entry<M::Connection>, reason: CloseReason) {
         self.stats.closed(reason);
         tracing::debug!(pool = %self.name, endpoint = %self.endpoint, ?reason, "closing connection");
-        if matches!(reason, CloseReason::Broken | CloseReason::Hangup) {
+        if matches!(
+            reason,
+            CloseReason::Broken | CloseReason::Hangup | CloseReason::Discarded
+        ) {
             self.note_death(&entry);
         }
         let conn = entry.conn;
@@ -147,23 +198,27 @@ impl<M: Manager> Inner<M> {
     /// A connection ended badly: if it was younger than
     /// `young_death_window` and never passed a liveness check after use,
     /// the target may be accepting connections it cannot serve (a server at
-    /// its client limit answers and closes), and the dial gate backs off as
-    /// for a refused connect. A connection that was seen alive and dies
-    /// later served its peer: a flaky network, not a refusal.
+    /// its client limit answers and closes), and the dial gate paces dials
+    /// (never the breaker: gets wait for a paced dial). A connection that
+    /// was seen alive and dies later served its peer: a flaky network, not
+    /// a refusal.
     fn note_death(&self, entry: &Entry<M::Connection>) {
         let window = self.hot.young_death_window_ns.load(Ordering::Relaxed);
         let now = self.clock.recent();
         if entry.seen_alive() || now.saturating_sub(entry.created) >= window {
             return;
         }
-        let reopen = self
-            .gate
-            .died_young(now, self.clock.now(), &self.settings.load().config);
+        let reopen = self.gate.died_young(
+            now,
+            self.clock.now(),
+            entry.created,
+            &self.settings.load().config,
+        );
         self.stats.incr(Counter::YoungDeaths);
         tracing::warn!(
-            pool = %self.name, endpoint = %self.endpoint, failures = self.gate.consecutive_failures(),
-            backoff_ms = reopen.saturating_sub(self.clock.now()) / 1_000_000,
-            "a new connection died young; backing off as for a failed dial"
+            pool = %self.name, endpoint = %self.endpoint, young_deaths = self.gate.young_deaths(),
+            pace_ms = reopen.saturating_sub(self.clock.now()) / 1_000_000,
+            "a new connection died young; pacing dials"
         );
     }
 

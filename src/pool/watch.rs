@@ -11,14 +11,8 @@ use crate::core::entry::Entry;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::drop_guard::Unwinding;
-use crate::manager::{CloseReason, IdleWatch, Manager};
+use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::Inner;
-
-/// Whether the manager watches idle connections.
-#[inline]
-pub(crate) fn is_on<M: Manager>(inner: &Inner<M>) -> bool {
-    inner.watch != IdleWatch::Off
-}
 
 /// `entry` goes into the idle store: the manager may start watching it.
 /// Runs on every return, so the call is guarded by `catch_unwind` (free
