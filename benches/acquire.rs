@@ -6,6 +6,9 @@
 //! Groups:
 //! - `acquire_uncontended`: one task, pool of 16. The pure fast path: an idle
 //!   connection is always there and nobody else touches the pool.
+//!   `ringpool_all_features` is the same with both hooks set (accepting),
+//!   leak detection on and (with the `prometheus` feature) the exporter
+//!   registered: what turning everything on costs.
 //! - `acquire_contended`: pool of 8, 32 tasks on a 2-worker tokio runtime
 //!   (async pools) or 2 OS threads (blocking pools and floors). `iters` gets
 //!   are spread over the workers and the time per get is reported. Two
@@ -574,6 +577,27 @@ fn acquire_uncontended(c: &mut Criterion) {
     });
     bench(&mut g, GROUP, "ringpool_owned", |n| {
         run_single(&rt, ringpool_owned_gets::<false>(&pools.ringpool, n))
+    });
+    // Every optional checkout feature turned on: both hooks (accepting),
+    // leak detection and, with the `prometheus` feature, the exporter. A
+    // pool with none of them is the plain `ringpool` above.
+    let all_features = rt.block_on(async {
+        let pool = ringpool::Pool::builder(RingNoop)
+            .max_size(UNCONTENDED_SIZE)
+            .leak_threshold(Some(Duration::from_secs(3600)))
+            .before_checkout(|_| Ok(()))
+            .on_return(|_| Ok(()))
+            .build()
+            .expect("ringpool config");
+        prefill!(pool, get, UNCONTENDED_SIZE);
+        pool
+    });
+    #[cfg(feature = "prometheus")]
+    let mut all_features_registry = prometheus_client::registry::Registry::default();
+    #[cfg(feature = "prometheus")]
+    all_features.register_metrics(&mut all_features_registry);
+    bench(&mut g, GROUP, "ringpool_all_features", |n| {
+        run_single(&rt, ringpool_gets::<false>(&all_features, n))
     });
     // The same pool type with its metrics registered in a Prometheus
     // registry (read at scrape time: the checkout path should not change).

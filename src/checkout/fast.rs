@@ -172,7 +172,12 @@ impl<M: Manager> Pool<M> {
         &self,
     ) -> impl Future<Output = Result<Pooled<'static, M>, Error<ErrOf<M>>>> + 'static {
         let (pool, caller) = (self.clone(), Location::caller());
-        async move { checkout(&pool, None, caller).await.map(Pooled::into_owned) }
+        async move {
+            // The guard takes over the handle cloned for the future: one
+            // clone in all.
+            let (entry, leak) = checkout(&pool, None, caller).await?.into_parts();
+            Ok(Pooled::owning(pool, entry, leak))
+        }
     }
 
     /// [`try_get`](Pool::try_get) for a guard that owns a handle to the

@@ -99,13 +99,50 @@ impl<'a, M: Manager> Pooled<'a, M> {
         }
     }
 
-    /// Turns this guard into one that holds its own pool handle.
-    pub(crate) fn into_owned(mut self) -> Pooled<'static, M> {
-        let pool = Handle::Owned((*self.pool).clone());
+    /// Turns this guard into one that holds a pool handle of its own, so
+    /// it can be moved into a spawned task, stored in a struct or returned
+    /// from a function. Costs one handle clone (an atomic increment, and a
+    /// decrement when the guard is dropped) and nothing else.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ringpool::{Manager, Pool, Pooled};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<u64, std::io::Error> { Ok(7) }
+    /// # }
+    /// let pool = Pool::builder(Numbers).build().unwrap();
+    /// let conn: Pooled<'static, Numbers> = pool.get_blocking().unwrap().into_owned();
+    /// let worker = std::thread::spawn(move || *conn + 1);
+    /// assert_eq!(worker.join().unwrap(), 8);
+    /// ```
+    #[must_use = "dropping the owned guard returns the connection at once"]
+    pub fn into_owned(self) -> Pooled<'static, M> {
+        let pool = (*self.pool).clone();
+        let (entry, leak) = self.into_parts();
+        Pooled::owning(pool, entry, leak)
+    }
+
+    /// The connection and its leak watch, out of this guard (whose drop
+    /// then does nothing), so a guard owning the pool can take them over.
+    pub(crate) fn into_parts(mut self) -> (Option<Entry<M::Connection>>, Option<Box<LeakWatch>>) {
+        (self.entry.take(), self.leak.take())
+    }
+
+    /// A guard over `entry` that owns `pool` (the handle the guard that
+    /// gave up `entry` borrowed).
+    pub(crate) fn owning(
+        pool: Pool<M>,
+        entry: Option<Entry<M::Connection>>,
+        leak: Option<Box<LeakWatch>>,
+    ) -> Pooled<'static, M> {
         Pooled {
-            pool,
-            entry: self.entry.take(),
-            leak: self.leak.take(),
+            pool: Handle::Owned(pool),
+            entry,
+            leak,
         }
     }
 
