@@ -103,7 +103,10 @@ fn certs() -> &'static Certs {
 
 #[allow(deprecated)] // ring has no post-quantum key exchange; fine for tests
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    use rustls::crypto::ring::kx_group;
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.kx_groups = vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1];
+    Arc::new(provider)
 }
 
 /// A client connector that trusts the test CA.

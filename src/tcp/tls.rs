@@ -424,11 +424,7 @@ impl TlsConnectorBuilder {
             ),
             None => None,
         };
-        // ring, not aws-lc-rs: it builds with a C compiler alone. rustls
-        // 0.23.48 deprecates its provider for lacking post-quantum key
-        // exchange; the handshakes are otherwise the same.
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(provider());
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|source| TlsConfigError::Rustls {
@@ -685,6 +681,21 @@ fn alert_problem(alert: AlertDescription, has_client_cert: bool) -> (String, boo
         ),
         other => (format!("the server sent alert {other:?}"), false),
     }
+}
+
+/// The crypto provider of the connectors this crate builds: ring, not
+/// aws-lc-rs, because it builds with a C compiler alone; with X25519 as the
+/// first key exchange. rustls 0.23.48 moved ring's default to P-384 first,
+/// and ring's P-384 costs about 1.7 ms of client CPU per handshake here
+/// (two point multiplications), which made a resumed handshake as dear as
+/// a full one; X25519 costs a few tens of microseconds. (It also
+/// deprecated ring's provider for lacking post-quantum key exchange.)
+fn provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::ring::kx_group;
+    #[allow(deprecated)]
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.kx_groups = vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1];
+    provider
 }
 
 fn show_time(time: UnixTime) -> String {
