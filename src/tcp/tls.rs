@@ -175,6 +175,23 @@ impl TlsConnector {
         Ok(self)
     }
 
+    /// The same connector offering `protocol` by ALPN if it offers none
+    /// yet; the copy shares the session store and the counts.
+    #[cfg(feature = "http")]
+    pub(crate) fn with_default_alpn(self, protocol: &[u8]) -> Self {
+        if !self.config.alpn_protocols.is_empty() {
+            return self;
+        }
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![protocol.to_vec()];
+        let config = Arc::new(config);
+        TlsConnector {
+            connector: tokio_rustls::TlsConnector::from(Arc::clone(&config)),
+            config,
+            ..self
+        }
+    }
+
     /// The `ClientConfig` every dial shares.
     pub fn config(&self) -> &Arc<ClientConfig> {
         &self.config

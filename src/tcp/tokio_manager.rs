@@ -148,11 +148,13 @@ impl TokioTcpManager {
     }
 
     /// The socket options in use.
+    #[cfg(feature = "tls")]
     pub(crate) fn tcp_options(&self) -> &TcpOptions {
         &self.options
     }
 
     /// The protocol ping, if one was set.
+    #[cfg(feature = "tls")]
     pub(crate) fn protocol_ping(&self) -> Option<&ProtocolPing> {
         self.ping.as_ref()
     }
