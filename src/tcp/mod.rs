@@ -19,6 +19,32 @@
 //! Both hand out the same [`TcpConn`]: a `std::net::TcpStream` that an
 //! application drives from any runtime (its raw descriptor, or ownership
 //! through [`Pooled::detach`](crate::Pooled::detach)).
+//!
+//! # TLS
+//!
+//! With the `tls` feature, [`TokioTcpManager::tls`] turns the tokio manager's
+//! dials into TLS dials through a [`TlsConnector`] (rustls) built once and
+//! shared by every dial, so sessions are resumed across the pool's dials;
+//! `clients::http::HttpManager::tls` does the same for HTTPS. The blocking
+//! and io_uring [`TcpManager`] has no TLS; [`TokioTlsManager`] says why.
+#![cfg_attr(
+    feature = "tls",
+    doc = r#"
+```no_run
+use ringpool::Pool;
+use ringpool::tcp::{TlsConnector, TokioTcpManager};
+
+# async fn run() -> Result<(), Box<dyn std::error::Error>> {
+let tls = TlsConnector::builder().add_root_pem_file("ca.pem")?.build()?;
+let pool = Pool::builder(TokioTcpManager::new("127.0.0.1:8443").tls(tls)).build()?;
+let conn = pool.get().await?;
+assert!(conn.session().protocol_version().is_some());
+println!("{:?}", pool.manager().handshakes());
+# Ok(())
+# }
+```
+"#
+)]
 
 mod conn;
 mod dialer;

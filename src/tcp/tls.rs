@@ -10,59 +10,8 @@
 //! that use the connector are [`TokioTlsManager`](super::TokioTlsManager)
 //! and, with the `http` feature, `clients::http::HttpManager`.
 //!
-//! # Why one connector per manager
-//!
-//! A full TLS 1.3 handshake costs a certificate chain's verification and a
-//! key exchange; a resumed one skips both. rustls resumes only through the
-//! session store of the `ClientConfig` that made the first connection, so
-//! the connector holds one `Arc<ClientConfig>` that every dial shares, with
-//! an in-memory session store (TLS 1.3 tickets and TLS 1.2 session ids or
-//! tickets). A pool refilling after idle timeouts, replacing connections at
-//! the end of their lifetime or growing after a quiet hour resumes instead
-//! of repeating full handshakes. [`TlsConnector::handshakes`] counts both
-//! kinds.
-//!
-//! rustls stores a TLS 1.3 ticket when it reads it, and servers send
-//! tickets just after the handshake: a connection that is dialed and never
-//! read leaves no ticket behind. Connections that serve requests do.
-//!
-//! # Failures
-//!
-//! A certificate the connector cannot accept (expired, not valid for the
-//! name, an unknown issuer, a bad signature), a client certificate the
-//! server refuses, or a server that does not speak the connector's TLS is
-//! [`ErrorClass::Fatal`]: the pool fails waiting gets at once instead of
-//! dialing again and again. A reset, an end of file or a timeout during
-//! the handshake is retryable, like a refused TCP dial.
-//!
-//! In TLS 1.3 the client's side of the handshake ends before the server
-//! has checked the client certificate, so a server that refuses it says so
-//! on the connection's first read (an `io::Error` whose inner error is
-//! `rustls::Error::AlertReceived`), not in the dial.
-//!
-//! # Examples
-//!
-//! ```no_run
-//! use ringpool::Pool;
-//! use ringpool::tcp::{TlsConnector, TokioTcpManager};
-//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let tls = TlsConnector::builder()
-//!     .webpki_roots()
-//!     .add_root_pem_file("/etc/ringpool/internal-ca.pem")?
-//!     .build()?;
-//! let manager = TokioTcpManager::new("api.internal:443").tls(tls);
-//! let pool = Pool::builder(manager).max_size(16).build()?;
-//! let mut conn = pool.get().await?;
-//! conn.write_all(b"GET /health HTTP/1.1\r\nhost: api.internal\r\n\r\n").await?;
-//! conn.flush().await?;
-//! let mut reply = [0u8; 12];
-//! conn.read_exact(&mut reply).await?;
-//! println!("{:?}", pool.manager().handshakes()); // full and resumed so far
-//! # Ok(())
-//! # }
-//! ```
+//! Why one connector per manager, and how failures are classified, is in
+//! [`TlsConnector`]'s documentation.
 
 use std::io;
 use std::path::Path;
@@ -96,6 +45,36 @@ pub struct TlsHandshakes {
 /// (cheap to clone: clones share the `ClientConfig`, its session store and
 /// the handshake counts).
 ///
+/// # Why one connector per manager
+///
+/// A full TLS 1.3 handshake costs a certificate chain's verification and a
+/// key exchange; a resumed one skips both. rustls resumes only through the
+/// session store of the `ClientConfig` that made the first connection, so
+/// the connector holds one `Arc<ClientConfig>` that every dial shares, with
+/// an in-memory session store (TLS 1.3 tickets and TLS 1.2 session ids or
+/// tickets). A pool refilling after idle timeouts, replacing connections at
+/// the end of their lifetime or growing after a quiet hour resumes instead
+/// of repeating full handshakes. [`TlsConnector::handshakes`] counts both
+/// kinds.
+///
+/// rustls stores a TLS 1.3 ticket when it reads it, and servers send
+/// tickets just after the handshake: a connection that is dialed and never
+/// read leaves no ticket behind. Connections that serve requests do.
+///
+/// # Failures
+///
+/// A certificate the connector cannot accept (expired, not valid for the
+/// name, an unknown issuer, a bad signature), a client certificate the
+/// server refuses, or a server that does not speak the connector's TLS is
+/// [`ErrorClass::Fatal`]: the pool fails waiting gets at once instead of
+/// dialing again and again. A reset, an end of file or a timeout during
+/// the handshake is retryable, like a refused TCP dial.
+///
+/// In TLS 1.3 the client's side of the handshake ends before the server
+/// has checked the client certificate, so a server that refuses it says so
+/// on the connection's first read (an `io::Error` whose inner error is
+/// `rustls::Error::AlertReceived`), not in the dial.
+///
 /// # Examples
 ///
 /// ```
@@ -107,6 +86,30 @@ pub struct TlsHandshakes {
 ///     .build()
 ///     .expect("webpki roots are never empty");
 /// assert_eq!(tls.handshakes().full, 0);
+/// ```
+///
+/// A pool over TLS:
+///
+/// ```no_run
+/// use ringpool::Pool;
+/// use ringpool::tcp::{TlsConnector, TokioTcpManager};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let tls = TlsConnector::builder()
+///     .webpki_roots()
+///     .add_root_pem_file("/etc/ringpool/internal-ca.pem")?
+///     .build()?;
+/// let manager = TokioTcpManager::new("api.internal:443").tls(tls);
+/// let pool = Pool::builder(manager).max_size(16).build()?;
+/// let mut conn = pool.get().await?;
+/// conn.write_all(b"GET /health HTTP/1.1\r\nhost: api.internal\r\n\r\n").await?;
+/// conn.flush().await?;
+/// let mut reply = [0u8; 12];
+/// conn.read_exact(&mut reply).await?;
+/// println!("{:?}", pool.manager().handshakes()); // full and resumed so far
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct TlsConnector {
