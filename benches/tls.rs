@@ -70,54 +70,57 @@ fn start_servers() -> Servers {
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let (ready, addrs) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let tls = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            ready
-                .send((tls.local_addr().unwrap(), plain.local_addr().unwrap()))
+    std::thread::Builder::new()
+        .name("tls-server".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
                 .unwrap();
-            let plain_loop = async move {
-                loop {
-                    let (mut stream, _) = plain.accept().await.unwrap();
-                    tokio::spawn(async move {
-                        let _ = stream.write_all(b"x").await;
-                        let mut rest = Vec::new();
-                        let _ = tokio::time::timeout(
-                            Duration::from_secs(5),
-                            stream.read_to_end(&mut rest),
-                        )
-                        .await;
-                    });
-                }
-            };
-            let tls_loop = async move {
-                loop {
-                    let (stream, _) = tls.accept().await.unwrap();
-                    let _ = stream.set_nodelay(true);
-                    let acceptor = acceptor.clone();
-                    tokio::spawn(async move {
-                        let Ok(mut stream) = acceptor.accept(stream).await else {
-                            return;
-                        };
-                        let _ = stream.write_all(b"x").await;
-                        let _ = stream.flush().await;
-                        let mut rest = Vec::new();
-                        let _ = tokio::time::timeout(
-                            Duration::from_secs(5),
-                            stream.read_to_end(&mut rest),
-                        )
-                        .await;
-                    });
-                }
-            };
-            tokio::join!(plain_loop, tls_loop);
-        });
-    });
+            runtime.block_on(async move {
+                let tls = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ready
+                    .send((tls.local_addr().unwrap(), plain.local_addr().unwrap()))
+                    .unwrap();
+                let plain_loop = async move {
+                    loop {
+                        let (mut stream, _) = plain.accept().await.unwrap();
+                        tokio::spawn(async move {
+                            let _ = stream.write_all(b"x").await;
+                            let mut rest = Vec::new();
+                            let _ = tokio::time::timeout(
+                                Duration::from_secs(5),
+                                stream.read_to_end(&mut rest),
+                            )
+                            .await;
+                        });
+                    }
+                };
+                let tls_loop = async move {
+                    loop {
+                        let (stream, _) = tls.accept().await.unwrap();
+                        let _ = stream.set_nodelay(true);
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let _ = stream.write_all(b"x").await;
+                            let _ = stream.flush().await;
+                            let mut rest = Vec::new();
+                            let _ = tokio::time::timeout(
+                                Duration::from_secs(5),
+                                stream.read_to_end(&mut rest),
+                            )
+                            .await;
+                        });
+                    }
+                };
+                tokio::join!(plain_loop, tls_loop);
+            });
+        })
+        .unwrap();
     let (tls, plain) = addrs.recv().unwrap();
     Servers {
         tls,
