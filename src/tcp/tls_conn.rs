@@ -8,7 +8,7 @@
 //! server sends unasked (a TLS 1.3 session ticket, right after the
 //! handshake) are not a reply nobody asked for.
 
-use std::io;
+use std::io::{self, Read};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -68,6 +68,43 @@ impl TlsConn {
     /// peer certificates, whether the handshake was resumed.
     pub fn session(&self) -> &ClientConnection {
         self.stream.get_ref().1
+    }
+
+    /// Takes in, without waiting, the TLS records that arrived while the
+    /// connection sat idle, and says whether it can still be used. A
+    /// session ticket is stored in the connector's session store (so a
+    /// connection dialed and never read still leaves one behind for the
+    /// next dial to resume); a `close_notify`, an end of file, a reset, a
+    /// record rustls rejects, or application data nobody asked for mean
+    /// broken.
+    pub(crate) fn absorb_idle_records(&mut self) -> bool {
+        let (tcp, session) = self.stream.get_mut();
+        // Read the socket itself, not through tokio's `try_read`, which
+        // answers `WouldBlock` without a system call until the reactor has
+        // seen the socket readable. The socket is non-blocking; a
+        // readiness tokio still holds is only tried and cleared later.
+        let socket = socket2::SockRef::from(&*tcp);
+        let mut buf = [0u8; 4096];
+        loop {
+            let read = match (&*socket).read(&mut buf) {
+                Ok(0) => return false,
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            };
+            let mut records = &buf[..read];
+            while !records.is_empty() {
+                match session.read_tls(&mut records) {
+                    Ok(0) | Err(_) => return false,
+                    Ok(_) => {}
+                }
+                match session.process_new_packets() {
+                    Ok(state)
+                        if !state.peer_has_closed() && state.plaintext_bytes_to_read() == 0 => {}
+                    _ => return false,
+                }
+            }
+        }
     }
 
     /// Ownership of the TLS stream (after [`Pooled::detach`](crate::Pooled::detach)).

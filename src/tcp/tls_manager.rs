@@ -6,8 +6,10 @@
 //! the plain manager's byte peek: a TLS 1.3 server sends session tickets
 //! just after the handshake, and they wait unread in the socket until the
 //! connection's next read, so pending bytes are no sign of a dead
-//! connection here. A server's close (with or without `close_notify`) or a
-//! reset is still seen. The tokio managers have no idle watch (idle
+//! connection here. The check then takes those records in without waiting:
+//! a ticket goes to the session store (a connection dialed and never used
+//! still leaves one for the next dial to resume); a `close_notify` or data
+//! nobody asked for means broken. A server's close or a reset is seen. The tokio managers have no idle watch (idle
 //! connections are swept by maintenance with the same check).
 //!
 //! The blocking and io_uring [`TcpManager`](super::TcpManager) has no TLS:
@@ -168,11 +170,13 @@ impl SendManager for TokioTlsManager {
         })
     }
 
-    /// Dirty (mid-request), or the peer closed or reset the socket
-    /// underneath (`POLLRDHUP`). Encrypted bytes waiting unread (a session
-    /// ticket) are not a fault.
+    /// Dirty (mid-request); or the peer closed or reset the socket
+    /// underneath (`POLLRDHUP`); or the records that arrived while it was
+    /// idle say it is over (`close_notify`, data nobody asked for). Those
+    /// records are taken in without waiting: a session ticket is stored,
+    /// not mistaken for a fault.
     fn is_broken(&self, conn: &mut TlsConn) -> bool {
-        conn.is_dirty() || peer_closed(conn.tcp())
+        conn.is_dirty() || peer_closed(conn.tcp()) || !conn.absorb_idle_records()
     }
 
     /// A connection given back mid-request is closed as abandoned.
