@@ -58,8 +58,10 @@ pub struct TlsHandshakes {
 /// kinds.
 ///
 /// rustls stores a TLS 1.3 ticket when it reads it, and servers send
-/// tickets just after the handshake: a connection that is dialed and never
-/// read leaves no ticket behind. Connections that serve requests do.
+/// tickets just after the handshake, so a ticket waits in the socket until
+/// the connection's first read, or until a checkout or maintenance check
+/// of the [`TokioTlsManager`](super::TokioTlsManager) takes it in: a
+/// connection warmed and never used still leaves its ticket behind.
 ///
 /// # Failures
 ///
