@@ -11,6 +11,11 @@
 //! ([`CloseReason::Abandoned`]): hyper would have to drain the rest or
 //! close it, and the next user must not find out which.
 //!
+//! With the `tls` feature, [`HttpManager::tls`] makes it HTTPS: the
+//! connector's handshake on the dialed socket (offering ALPN `http/1.1`
+//! unless the connector offers something else), its sessions resumed
+//! across the pool's dials.
+//!
 //! # Examples
 //!
 //! ```no_run
@@ -56,6 +61,11 @@ pub enum HttpError {
     /// The HTTP/1.1 handshake failed.
     #[error(transparent)]
     Hyper(#[from] hyper::Error),
+    /// The TLS handshake failed (feature `tls`).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    #[error(transparent)]
+    Tls(#[from] crate::tcp::TlsError),
 }
 
 /// A pooled HTTP/1.1 connection: hyper's `SendRequest` (it derefs to one)
@@ -166,6 +176,8 @@ impl<B> std::ops::DerefMut for HttpConn<B> {
 #[derive(Debug)]
 pub struct HttpManager<B> {
     base: ClientBase,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tcp::TlsConnector>,
     body: std::marker::PhantomData<fn() -> B>,
 }
 
@@ -178,14 +190,81 @@ impl<B> HttpManager<B> {
     pub fn new(dialer: Dialer) -> Self {
         HttpManager {
             base: ClientBase::new(dialer),
+            #[cfg(feature = "tls")]
+            tls: None,
             body: std::marker::PhantomData,
         }
+    }
+
+    /// HTTPS (feature `tls`): every dial is followed by `connector`'s
+    /// handshake, within what is left of the dialer's `connect_timeout`.
+    /// ALPN offers `http/1.1` unless the connector offers protocols of its
+    /// own.
+    ///
+    /// ```no_run
+    /// use ringpool::Pool;
+    /// use ringpool::clients::http::HttpManager;
+    /// use ringpool::tcp::{Dialer, TlsConnector};
+    ///
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let https = HttpManager::<String>::new(Dialer::new("api.example.com:443")?)
+    ///     .tls(TlsConnector::webpki());
+    /// let pool = Pool::builder(https).build()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, connector: crate::tcp::TlsConnector) -> Self {
+        self.tls = Some(connector.with_default_alpn(b"http/1.1"));
+        self
+    }
+
+    /// The TLS connector, if the manager speaks HTTPS (its
+    /// [`handshakes`](crate::tcp::TlsConnector::handshakes) counts).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_connector(&self) -> Option<&crate::tcp::TlsConnector> {
+        self.tls.as_ref()
     }
 
     /// The dialer.
     pub fn dialer(&self) -> &Dialer {
         &self.base.dialer
     }
+}
+
+impl<B> HttpConn<B> {
+    fn new(sender: SendRequest<B>, link: Arc<Link>) -> Self {
+        HttpConn {
+            sender,
+            link,
+            pending: Arc::new(AtomicBool::new(false)),
+            closing: false,
+        }
+    }
+}
+
+/// hyper's HTTP/1.1 handshake on `io`, its connection task spawned on
+/// `runtime`.
+async fn start<B, IO>(
+    io: IO,
+    runtime: &tokio::runtime::Handle,
+    target: String,
+) -> Result<SendRequest<B>, hyper::Error>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = http1::handshake(TokioIo::new(io)).await?;
+    runtime.spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(endpoint = %target, %error, "http connection ended");
+        }
+    });
+    Ok(sender)
 }
 
 impl<B> SendManager for HttpManager<B>
@@ -198,20 +277,34 @@ where
     type Error = HttpError;
 
     async fn connect(&self) -> Result<HttpConn<B>, HttpError> {
+        #[cfg(feature = "tls")]
+        let started = std::time::Instant::now();
         let (stream, link, runtime) = self.base.dial(()).await?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
         let target = self.base.dialer.target();
-        runtime.spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(endpoint = %target, %error, "http connection ended");
-            }
-        });
-        Ok(HttpConn {
-            sender,
-            link,
-            pending: Arc::new(AtomicBool::new(false)),
-            closing: false,
-        })
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let limit = self.base.dialer.tcp_options().connect_timeout;
+            let left = limit.saturating_sub(started.elapsed());
+            let stream = match tokio::time::timeout(left, tls.handshake(&target, stream)).await {
+                Ok(handshaken) => handshaken?,
+                Err(_) => {
+                    return Err(HttpError::Tls(crate::tcp::TlsError::Handshake {
+                        target,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!(
+                                "the TCP connect and TLS handshake took longer than \
+                                 connect_timeout ({limit:?})"
+                            ),
+                        ),
+                    }));
+                }
+            };
+            let sender = start(stream, &runtime, target).await?;
+            return Ok(HttpConn::new(sender, link));
+        }
+        let sender = start(stream, &runtime, target).await?;
+        Ok(HttpConn::new(sender, link))
     }
 
     /// hyper closed the connection, or the socket's peer hung up.
@@ -241,6 +334,8 @@ where
         match error {
             HttpError::Dial(error) => self.base.dialer.classify(&error.source),
             HttpError::Hyper(_) => ErrorClass::Retryable,
+            #[cfg(feature = "tls")]
+            HttpError::Tls(error) => error.class(),
         }
     }
 

@@ -128,6 +128,37 @@ impl TokioTcpManager {
         &self.target
     }
 
+    /// Resolves the target, then tries each address in order until one
+    /// connects; the error is the last address's. (The TLS manager's dial
+    /// starts with it.)
+    pub(crate) async fn connect_stream(&self) -> io::Result<TcpStream> {
+        let mut last = None;
+        for addr in self.resolve().await? {
+            match self.dial(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} resolved to no address", self.target),
+            )
+        }))
+    }
+
+    /// The socket options in use.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tcp_options(&self) -> &TcpOptions {
+        &self.options
+    }
+
+    /// The protocol ping, if one was set.
+    #[cfg(feature = "tls")]
+    pub(crate) fn protocol_ping(&self) -> Option<&ProtocolPing> {
+        self.ping.as_ref()
+    }
+
     async fn dial(&self, addr: std::net::SocketAddr) -> io::Result<TcpStream> {
         let timeout = self.options.connect_timeout;
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
@@ -160,19 +191,7 @@ impl SendManager for TokioTcpManager {
     /// Resolves the target, then tries each address in order until one
     /// connects; the error is the last address's.
     async fn connect(&self) -> io::Result<TokioConn> {
-        let mut last = None;
-        for addr in self.resolve().await? {
-            match self.dial(addr).await {
-                Ok(stream) => return Ok(TokioConn::new(stream)),
-                Err(error) => last = Some(error),
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{} resolved to no address", self.target),
-            )
-        }))
+        Ok(TokioConn::new(self.connect_stream().await?))
     }
 
     /// The protocol ping set with [`TokioTcpManager::ping_with`], if any.

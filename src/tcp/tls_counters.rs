@@ -1,0 +1,39 @@
+//! The TLS handshake counters a [`TlsConnector`](super::TlsConnector)
+//! keeps: full and resumed handshakes, counted once each as a dial's
+//! handshake completes.
+//!
+//! This is the only file of the TLS code that names `std::sync::atomic`:
+//! the crate keeps its atomics behind one sync facade, and these two
+//! counters move under it when the TLS code joins that layout. Relaxed
+//! ordering throughout: each counter is a monotonic tally that orders
+//! nothing else.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::tls::TlsHandshakes;
+
+/// Full and resumed handshakes, shared by every clone of a connector.
+#[derive(Debug, Default)]
+pub(crate) struct HandshakeCounters {
+    full: AtomicU64,
+    resumed: AtomicU64,
+}
+
+impl HandshakeCounters {
+    /// One completed handshake, resumed or full.
+    pub(crate) fn count(&self, resumed: bool) {
+        let counter = match resumed {
+            true => &self.resumed,
+            false => &self.full,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub(crate) fn read(&self) -> TlsHandshakes {
+        TlsHandshakes {
+            full: self.full.load(Ordering::Relaxed),
+            resumed: self.resumed.load(Ordering::Relaxed),
+        }
+    }
+}
