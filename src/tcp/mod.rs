@@ -80,10 +80,13 @@ pub use options::{Backend, IdleCheck, TcpOptions};
 pub use rustls;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub use tls::{TlsConfigError, TlsConnector, TlsConnectorBuilder, TlsError, TlsHandshakes};
+pub use tls::{TlsConfigError, TlsConnector, TlsConnectorBuilder, TlsError};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls_conn::TlsConn;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use tls_counters::TlsHandshakes;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls_manager::TokioTlsManager;

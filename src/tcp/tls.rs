@@ -25,21 +25,11 @@ use rustls::{AlertDescription, CertificateError, ClientConfig, HandshakeKind, Ro
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 
-use super::tls_counters::HandshakeCounters;
+use super::tls_counters::{HandshakeCounters, TlsHandshakes};
 use crate::manager::ErrorClass;
 
 /// Sessions the in-memory store keeps (across all server names).
 const SESSIONS: usize = 256;
-
-/// How many handshakes a [`TlsConnector`] has completed, by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TlsHandshakes {
-    /// Full handshakes: a certificate chain verified, a key exchange.
-    pub full: u64,
-    /// Resumed handshakes: a session from an earlier connection reused.
-    pub resumed: u64,
-}
 
 /// The TLS side of a dial, built once per manager and shared by every dial
 /// (cheap to clone: clones share the `ClientConfig`, its session store and

@@ -2,15 +2,22 @@
 //! keeps: full and resumed handshakes, counted once each as a dial's
 //! handshake completes.
 //!
-//! This is the only file of the TLS code that names `std::sync::atomic`:
-//! the crate keeps its atomics behind one sync facade, and these two
-//! counters move under it when the TLS code joins that layout. Relaxed
-//! ordering throughout: each counter is a monotonic tally that orders
-//! nothing else.
+//! Bookkeeping outside the pool's protocol, so the counters are the sync
+//! facade's plain atomics. Relaxed ordering throughout: each counter is a
+//! monotonic tally that orders nothing else.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::plain::{AtomicU64, Ordering};
 
-use super::tls::TlsHandshakes;
+/// How many handshakes a [`TlsConnector`](super::TlsConnector) has
+/// completed, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsHandshakes {
+    /// Full handshakes: a certificate chain verified, a key exchange.
+    pub full: u64,
+    /// Resumed handshakes: a session from an earlier connection reused.
+    pub resumed: u64,
+}
 
 /// Full and resumed handshakes, shared by every clone of a connector.
 #[derive(Debug, Default)]

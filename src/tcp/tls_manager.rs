@@ -28,8 +28,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::liveness::peer_closed;
 use super::options::TcpOptions;
-use super::tls::{TlsConnector, TlsError, TlsHandshakes};
+use super::tls::{TlsConnector, TlsError};
 use super::tls_conn::TlsConn;
+use super::tls_counters::TlsHandshakes;
 use super::tokio_manager::TokioTcpManager;
 use crate::manager::{CloseReason, ErrorClass};
 use crate::send_manager::SendManager;
