@@ -38,6 +38,11 @@ fn main() {
             run: a_server_at_its_client_limit_sees_no_dial_storm,
         },
         ServerTest {
+            name: "a_server_at_its_client_limit_sees_no_dial_storm_from_a_client_that_discards",
+            needs: "redis-server",
+            run: a_server_at_its_client_limit_sees_no_dial_storm_from_a_client_that_discards,
+        },
+        ServerTest {
             name: "idle_connections_the_server_kills_are_closed_at_once_and_never_handed_out",
             needs: "redis-server",
             run: idle_connections_the_server_kills_are_closed_at_once_and_never_handed_out,
@@ -70,6 +75,15 @@ fn ping(conn: &mut Pooled<'_, TcpManager>) -> std::io::Result<bool> {
     }
 }
 
+/// What a worker does with a connection that answered with an error.
+#[derive(Clone, Copy, PartialEq)]
+enum OnErrorReply {
+    /// Gives it back (it is still in step).
+    Return,
+    /// Discards it, as much client code does after an error reply.
+    Discard,
+}
+
 /// Runs `WORKERS` threads doing `PING`s through `pool` until `stop`.
 fn load<'a>(
     scope: &'a std::thread::Scope<'a, '_>,
@@ -77,6 +91,7 @@ fn load<'a>(
     log: &'a Log,
     start: Instant,
     stop: &'a AtomicBool,
+    on_error_reply: OnErrorReply,
 ) {
     for _ in 0..WORKERS {
         scope.spawn(move || {
@@ -84,6 +99,10 @@ fn load<'a>(
                 let started = start.elapsed().as_micros() as u64;
                 let ok = match pool.get_blocking() {
                     Ok(mut conn) => match ping(&mut conn) {
+                        Ok(false) if on_error_reply == OnErrorReply::Discard => {
+                            conn.discard();
+                            false
+                        }
                         Ok(pong) => pong,
                         Err(_) => {
                             conn.discard();
@@ -131,7 +150,7 @@ fn a_restart_under_load_is_survived_quietly_and_recovered_fast(binary: PathBuf) 
     let stop = AtomicBool::new(false);
     let start = Instant::now();
     let (dials_down, down_for, up_at) = std::thread::scope(|scope| {
-        load(scope, &pool, &log, start, &stop);
+        load(scope, &pool, &log, start, &stop, OnErrorReply::Return);
         std::thread::sleep(Duration::from_millis(500));
         assert!(log.successes.load(Ordering::Relaxed) > 100, "warmed up");
         redis.kill();
@@ -185,6 +204,18 @@ fn a_restart_under_load_is_survived_quietly_and_recovered_fast(binary: PathBuf) 
 }
 
 fn a_server_at_its_client_limit_sees_no_dial_storm(binary: PathBuf) {
+    client_limit_run(binary, OnErrorReply::Return);
+}
+
+fn a_server_at_its_client_limit_sees_no_dial_storm_from_a_client_that_discards(binary: PathBuf) {
+    client_limit_run(binary, OnErrorReply::Discard);
+}
+
+/// Sixteen workers against a server at `maxclients 4`: the dial rate stays
+/// bounded (the target, 50 a second, is recorded in `docs/tuning.md`;
+/// the bound here is loose, for busy machines) and the four connections
+/// the server keeps go on serving.
+fn client_limit_run(binary: PathBuf, on_error_reply: OnErrorReply) {
     let redis = Redis::start(binary, &["--maxclients", "4"]);
     let pool = pool_for(&redis);
     let log = Log::default();
@@ -192,7 +223,7 @@ fn a_server_at_its_client_limit_sees_no_dial_storm(binary: PathBuf) {
     let start = Instant::now();
     let run_for = Duration::from_secs(3);
     std::thread::scope(|scope| {
-        load(scope, &pool, &log, start, &stop);
+        load(scope, &pool, &log, start, &stop, on_error_reply);
         std::thread::sleep(run_for);
         stop.store(true, Ordering::Relaxed);
     });
@@ -200,7 +231,11 @@ fn a_server_at_its_client_limit_sees_no_dial_storm(binary: PathBuf) {
     let rate = dials(&pool) as f64 / elapsed.as_secs_f64();
     let served = log.successes.load(Ordering::Relaxed);
     eprintln!(
-        "{rate:.1} dials a second at the client limit; {served} PONGs; {:?}",
+        "{rate:.1} dials a second at the client limit ({}); {served} PONGs; {:?}",
+        match on_error_reply {
+            OnErrorReply::Return => "error replies returned",
+            OnErrorReply::Discard => "error replies discarded",
+        },
         pool.stats()
     );
     // Measured 21-34 a second on a quiet machine and 25-55 beside two busy

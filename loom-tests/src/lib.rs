@@ -121,6 +121,10 @@ pub fn pool_with_dial_limit(
     let pool = Pool::builder(Mgr(Arc::clone(&counting)))
         .max_size(max_size)
         .max_concurrent_dials(max_dials)
+        // On a clock that never moves every connection is young, and a
+        // discard would pace the next dial behind a timer no model fires;
+        // the pacing is time, not protocol, and has its own tests.
+        .young_death_window(None)
         .clock(clock)
         .build()
         .expect("valid config");
