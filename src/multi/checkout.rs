@@ -15,6 +15,7 @@
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -157,7 +158,7 @@ pub(crate) async fn checkout<M: Manager>(
                             "probe succeeded, endpoint back in rotation"
                         );
                     }
-                    return Ok(MultiPooled::new(conn, node.endpoint.clone()));
+                    return Ok(MultiPooled::new(conn, Arc::clone(node)));
                 }
                 Err(Error::Closed) => {}
                 Err(error) if error.is_timeout() => {

@@ -29,7 +29,7 @@ use super::select::Selection;
 use crate::config::{Config, ConfigError};
 use crate::manager::{CloseReason, Manager};
 use crate::pool::Pool;
-use crate::sync::{AtomicBool, AtomicUsize, Ordering, SwapCell, plain};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, SwapCell, fence, plain};
 use crate::time::Clock;
 
 /// Why the factory could not make an endpoint's manager.
@@ -266,6 +266,10 @@ impl<M: Manager> Shared<M> {
             })
         };
         let Some(length) = ejected else { return };
+        // Pairs with the fence a returning guard runs before it reads the
+        // ejection (`multi::guard`): a connection pushed back idle as we
+        // ejected is closed by us or by that guard.
+        fence(Ordering::SeqCst);
         let set = self.set.load_full();
         let node = set.nodes.iter().find(|node| node.endpoint == *endpoint);
         let closed = node.map_or(0, |node| node.pool.retain(|_| false));
