@@ -40,7 +40,7 @@ pub enum CloseReason {
     Rejected,
     /// The manager's idle watch saw it die while it sat idle: the peer
     /// closed or reset it, or sent bytes nobody asked for (see
-    /// [`Manager::watch_idle`]).
+    /// [`Manager::idle_watcher`]).
     Hangup,
     /// The pool was closed or dropped.
     PoolClosed,
@@ -134,39 +134,49 @@ pub trait Manager: Send + Sync + 'static {
         None
     }
 
-    /// Turns on the idle watch, if the manager has one: instead of being
-    /// swept by maintenance, idle connections are watched by the manager
-    /// (the TCP manager: a multishot poll on io_uring), which calls
-    /// `deaths.notify()` whenever one dies, so the pool closes it and frees
-    /// its slot at once. Called once, as the pool is built. The default
-    /// has no watch ([`IdleWatch::Off`]).
+    /// The manager's idle watch, if it has one (see [`IdleWatcher`]): the
+    /// pool asks for it as it is built and at every move of a connection in
+    /// and out of the idle store. The default has none, and maintenance
+    /// checks idle connections itself.
     ///
-    /// A manager that answers anything but `Off` must also implement
-    /// [`idle`](Manager::idle), [`unwatch`](Manager::unwatch) and
-    /// [`died_idle`](Manager::died_idle).
-    fn watch_idle(&self, _deaths: IdleDeaths) -> IdleWatch {
-        IdleWatch::Off
-    }
-
-    /// The idle watch: `conn` has just gone into the idle store. Called
-    /// only when [`watch_idle`](Manager::watch_idle) turned the watch on.
-    /// Must be cheap and must not block: it runs on every return.
-    fn idle(&self, _conn: &mut Self::Connection) {}
-
-    /// The idle watch: `conn` has just left the idle store to be used (a
-    /// checkout, a ping). Stop watching it, without waiting; `true` if the
-    /// watch saw it die while it was idle (it is then closed with
-    /// [`CloseReason::Hangup`] and the get moves on). Called only when the
-    /// watch is on. Must be cheap and must not block.
-    fn unwatch(&self, _conn: &mut Self::Connection) -> bool {
-        false
-    }
-
-    /// The idle watch: whether it saw this idle connection die (a load; no
-    /// I/O). Maintenance asks it of each idle connection after a
-    /// `deaths.notify()`.
-    fn died_idle(&self, _conn: &Self::Connection) -> bool {
-        false
+    /// All of the watch sits behind this one method, so a manager that
+    /// wraps another (to count dials, to log, as a test double) keeps the
+    /// inner manager's watch by forwarding it alone:
+    ///
+    /// ```
+    /// use ringpool::{IdleWatcher, Manager};
+    ///
+    /// /// Counts dials, and is otherwise the manager it wraps.
+    /// struct Counting<M> {
+    ///     inner: M,
+    ///     dials: std::sync::atomic::AtomicU64,
+    /// }
+    ///
+    /// impl<M: Manager> Manager for Counting<M> {
+    ///     type Connection = M::Connection;
+    ///     type Error = M::Error;
+    ///     async fn connect(&self) -> Result<M::Connection, M::Error> {
+    ///         self.dials.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ///         self.inner.connect().await
+    ///     }
+    ///     fn is_broken(&self, conn: &mut M::Connection) -> bool {
+    ///         self.inner.is_broken(conn)
+    ///     }
+    ///     // ... the other methods, each forwarded ...
+    ///     fn idle_watcher(&self) -> Option<&dyn IdleWatcher<M::Connection>> {
+    ///         self.inner.idle_watcher()
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// A manager whose connection type wraps the inner one's implements
+    /// [`IdleWatcher`] for its own type by forwarding each call to the inner
+    /// watcher with the inner connection, and answers `Some(self)` when the
+    /// inner manager has a watcher. The TCP manager logs a warning at its
+    /// first dial if no pool asked for its watch, which is what a wrapper
+    /// that forgot this method looks like.
+    fn idle_watcher(&self) -> Option<&dyn IdleWatcher<Self::Connection>> {
+        None
     }
 
     /// Closes a connection the pool is done with. Dropping it is the default.
@@ -178,7 +188,82 @@ pub trait Manager: Send + Sync + 'static {
     }
 }
 
-/// What a manager's idle watch covers ([`Manager::watch_idle`]).
+/// A manager's idle watch ([`Manager::idle_watcher`]): instead of being
+/// swept by maintenance, idle connections are watched (the TCP manager: a
+/// multishot poll on io_uring; the client managers: the library's own
+/// connection task), and the watch calls `deaths.notify()` whenever one
+/// dies, so the pool closes it and frees its slot at once.
+///
+/// Every method must be cheap and must not block: `idle` and `unwatch` run
+/// on every return and checkout. If one panics, the pool closes the
+/// connection it was called with and frees its slot as the panic passes.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use ringpool::{IdleDeaths, IdleWatch, IdleWatcher, Manager, Pool};
+///
+/// /// Connections that know whether their peer hung up.
+/// struct Conn { hung_up: std::sync::Arc<AtomicBool> }
+///
+/// struct Watching;
+///
+/// impl IdleWatcher<Conn> for Watching {
+///     fn start(&self, _deaths: IdleDeaths) -> IdleWatch {
+///         IdleWatch::Watched
+///     }
+///     fn idle(&self, _conn: &mut Conn) {}
+///     fn unwatch(&self, conn: &mut Conn) -> bool {
+///         conn.hung_up.load(Ordering::Acquire)
+///     }
+///     fn died_idle(&self, conn: &Conn) -> bool {
+///         conn.hung_up.load(Ordering::Acquire)
+///     }
+/// }
+///
+/// impl Manager for Watching {
+///     type Connection = Conn;
+///     type Error = std::io::Error;
+///     async fn connect(&self) -> std::io::Result<Conn> {
+///         Ok(Conn { hung_up: Default::default() })
+///     }
+///     fn idle_watcher(&self) -> Option<&dyn IdleWatcher<Conn>> {
+///         Some(self)
+///     }
+/// }
+///
+/// let pool = Pool::builder(Watching).build().unwrap();
+/// let conn = pool.get_blocking().unwrap();
+/// conn.hung_up.store(true, Ordering::Release);
+/// drop(conn);
+/// // The watch saw it die while idle: the next get closes it and dials.
+/// drop(pool.get_blocking().unwrap());
+/// assert_eq!(pool.stats().closed.hangup, 1);
+/// ```
+pub trait IdleWatcher<C>: Send + Sync {
+    /// Turns the watch on and says what it covers; `deaths` is how it
+    /// reports a death. Called once, as the pool is built. Answering
+    /// [`IdleWatch::Off`] turns it off, and the other methods are then
+    /// never called.
+    fn start(&self, deaths: IdleDeaths) -> IdleWatch;
+
+    /// `conn` has just gone into the idle store: start watching it.
+    fn idle(&self, conn: &mut C);
+
+    /// `conn` has just left the idle store to be used (a checkout, a
+    /// ping): stop watching it, without waiting; `true` if the watch saw it
+    /// die while it was idle (it is then closed with
+    /// [`CloseReason::Hangup`] and the get moves on).
+    fn unwatch(&self, conn: &mut C) -> bool;
+
+    /// Whether the watch saw this idle connection die (a load; no I/O).
+    /// Maintenance asks it of each idle connection after a
+    /// `deaths.notify()`.
+    fn died_idle(&self, conn: &C) -> bool;
+}
+
+/// What a manager's idle watch covers ([`IdleWatcher::start`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IdleWatch {
@@ -194,7 +279,7 @@ pub enum IdleWatch {
 }
 
 /// How a manager's idle watch tells the pool that a watched connection
-/// died ([`Manager::watch_idle`]). Cheap to clone; callable from any
+/// died ([`IdleWatcher::start`]). Cheap to clone; callable from any
 /// thread; does nothing once the pool is gone.
 #[derive(Clone)]
 pub struct IdleDeaths {
@@ -209,7 +294,7 @@ impl IdleDeaths {
     }
 
     /// At least one watched idle connection died: the pool's maintenance
-    /// asks [`Manager::died_idle`] of its idle connections, closes the
+    /// asks [`IdleWatcher::died_idle`] of its idle connections, closes the
     /// dead with [`CloseReason::Hangup`] and frees their slots.
     pub fn notify(&self) {
         (self.notify)();

@@ -10,7 +10,7 @@
 
 use std::future::Future;
 
-use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, Manager};
+use crate::manager::{CloseReason, ErrorClass, IdleWatcher, Manager};
 
 /// A [`Manager`] whose futures are `Send`, for code generic over the
 /// manager that spawns gets on a multi-threaded runtime.
@@ -99,22 +99,9 @@ pub trait SendManager: Send + Sync + 'static {
         None
     }
 
-    /// See [`Manager::watch_idle`].
-    fn watch_idle(&self, _deaths: IdleDeaths) -> IdleWatch {
-        IdleWatch::Off
-    }
-
-    /// See [`Manager::idle`].
-    fn idle(&self, _conn: &mut Self::Connection) {}
-
-    /// See [`Manager::unwatch`].
-    fn unwatch(&self, _conn: &mut Self::Connection) -> bool {
-        false
-    }
-
-    /// See [`Manager::died_idle`].
-    fn died_idle(&self, _conn: &Self::Connection) -> bool {
-        false
+    /// See [`Manager::idle_watcher`].
+    fn idle_watcher(&self) -> Option<&dyn IdleWatcher<Self::Connection>> {
+        None
     }
 
     /// See [`Manager::close`].
@@ -159,22 +146,9 @@ impl<T: SendManager> Manager for T {
         SendManager::endpoint(self)
     }
 
-    fn watch_idle(&self, deaths: IdleDeaths) -> IdleWatch {
-        SendManager::watch_idle(self, deaths)
-    }
-
     #[inline]
-    fn idle(&self, conn: &mut Self::Connection) {
-        SendManager::idle(self, conn)
-    }
-
-    #[inline]
-    fn unwatch(&self, conn: &mut Self::Connection) -> bool {
-        SendManager::unwatch(self, conn)
-    }
-
-    fn died_idle(&self, conn: &Self::Connection) -> bool {
-        SendManager::died_idle(self, conn)
+    fn idle_watcher(&self) -> Option<&dyn IdleWatcher<Self::Connection>> {
+        SendManager::idle_watcher(self)
     }
 
     fn close(&self, conn: Self::Connection, reason: CloseReason) {

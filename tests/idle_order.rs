@@ -17,11 +17,17 @@ const MS: Duration = Duration::from_millis(1);
 /// size at the end and how many connections timed out idle.
 fn light_load(order: IdleOrder) -> (usize, u64, std::collections::HashSet<u64>) {
     let mut h = Harness::new(|b| {
-        // check_after above the rotation: maintenance's liveness round
-        // takes due connections out and puts the rest back first, which
-        // reorders the shared queue; this measures the order alone.
+        // Maintenance runs every second: its passes (expiry, the liveness
+        // round) take every idle connection out and put the kept ones
+        // back, which must leave the last-in-first-out order as it was.
+        // First in, first out, the liveness round puts what it checked at
+        // the back of the queue (checked is exercised); check_after above
+        // the rotation measures the order alone.
+        let b = match order {
+            IdleOrder::Fifo => b.check_after(2 * SECOND),
+            _ => b,
+        };
         b.idle_order(order)
-            .check_after(2 * SECOND)
             .idle_timeout(Some(SECOND))
             .maintenance_interval(SECOND)
             .max_size(4)
@@ -45,6 +51,22 @@ fn lifo_shrinks_a_lightly_used_pool_to_the_connections_it_uses() {
     assert_eq!(used.len(), 1, "one warm connection served every get");
     assert_eq!(size, 1, "the others timed out from the cold end");
     assert_eq!(idle_closed, 3);
+}
+
+#[test]
+fn lifo_hands_back_the_newest_first_beyond_the_threads_slot_and_after_a_pass() {
+    let mut h = Harness::new(|b| b.max_size(4));
+    let held: Vec<_> = (0..4).map(|_| h.pool.get_blocking().unwrap()).collect();
+    let ids: Vec<u64> = held.iter().map(|conn| conn.id).collect();
+    drop(held); // returned in order: ids[3] last
+    // A maintenance round's passes take every idle connection out and put
+    // the kept ones back.
+    h.run.advance(SECOND, 100 * MS);
+    let again: Vec<_> = (0..4).map(|_| h.pool.get_blocking().unwrap()).collect();
+    let order: Vec<u64> = again.iter().map(|conn| conn.id).collect();
+    assert_eq!(order, [ids[3], ids[2], ids[1], ids[0]], "newest first");
+    drop(again);
+    assert_quiescent(&h.pool, &h.mock);
 }
 
 #[test]

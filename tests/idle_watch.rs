@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use loopback::{Server, request, wait_for};
 use ringpool::tcp::{Backend, IdleCheck, TcpManager, TcpOptions};
-use ringpool::{IdleDeaths, IdleWatch, Manager, Pool};
+use ringpool::{IdleDeaths, IdleWatch, IdleWatcher, Manager, Pool};
 
 fn watching(watch_after: Duration) -> TcpOptions {
     let mut options = TcpOptions::default();
@@ -202,7 +202,13 @@ impl Manager for Panicky {
     async fn connect(&self) -> std::io::Result<u32> {
         Ok(7)
     }
-    fn watch_idle(&self, _deaths: IdleDeaths) -> IdleWatch {
+    fn idle_watcher(&self) -> Option<&dyn IdleWatcher<u32>> {
+        Some(self)
+    }
+}
+
+impl IdleWatcher<u32> for Panicky {
+    fn start(&self, _deaths: IdleDeaths) -> IdleWatch {
         IdleWatch::Watched
     }
     fn idle(&self, _conn: &mut u32) {
@@ -211,6 +217,9 @@ impl Manager for Panicky {
     fn unwatch(&self, _conn: &mut u32) -> bool {
         assert!(!self.in_unwatch.load(Ordering::SeqCst), "unwatch panics");
         self.dead.load(Ordering::SeqCst)
+    }
+    fn died_idle(&self, _conn: &u32) -> bool {
+        false
     }
 }
 

@@ -339,5 +339,7 @@ where
         }
     }
 
-    super::link::link_watch!(HttpConn<B>, IdleWatch::Watched);
+    super::link::link_watch!(HttpConn<B>);
 }
+
+super::link::link_watcher!([B] HttpManager<B>, HttpConn<B>, IdleWatch::Watched, where B: Body + Send + 'static, B::Data: Send, B::Error: Into<Box<dyn StdError + Send + Sync>>);

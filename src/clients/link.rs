@@ -243,35 +243,49 @@ impl ClientBase {
 }
 
 /// The idle watch every client manager has, through its connections'
-/// [`Link`]: `endpoint`, `watch_idle` (answering `$watch`), `idle`,
-/// `unwatch` and `died_idle`, for a manager with a `base: ClientBase` whose
-/// connection type `$conn` has a `link: Arc<Link>`.
+/// [`Link`]: `endpoint` and `idle_watcher` inside the manager's
+/// `SendManager` implementation, for a manager with a `base: ClientBase`.
 macro_rules! link_watch {
-    ($conn:ty, $watch:expr) => {
+    ($conn:ty) => {
         fn endpoint(&self) -> Option<String> {
             Some(self.base.dialer.target())
         }
 
-        /// Idle connections are watched through the library's task: when
-        /// it ends, the pool closes the connection at once.
-        fn watch_idle(&self, deaths: $crate::manager::IdleDeaths) -> $crate::manager::IdleWatch {
-            self.base.watch(deaths);
-            $watch
-        }
-
-        #[inline]
-        fn idle(&self, conn: &mut $conn) {
-            conn.link.went_idle();
-        }
-
-        #[inline]
-        fn unwatch(&self, conn: &mut $conn) -> bool {
-            conn.link.left_idle()
-        }
-
-        fn died_idle(&self, conn: &$conn) -> bool {
-            conn.link.ended()
+        fn idle_watcher(&self) -> Option<&dyn $crate::manager::IdleWatcher<$conn>> {
+            Some(self)
         }
     };
 }
 pub(crate) use link_watch;
+
+/// The watcher itself, for `$manager` (with generics `[$(...)*]`) whose
+/// connection type `$conn` has a `link: Arc<Link>`, answering `$watch`:
+/// idle connections are watched through the library's task, and when it
+/// ends, the pool closes the connection at once.
+macro_rules! link_watcher {
+    ([$($generics:tt)*] $manager:ty, $conn:ty, $watch:expr $(, where $($bounds:tt)*)?) => {
+        impl<$($generics)*> $crate::manager::IdleWatcher<$conn> for $manager
+        $(where $($bounds)*)?
+        {
+            fn start(&self, deaths: $crate::manager::IdleDeaths) -> $crate::manager::IdleWatch {
+                self.base.watch(deaths);
+                $watch
+            }
+
+            #[inline]
+            fn idle(&self, conn: &mut $conn) {
+                conn.link.went_idle();
+            }
+
+            #[inline]
+            fn unwatch(&self, conn: &mut $conn) -> bool {
+                conn.link.left_idle()
+            }
+
+            fn died_idle(&self, conn: &$conn) -> bool {
+                conn.link.ended()
+            }
+        }
+    };
+}
+pub(crate) use link_watcher;

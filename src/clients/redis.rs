@@ -207,5 +207,7 @@ impl SendManager for RedisManager {
         }
     }
 
-    super::link::link_watch!(RedisConn, IdleWatch::WatchedAndPinged);
+    super::link::link_watch!(RedisConn);
 }
+
+super::link::link_watcher!([] RedisManager, RedisConn, IdleWatch::WatchedAndPinged);

@@ -25,7 +25,8 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicBool, AtomicU32, IdleQueue, Ordering, UnsafeCell};
+use super::idle_stack::IdleStack;
+use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, IdleQueue, Ordering, UnsafeCell};
 
 /// Slots per pool: enough for the cores of a typical server; threads beyond
 /// share them.
@@ -128,13 +129,25 @@ impl<T> Slot<T> {
     }
 }
 
-/// Idle connections: per-thread slots in front of the shared queue.
+/// Idle connections: per-thread slots in front of the shared stores.
 pub(crate) struct IdleStore<T> {
     slots: Box<[CachePadded<Slot<T>>]>,
+    /// First in, first out: every return when the order is so; otherwise
+    /// the cold end, below the stack (refills, connections maintenance
+    /// checked and gave back).
     queue: IdleQueue<T>,
+    /// Last in, first out: what a return displaced from its thread's slot
+    /// (or could not put there), when the order is so.
+    stack: IdleStack<T>,
+    /// What a pass keeps from the slots and the stack, until the pass ends
+    /// and puts it back on the stack in its order (see [`Pass`]).
+    aside: IdleStack<T>,
     /// Whether returns fill their thread's slot (`IdleOrder::Lifo`); when
     /// not, every return goes to the shared queue (first in, first out).
     lifo: AtomicBool,
+    /// Passes now taking from the slots and the stack: while any is, what
+    /// is put back goes aside, not to the queue (see [`Pass`]).
+    sorting: AtomicUsize,
 }
 
 /// This thread's slot index (the same in every pool).
@@ -155,79 +168,97 @@ impl<T> IdleStore<T> {
                 })
                 .collect(),
             queue: IdleQueue::new(capacity),
+            stack: IdleStack::new(capacity),
+            aside: IdleStack::new(capacity),
             lifo: AtomicBool::new(lifo),
+            sorting: AtomicUsize::new(0),
         }
     }
 
     /// Switches the idle order (hot-swapped with the config). Entries
-    /// already in slots stay reachable either way.
+    /// already stored stay reachable either way.
     pub(crate) fn set_lifo(&self, lifo: bool) {
         self.lifo.store(lifo, Ordering::Relaxed);
     }
 
-    /// A connection given back by its user: into this thread's slot if the
-    /// order is last in, first out (displacing the one the slot held, which
-    /// goes to the shared queue: the thread's next checkout gets the
-    /// connection it returned last), else the shared queue. `finish` runs
+    /// A connection given back by its user: if the order is last in, first
+    /// out, into this thread's slot (displacing the one the slot held onto
+    /// the shared stack: the thread's next checkouts get the connections it
+    /// returned last, newest first), else the shared queue. `finish` runs
     /// on the entry where it lands, before anybody else can see it (the
     /// return stamps it there: written before the move, the stamp would
     /// stall the move's wider loads). `Err` gives back what could not be
-    /// stored if the queue is full.
+    /// stored if the store is full.
     #[inline]
     pub(crate) fn push_returned(&self, value: T, finish: impl FnOnce(&mut T)) -> Result<(), T> {
         let mut value = value;
         if self.lifo.load(Ordering::Relaxed) {
             let slot = &self.slots[own_slot()];
-            match slot.fill(value, finish) {
-                Ok(()) => return Ok(()),
+            return match slot.fill(value, finish) {
+                Ok(()) => Ok(()),
                 Err((back, finish)) => match slot.replace(back, finish) {
                     // The displaced entry was stamped when it went in.
-                    Ok(displaced) => return self.queue.push(displaced),
-                    Err((back, finish)) => {
+                    Ok(displaced) => self.stack.push(displaced),
+                    Err((mut back, finish)) => {
                         // Busy: another thread is at this slot right now.
-                        value = back;
-                        finish(&mut value);
+                        finish(&mut back);
+                        self.stack.push(back)
                     }
                 },
-            }
-        } else {
-            finish(&mut value);
+            };
+        }
+        finish(&mut value);
+        self.queue.push(value)
+    }
+
+    /// A connection that was not just used (a refill, one maintenance
+    /// checked): it must not displace a thread's warm connection, so it
+    /// goes to the cold end, the shared queue (or aside while a pass takes
+    /// from the slots and the stack: see [`Pass`]).
+    #[inline]
+    pub(crate) fn push(&self, value: T) -> Result<(), T> {
+        if self.sorting.load(Ordering::Relaxed) != 0 {
+            return self.aside.push(value);
         }
         self.queue.push(value)
     }
 
-    /// Into the shared queue, whatever the order (maintenance giving back
-    /// what it checked, a refill): those must not displace a thread's warm
-    /// connection, nor be found again by the same scan.
-    #[inline]
-    pub(crate) fn push(&self, value: T) -> Result<(), T> {
-        self.queue.push(value)
-    }
-
-    /// This thread's slot, then the shared queue, then any other slot.
+    /// This thread's slot first; then, last in first out, the shared stack
+    /// and then the queue, or, first in first out, the queue and then the
+    /// stack; then any other slot.
     #[inline]
     pub(crate) fn pop(&self) -> Option<T> {
         let own = own_slot();
         if let Some(value) = self.take(own) {
             return Some(value);
         }
-        if let Some(value) = self.queue.pop() {
-            return Some(value);
+        let shared = if self.lifo.load(Ordering::Relaxed) {
+            self.stack
+                .pop()
+                .or_else(|| self.aside.pop())
+                .or_else(|| self.queue.pop())
+        } else {
+            self.queue
+                .pop()
+                .or_else(|| self.stack.pop())
+                .or_else(|| self.aside.pop())
+        };
+        if shared.is_some() {
+            return shared;
         }
         (1..SLOTS).find_map(|offset| self.take((own + offset) % SLOTS))
     }
 
-    /// A pass over every entry held now, each taken once: the thread slots
-    /// first (each visited once), then the shared queue, from its oldest.
-    /// The caller puts what it keeps back with [`push`](IdleStore::push),
-    /// at the queue's tail, so a pass of [`len`](IdleStore::len) steps
-    /// meets every entry once when nothing else moves. (Plain `pop` takes
-    /// from the queue first: while a pass keeps the queue filled, it never
-    /// reaches the slots.)
+    /// A pass over every entry held now, each taken once, for the caller
+    /// to close or put back with [`push`](IdleStore::push) at once (so
+    /// concurrent gets keep finding it) in a way that keeps the store's
+    /// order: see [`Pass`].
     pub(crate) fn pass(&self) -> Pass<'_, T> {
         Pass {
             store: self,
+            queued: self.queue.len(),
             next_slot: 0,
+            sorting: false,
         }
     }
 
@@ -237,11 +268,11 @@ impl<T> IdleStore<T> {
         self.slots[index].take()
     }
 
-    /// Entries held: the queue's plus the full slots' (a snapshot, exact
-    /// when nothing moves).
+    /// Entries held: the shared stores' plus the full slots' (a snapshot,
+    /// exact when nothing moves).
     pub(crate) fn len(&self) -> usize {
         let cached = self.slots.iter().filter(|slot| slot.is_full()).count();
-        self.queue.len() + cached
+        self.queue.len() + self.stack.len() + self.aside.len() + cached
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -250,22 +281,74 @@ impl<T> IdleStore<T> {
 }
 
 /// A pass over an [`IdleStore`] (see [`IdleStore::pass`]).
+///
+/// While it moves entries from aside back to the stack as it ends, an
+/// entry is in neither for a moment: the pool layer runs the returner's
+/// half of the lost-wake-up handshake after it drops
+/// (`pool::pass::IdlePass`).
+///
+/// It takes the queue's entries first, as many as it held when the pass
+/// began, oldest first: each kept one goes back to the queue's tail, so the
+/// queue comes out of the pass in its order. Then it takes from the slots
+/// and the stack, the newest first; while it does, what is put back goes
+/// aside, onto a second stack, which reverses it; when the pass ends it
+/// moves the aside entries back onto the stack, which reverses them again,
+/// so the newest is back on top. Entries stay reachable by checkouts
+/// throughout. A pass of [`len`](IdleStore::len) steps meets every entry
+/// once when nothing else moves.
 pub(crate) struct Pass<'a, T> {
     store: &'a IdleStore<T>,
+    /// Queue entries still to take before the slots and the stack.
+    queued: usize,
     next_slot: usize,
+    /// Whether this pass raised `sorting`.
+    sorting: bool,
 }
 
 impl<T> Pass<'_, T> {
     /// The next entry of the pass, if any is left.
     pub(crate) fn take(&mut self) -> Option<T> {
-        while self.next_slot < SLOTS {
-            let index = self.next_slot;
-            self.next_slot += 1;
-            if let Some(value) = self.store.take(index) {
+        let store = self.store;
+        while self.queued > 0 {
+            self.queued -= 1;
+            if let Some(value) = store.queue.pop() {
                 return Some(value);
             }
         }
-        self.store.queue.pop()
+        if !self.sorting && store.lifo.load(Ordering::Relaxed) {
+            // First in, first out, what is kept goes to the queue's tail,
+            // behind what this pass took from it already.
+            self.sorting = true;
+            store.sorting.fetch_add(1, Ordering::Relaxed);
+        }
+        while self.next_slot < SLOTS {
+            let index = self.next_slot;
+            self.next_slot += 1;
+            if let Some(value) = store.take(index) {
+                return Some(value);
+            }
+        }
+        store.stack.pop()
+    }
+}
+
+impl<T> Drop for Pass<'_, T> {
+    fn drop(&mut self) {
+        if !self.sorting {
+            return;
+        }
+        let store = self.store;
+        store.sorting.fetch_sub(1, Ordering::Relaxed);
+        while let Some(value) = store.aside.pop() {
+            if let Err(value) = store.stack.push(value) {
+                // Both hold at most the capacity between them and the
+                // rest; never lose an entry anyway.
+                if let Err(value) = store.queue.push(value) {
+                    let _ = store.aside.push(value);
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -314,6 +397,73 @@ mod tests {
             met.sort();
             // `pop` alone would have cycled the queue and never reached 9.
             assert_eq!(met, [1, 2, 3, 9]);
+        });
+    }
+
+    #[test]
+    fn returns_beyond_the_threads_slot_come_back_newest_first() {
+        model::check(|| {
+            let store = IdleStore::new(8, true);
+            for value in 1..=4 {
+                store.push_returned(value, |_| {}).unwrap();
+            }
+            let order: Vec<i32> = std::iter::from_fn(|| store.pop()).collect();
+            assert_eq!(order, [4, 3, 2, 1]);
+        });
+    }
+
+    #[test]
+    fn refills_wait_below_what_was_returned() {
+        model::check(|| {
+            let store = IdleStore::new(8, true);
+            store.push(10).unwrap(); // a refill
+            store.push_returned(1, |_| {}).unwrap();
+            store.push_returned(2, |_| {}).unwrap();
+            store.push(11).unwrap();
+            let order: Vec<i32> = std::iter::from_fn(|| store.pop()).collect();
+            assert_eq!(order, [2, 1, 10, 11]);
+        });
+    }
+
+    #[test]
+    fn a_pass_that_keeps_everything_leaves_the_order_as_it_was() {
+        model::check(|| {
+            let store = IdleStore::new(8, true);
+            store.push(10).unwrap();
+            store.push(11).unwrap();
+            for value in 1..=4 {
+                store.push_returned(value, |_| {}).unwrap();
+            }
+            {
+                let mut pass = store.pass();
+                for _ in 0..store.len() {
+                    let value = pass.take().unwrap();
+                    store.push(value).unwrap(); // kept
+                }
+                assert_eq!(pass.take(), None, "every entry met once");
+            }
+            let order: Vec<i32> = std::iter::from_fn(|| store.pop()).collect();
+            assert_eq!(order, [4, 3, 2, 1, 10, 11]);
+        });
+    }
+
+    #[test]
+    fn a_pass_that_closes_some_keeps_the_others_in_order() {
+        model::check(|| {
+            let store = IdleStore::new(8, true);
+            for value in 1..=5 {
+                store.push_returned(value, |_| {}).unwrap();
+            }
+            {
+                let mut pass = store.pass();
+                while let Some(value) = pass.take() {
+                    if value % 2 == 0 {
+                        store.push(value).unwrap();
+                    }
+                }
+            }
+            let order: Vec<i32> = std::iter::from_fn(|| store.pop()).collect();
+            assert_eq!(order, [4, 2]);
         });
     }
 

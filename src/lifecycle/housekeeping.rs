@@ -72,7 +72,7 @@ fn expire_idle<M: Manager>(inner: &Inner<M>) {
     // Each kept entry goes back at once (to the queue's tail, so the pass
     // still visits each entry once): holding them all until the end would
     // show concurrent gets an empty pool, and they would dial.
-    let mut pass = inner.idle.pass();
+    let mut pass = crate::pool::pass::IdlePass::new(inner);
     for _ in 0..inner.idle.len() {
         let Some(entry) = pass.take() else { break };
         let idle_others = inner.idle.len();

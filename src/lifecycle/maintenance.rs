@@ -122,7 +122,7 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
     let watched = inner.watch == IdleWatch::WatchedAndPinged;
     let mut due: Vec<Loan<'_, M>> = Vec::new();
     let mut pinged: Vec<Loan<'_, M>> = Vec::new();
-    let mut pass = inner.idle.pass();
+    let mut pass = crate::pool::pass::IdlePass::new(inner);
     for _ in 0..inner.idle.len() {
         let Some(entry) = pass.take() else { break };
         let loan = DropGuard::new(inner, entry, give_back_loan);
@@ -140,6 +140,8 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
             None => release_slot(inner),
         }
     }
+    // Ends the pass before any await: what it kept is back in its order.
+    drop(pass);
     if watched {
         return ping_all(inner, pinged).await;
     }

@@ -7,7 +7,7 @@ use crate::manager::Manager;
 use crate::pool::handoff::reinsert_watched;
 use crate::pool::inner::Inner;
 use crate::pool::release::{close_after_panic, release_slot};
-use crate::pool::watch::leaving_idle;
+use crate::pool::watch::{leaving_idle, watcher};
 
 /// Closes every idle connection the watch saw die and frees their slots;
 /// the living go back as they were, still watched. Runs after
@@ -16,14 +16,14 @@ use crate::pool::watch::leaving_idle;
 /// deaths (a checkout may have closed some already: then it goes through).
 pub(crate) fn reap<M: Manager>(inner: &Inner<M>, reported: u64) -> u64 {
     let mut reaped = 0;
-    let mut pass = inner.idle.pass();
+    let mut pass = crate::pool::pass::IdlePass::new(inner);
     for _ in 0..inner.idle.len() {
         if reaped >= reported {
             break;
         }
         let Some(entry) = pass.take() else { break };
         let held = DropGuard::new(inner, entry, close_after_panic);
-        let died = inner.manager.died_idle(&held.conn);
+        let died = watcher(inner).is_some_and(|watcher| watcher.died_idle(&held.conn));
         let entry = held.disarm();
         if !died {
             // Never left the watch: back without telling the manager.

@@ -40,20 +40,19 @@ impl<M: Manager> Pool<M> {
     /// ```
     pub fn retain(&self, mut keep: impl FnMut(&M::Connection) -> bool) -> usize {
         let inner = &*self.inner;
-        let mut kept = Vec::new();
         let mut closed = 0;
-        let mut pass = inner.idle.pass();
+        let mut pass = crate::pool::pass::IdlePass::new(inner);
         for _ in 0..inner.idle.len() {
             let Some(entry) = pass.take() else { break };
             let judged = DropGuard::new(inner, entry, give_back);
             if keep(&judged.conn) {
-                kept.push(judged);
+                // Back at once, where the pass keeps the store's order.
+                drop(judged);
             } else {
                 close_and_release(inner, judged.disarm(), CloseReason::Evicted);
                 closed += 1;
             }
         }
-        drop(kept); // back into the pool, as they were
         closed
     }
 }

@@ -24,7 +24,7 @@ use super::cap::{Cap, Unit};
 use super::endpoint::Endpoint;
 use super::health::{Health, Kind};
 use crate::drop_guard::{DropGuard, Unwinding};
-use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, Manager};
+use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, IdleWatcher, Manager};
 use crate::time::{Clock, nanos};
 
 /// A connection of a sub-pool: the manager's connection and its unit of
@@ -116,6 +116,33 @@ fn cut_off<M: Manager>(member: &Member<M>, flight: InFlight, unwinding: Unwindin
     }
 }
 
+/// The inner manager's watch, on the inner connection.
+impl<M: Manager> IdleWatcher<Counted<M::Connection>> for Member<M> {
+    fn start(&self, deaths: IdleDeaths) -> IdleWatch {
+        self.inner
+            .idle_watcher()
+            .map_or(IdleWatch::Off, |watcher| watcher.start(deaths))
+    }
+
+    fn idle(&self, conn: &mut Counted<M::Connection>) {
+        if let Some(watcher) = self.inner.idle_watcher() {
+            watcher.idle(&mut conn.conn);
+        }
+    }
+
+    fn unwatch(&self, conn: &mut Counted<M::Connection>) -> bool {
+        self.inner
+            .idle_watcher()
+            .is_some_and(|watcher| watcher.unwatch(&mut conn.conn))
+    }
+
+    fn died_idle(&self, conn: &Counted<M::Connection>) -> bool {
+        self.inner
+            .idle_watcher()
+            .is_some_and(|watcher| watcher.died_idle(&conn.conn))
+    }
+}
+
 impl<M: Manager> Manager for Member<M> {
     type Connection = Counted<M::Connection>;
     type Error = M::Error;
@@ -184,20 +211,8 @@ impl<M: Manager> Manager for Member<M> {
         Some(self.endpoint.to_string())
     }
 
-    fn watch_idle(&self, deaths: IdleDeaths) -> IdleWatch {
-        self.inner.watch_idle(deaths)
-    }
-
-    fn idle(&self, conn: &mut Self::Connection) {
-        self.inner.idle(&mut conn.conn);
-    }
-
-    fn unwatch(&self, conn: &mut Self::Connection) -> bool {
-        self.inner.unwatch(&mut conn.conn)
-    }
-
-    fn died_idle(&self, conn: &Self::Connection) -> bool {
-        self.inner.died_idle(&conn.conn)
+    fn idle_watcher(&self) -> Option<&dyn IdleWatcher<Self::Connection>> {
+        self.inner.idle_watcher().map(|_| self as _)
     }
 
     fn close(&self, conn: Self::Connection, reason: CloseReason) {

@@ -120,11 +120,14 @@ impl<M: Manager> Inner<M> {
         let settings = Settings::new(config);
         let lifo = settings.config.idle_order == IdleOrder::Lifo;
         let pool = self_ref.clone();
-        let watch = manager.watch_idle(IdleDeaths::new(move || {
+        let deaths = IdleDeaths::new(move || {
             if let Some(inner) = pool.upgrade() {
                 inner.lifecycle.note_idle_death();
             }
-        }));
+        });
+        let watch = manager
+            .idle_watcher()
+            .map_or(IdleWatch::Off, |watcher| watcher.start(deaths));
         let endpoint: std::sync::Arc<str> = manager.endpoint().unwrap_or_default().into();
         let fixed = [
             (watch != IdleWatch::Off, path::WATCH),

@@ -9,6 +9,7 @@
 pub(crate) mod builder;
 pub(crate) mod handoff;
 pub(crate) mod inner;
+pub(crate) mod pass;
 pub(crate) mod policy;
 pub(crate) mod release;
 pub(crate) mod watch;

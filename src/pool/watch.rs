@@ -1,4 +1,4 @@
-//! The pool's half of a manager's idle watch ([`Manager::watch_idle`]):
+//! The pool's half of a manager's idle watch ([`Manager::idle_watcher`]):
 //! telling the manager when a connection goes idle and when it leaves idle
 //! for use. (Reaping the connections the watch saw die is
 //! `lifecycle::reap`.)
@@ -11,8 +11,15 @@ use crate::core::entry::Entry;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::drop_guard::Unwinding;
-use crate::manager::{CloseReason, Manager};
+use crate::manager::{CloseReason, IdleWatcher, Manager};
 use crate::pool::inner::Inner;
+
+/// The manager's watcher; the pool calls it only while the watch is on,
+/// which that watcher turned on as the pool was built.
+#[inline]
+pub(crate) fn watcher<M: Manager>(inner: &Inner<M>) -> Option<&dyn IdleWatcher<M::Connection>> {
+    inner.manager.idle_watcher()
+}
 
 /// `entry` goes into the idle store: the manager may start watching it.
 /// Runs on every return, so the call is guarded by `catch_unwind` (free
@@ -24,7 +31,11 @@ pub(crate) fn going_idle<M: Manager>(
     entry: Entry<M::Connection>,
 ) -> Entry<M::Connection> {
     let mut entry = entry;
-    match catch_unwind(AssertUnwindSafe(|| inner.manager.idle(&mut entry.conn))) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        if let Some(watcher) = watcher(inner) {
+            watcher.idle(&mut entry.conn)
+        }
+    })) {
         Ok(()) => entry,
         Err(panic) => {
             close_after_panic(inner, entry, Unwinding(false));
@@ -43,7 +54,9 @@ pub(crate) fn leaving_idle<M: Manager>(
     entry: Entry<M::Connection>,
 ) -> Option<Entry<M::Connection>> {
     let mut entry = entry;
-    match catch_unwind(AssertUnwindSafe(|| inner.manager.unwatch(&mut entry.conn))) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        watcher(inner).is_some_and(|watcher| watcher.unwatch(&mut entry.conn))
+    })) {
         Ok(false) => Some(entry),
         Ok(true) => {
             inner.close_conn(entry, CloseReason::Hangup);

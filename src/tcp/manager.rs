@@ -11,7 +11,8 @@ use super::dialer::{Dialer, Engine};
 use super::liveness::{peek_says_broken, poll_says_broken};
 use super::options::{Backend, IdleCheck, TcpOptions};
 use super::ping::ProtocolPing;
-use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, Manager};
+use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, IdleWatcher, Manager};
+use crate::sync::plain::{AtomicBool, Ordering};
 use crate::uring::{BackendError, WatchCell, WatchSink, multishot_poll, peek_all};
 
 /// Makes TCP connections to one target for a [`Pool`](crate::Pool).
@@ -33,6 +34,11 @@ pub struct TcpManager {
     ping: Option<ProtocolPing>,
     /// The idle watch's shared state, once a pool turned it on.
     watch: OnceLock<Arc<WatchSink>>,
+    /// Whether a pool asked for the idle watch ([`IdleWatcher::start`]);
+    /// the first dial warns if none did (see `warn_if_watch_unasked`).
+    watch_asked: AtomicBool,
+    /// Whether that warning was logged.
+    unasked_warned: AtomicBool,
 }
 
 impl TcpManager {
@@ -106,6 +112,8 @@ impl TcpManager {
             dialer,
             ping: None,
             watch: OnceLock::new(),
+            watch_asked: AtomicBool::new(false),
+            unasked_warned: AtomicBool::new(false),
         }
     }
 
@@ -227,6 +235,7 @@ impl Manager for TcpManager {
     /// Resolves the target (a name, again on every dial), then tries each
     /// address in order; the error is the last address's.
     async fn connect(&self) -> io::Result<TcpConn> {
+        self.warn_if_watch_unasked();
         Ok(self.configure(self.dialer.dial().await?))
     }
 
@@ -289,10 +298,48 @@ impl Manager for TcpManager {
         }
     }
 
+    fn idle_watcher(&self) -> Option<&dyn IdleWatcher<TcpConn>> {
+        Some(self)
+    }
+}
+
+impl TcpManager {
+    /// A dial with the idle watch on in the options but never started: a
+    /// manager wrapping this one did not forward
+    /// [`Manager::idle_watcher`], so dead idle connections are only found
+    /// at checkout. Said once, loudly, since nothing else shows it.
+    #[inline]
+    fn warn_if_watch_unasked(&self) {
+        if self.watch_asked.load(Ordering::Relaxed)
+            || self.dialer.options.idle_check != IdleCheck::Watch
+            || !matches!(self.dialer.engine, Engine::Uring(_))
+            || self.unasked_warned.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        tracing::warn!(
+            target = %self.dialer.target,
+            "this TcpManager dials for a pool that never asked for its idle watch, so \
+             connections that die idle are only found at checkout: a manager that wraps \
+             TcpManager must forward `Manager::idle_watcher` (one method carries the whole \
+             watch); set TcpOptions::idle_check to IdleCheck::Poll if the watch is not wanted"
+        );
+    }
+
+    /// Whether a pool turned this manager's idle watch on (for a wrapper's
+    /// own tests: `false` after a pool is built means the watch was not
+    /// forwarded or is not available).
+    pub fn is_watching(&self) -> bool {
+        self.watch.get().is_some()
+    }
+}
+
+impl IdleWatcher<TcpConn> for TcpManager {
     /// With [`IdleCheck::Watch`] on io_uring (the default, where the kernel
     /// has multishot poll): watches idle connections and reports their
     /// deaths. Otherwise logs why not and leaves the sweep to maintenance.
-    fn watch_idle(&self, deaths: IdleDeaths) -> IdleWatch {
+    fn start(&self, deaths: IdleDeaths) -> IdleWatch {
+        self.watch_asked.store(true, Ordering::Relaxed);
         if self.dialer.options.idle_check != IdleCheck::Watch {
             return IdleWatch::Off;
         }

@@ -233,5 +233,7 @@ impl SendManager for PostgresManager {
         }
     }
 
-    super::link::link_watch!(PostgresConn, IdleWatch::WatchedAndPinged);
+    super::link::link_watch!(PostgresConn);
 }
+
+super::link::link_watcher!([] PostgresManager, PostgresConn, IdleWatch::WatchedAndPinged);

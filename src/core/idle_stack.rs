@@ -1,0 +1,297 @@
+//! A bounded lock-free stack (last in, first out): the shared part of the
+//! idle store when the idle order is last in, first out.
+//!
+//! A Treiber stack over a fixed array of nodes, linked by index. Two lists
+//! thread through the array: the stack itself and the free nodes. Each list
+//! head is one 64-bit word, the index of its top node (plus one; 0 is
+//! empty) in the low half and a tag in the high half that every successful
+//! compare-and-swap advances, so a head that was popped and pushed back in
+//! between (the ABA problem) fails the swap instead of linking a stale
+//! `next`. Nodes are never freed while the stack lives, so reading a node's
+//! `next` after it was taken by another thread reads a valid atomic, whose
+//! value only matters if the swap then succeeds, which the tag rules out.
+//! (The tag wraps after 2^32 swaps of one head between a load and its
+//! swap, which a thread preempted that long would have to see exactly.)
+//!
+//! A push takes a free node, writes the value, and links it on top; a pop
+//! unlinks the top node, reads the value, and gives the node back to the
+//! free list. The value is only ever touched by the one thread that holds
+//! its node off both lists.
+
+use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crossbeam_utils::CachePadded;
+
+/// Index plus one of no node.
+const NIL: u32 = 0;
+
+struct Node<T> {
+    /// The node below it (index plus one), while on a list.
+    next: AtomicU32,
+    /// Written by the thread that took the node from the free list, read by
+    /// the one that unlinked it from the stack.
+    value: UnsafeCell<Option<T>>,
+}
+
+/// A list head: tag in the high half, top index plus one in the low half.
+struct Head(CachePadded<AtomicU64>);
+
+impl Head {
+    fn new(top: u32) -> Self {
+        Head(CachePadded::new(AtomicU64::new(u64::from(top))))
+    }
+
+    /// The node on top, unlinked, if any.
+    #[inline]
+    fn pop<T>(&self, nodes: &[Node<T>]) -> Option<usize> {
+        let mut head = self.0.load(Ordering::Acquire);
+        loop {
+            let top = head as u32;
+            if top == NIL {
+                return None;
+            }
+            let next = nodes[top as usize - 1].next.load(Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | u64::from(next);
+            match self
+                .0
+                .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return Some(top as usize - 1),
+                Err(seen) => head = seen,
+            }
+        }
+    }
+
+    /// Links node `index` on top.
+    #[inline]
+    fn push<T>(&self, nodes: &[Node<T>], index: usize) {
+        let node = &nodes[index];
+        let mut head = self.0.load(Ordering::Relaxed);
+        loop {
+            node.next.store(head as u32, Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | (index as u64 + 1);
+            match self
+                .0
+                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(seen) => head = seen,
+            }
+        }
+    }
+
+    /// Whether the list is empty now (a snapshot).
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.0.load(Ordering::Relaxed) as u32 == NIL
+    }
+}
+
+/// A bounded multi-producer, multi-consumer stack.
+pub(crate) struct IdleStack<T> {
+    top: Head,
+    free: Head,
+    nodes: Box<[Node<T>]>,
+    /// Values held (a count kept beside the lists: raised after a push,
+    /// lowered after a pop, so it may lag them for a moment).
+    len: AtomicUsize,
+}
+
+// SAFETY: a node's value is reached only by the one thread that holds the
+// node off both lists (it won the swap that unlinked it), and handed between
+// threads through the `Release` swap that links it and the `Acquire` swap
+// that unlinks it, so sharing the stack moves `T`s between threads, which
+// `T: Send` allows.
+unsafe impl<T: Send> Sync for IdleStack<T> {}
+// SAFETY: as above; the stack owns its values.
+unsafe impl<T: Send> Send for IdleStack<T> {}
+
+impl<T> IdleStack<T> {
+    /// An empty stack that holds at most `capacity` values.
+    pub(crate) fn new(capacity: usize) -> Self {
+        assert!(
+            capacity < u32::MAX as usize,
+            "an idle stack holds fewer than 2^32 values"
+        );
+        let nodes: Box<[Node<T>]> = (0..capacity)
+            .map(|index| Node {
+                // Every node starts on the free list, each above the next.
+                next: AtomicU32::new(if index + 1 < capacity {
+                    index as u32 + 2
+                } else {
+                    NIL
+                }),
+                value: UnsafeCell::new(None),
+            })
+            .collect();
+        IdleStack {
+            top: Head::new(NIL),
+            free: Head::new(if capacity == 0 { NIL } else { 1 }),
+            nodes,
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Puts `value` on top; gives it back if the stack is full.
+    #[inline]
+    pub(crate) fn push(&self, value: T) -> Result<(), T> {
+        let Some(index) = self.free.pop(&self.nodes) else {
+            return Err(value);
+        };
+        self.nodes[index].value.with_mut(|slot| {
+            // SAFETY: the node is off both lists and ours alone until we
+            // link it; the `Acquire` swap that freed it to us saw the last
+            // reader's `Release`, so its read is done.
+            unsafe { *slot = Some(value) }
+        });
+        self.top.push(&self.nodes, index);
+        self.len.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Takes the value on top, if any.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<T> {
+        if self.top.is_empty() {
+            return None;
+        }
+        let index = self.top.pop(&self.nodes)?;
+        // SAFETY: the node is off both lists and ours alone; the `Acquire`
+        // swap that unlinked it saw the pusher's `Release`, so its write is
+        // visible and done.
+        let value = self.nodes[index]
+            .value
+            .with_mut(|slot| unsafe { (*slot).take() });
+        self.free.push(&self.nodes, index);
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        value
+    }
+
+    /// Values held now (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        // A pop may lower the count before the push that fed it raised it.
+        (self.len.load(Ordering::Relaxed) as isize).max(0) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdleStack;
+    use crate::sync::model;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_last_value_pushed_comes_out_first_and_a_full_stack_refuses() {
+        model::check(|| {
+            let stack = IdleStack::new(3);
+            assert_eq!(stack.pop(), None);
+            for value in 1..=3 {
+                stack.push(value).unwrap();
+            }
+            assert_eq!(stack.push(4), Err(4), "full at its capacity");
+            assert_eq!(stack.len(), 3);
+            assert_eq!(stack.pop(), Some(3));
+            stack.push(5).unwrap();
+            assert_eq!(stack.pop(), Some(5));
+            assert_eq!(stack.pop(), Some(2));
+            assert_eq!(stack.pop(), Some(1));
+            assert_eq!(stack.pop(), None);
+            assert_eq!(stack.len(), 0);
+        });
+    }
+
+    #[test]
+    fn a_stack_of_no_capacity_refuses_every_push() {
+        let stack = IdleStack::new(0);
+        assert_eq!(stack.push(1), Err(1));
+        assert_eq!(stack.pop(), None);
+    }
+
+    #[test]
+    fn concurrent_pushes_and_pops_lose_and_duplicate_nothing() {
+        model::check(|| {
+            let stack = Arc::new(IdleStack::new(2));
+            stack.push(1).unwrap();
+            let pusher = model::spawn({
+                let stack = Arc::clone(&stack);
+                move || stack.push(2).unwrap()
+            });
+            let popper = model::spawn({
+                let stack = Arc::clone(&stack);
+                move || stack.pop()
+            });
+            pusher.join().unwrap();
+            let mut seen: Vec<i32> = popper.join().unwrap().into_iter().collect();
+            while let Some(value) = stack.pop() {
+                seen.push(value);
+            }
+            seen.sort();
+            assert_eq!(seen, [1, 2]);
+        });
+    }
+
+    #[test]
+    fn two_poppers_never_take_the_same_value() {
+        model::check(|| {
+            let stack = Arc::new(IdleStack::new(2));
+            stack.push(1).unwrap();
+            stack.push(2).unwrap();
+            let poppers: Vec<_> = (0..2)
+                .map(|_| {
+                    let stack = Arc::clone(&stack);
+                    model::spawn(move || {
+                        let value = stack.pop();
+                        // The node goes straight back into use.
+                        if let Some(value) = value {
+                            stack.push(value + 10).unwrap();
+                            return stack.pop();
+                        }
+                        None
+                    })
+                })
+                .collect();
+            let mut seen: Vec<i32> = poppers
+                .into_iter()
+                .filter_map(|popper| popper.join().unwrap())
+                .collect();
+            while let Some(value) = stack.pop() {
+                seen.push(value);
+            }
+            seen.sort();
+            assert_eq!(seen.len(), 2, "{seen:?}");
+            assert!(seen.iter().all(|value| *value > 10 || *value <= 2));
+            let mut bases: Vec<i32> = seen.iter().map(|value| value % 10).collect();
+            bases.sort();
+            assert_eq!(bases, [1, 2], "each value once: {seen:?}");
+        });
+    }
+
+    #[test]
+    fn many_threads_hammering_keep_every_value() {
+        // Not a model: real threads, many rounds, to shake out ABA.
+        #[cfg(not(ringpool_loom))]
+        {
+            let stack = Arc::new(IdleStack::new(8));
+            for value in 0..8 {
+                stack.push(value).unwrap();
+            }
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let stack = Arc::clone(&stack);
+                    std::thread::spawn(move || {
+                        for _ in 0..100_000 {
+                            if let Some(value) = stack.pop() {
+                                stack.push(value).unwrap();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            let mut all: Vec<i32> = std::iter::from_fn(|| stack.pop()).collect();
+            all.sort();
+            assert_eq!(all, (0..8).collect::<Vec<_>>());
+        }
+    }
+}
