@@ -261,4 +261,20 @@ pub(crate) mod model {
         #[cfg(not(ringpool_loom))]
         test();
     }
+
+    /// `check` with at most `preemptions` preemptions a run, for models
+    /// whose retry loops make the full space too large (bugs need few).
+    pub(crate) fn check_bounded(preemptions: usize, test: impl Fn() + Sync + Send + 'static) {
+        #[cfg(ringpool_loom)]
+        {
+            let mut builder = loom::model::Builder::new();
+            builder.preemption_bound = Some(preemptions);
+            builder.check(test);
+        }
+        #[cfg(not(ringpool_loom))]
+        {
+            let _ = preemptions;
+            test();
+        }
+    }
 }
