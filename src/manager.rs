@@ -117,6 +117,35 @@ pub trait Manager: Send + Sync + 'static {
         }
     }
 
+    /// Whether a connection given back, and accepted by
+    /// [`check_return`](Manager::check_return), needs the asynchronous
+    /// [`recycle`](Manager::recycle) step before anybody reuses it (a
+    /// session left inside a transaction, state to reset). Called on every
+    /// return, so it must be cheap, must not block and must do no I/O. The
+    /// default says no, and a manager that keeps it pays nothing.
+    fn needs_recycle(&self, _conn: &mut Self::Connection) -> bool {
+        false
+    }
+
+    /// The asynchronous recycle step (as `ROLLBACK`, `DISCARD ALL`, a
+    /// session reset): run on a connection given back for which
+    /// [`needs_recycle`](Manager::needs_recycle) said yes, off the
+    /// returning caller's path, before the connection is reused.
+    ///
+    /// The returned connection waits, counted in the pool's size but not
+    /// idle, until the maintenance task (woken at once) or the next get
+    /// that finds nothing idle runs this step on it, under
+    /// `recycle_timeout` (and the get's own deadline). `Ok` puts it back
+    /// into use; an error, the timeout or a panic closes it
+    /// ([`CloseReason::Broken`]) and frees its slot. A get or maintenance
+    /// task dropped mid-step closes it too: its state is unknown.
+    fn recycle(
+        &self,
+        _conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<(), Self::Error>> {
+        std::future::ready(Ok(()))
+    }
+
     /// Protocol-level health check used by health checks (for Redis, `PING`).
     fn ping(&self, _conn: &mut Self::Connection) -> impl Future<Output = Result<(), Self::Error>> {
         std::future::ready(Ok(()))

@@ -89,6 +89,19 @@ pub trait SendManager: Send + Sync + 'static {
         std::future::ready(Ok(()))
     }
 
+    /// See [`Manager::needs_recycle`].
+    fn needs_recycle(&self, _conn: &mut Self::Connection) -> bool {
+        false
+    }
+
+    /// See [`Manager::recycle`].
+    fn recycle(
+        &self,
+        _conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        std::future::ready(Ok(()))
+    }
+
     /// See [`Manager::classify`].
     fn classify(&self, _error: &Self::Error) -> ErrorClass {
         ErrorClass::Retryable
@@ -136,6 +149,18 @@ impl<T: SendManager> Manager for T {
 
     fn ping(&self, conn: &mut Self::Connection) -> impl Future<Output = Result<(), Self::Error>> {
         SendManager::ping(self, conn)
+    }
+
+    #[inline]
+    fn needs_recycle(&self, conn: &mut Self::Connection) -> bool {
+        SendManager::needs_recycle(self, conn)
+    }
+
+    fn recycle(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<(), Self::Error>> {
+        SendManager::recycle(self, conn)
     }
 
     fn classify(&self, error: &Self::Error) -> ErrorClass {

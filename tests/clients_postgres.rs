@@ -1,7 +1,7 @@
 //! The PostgreSQL manager against a real server (Debian's `postgresql`, a
 //! private cluster on loopback): queries through the pool, a fast restart
 //! under load, backends terminated by the server, and sessions given back
-//! mid-transaction. A missing server is reported as not run, or failed
+//! mid-transaction (rolled back and reused, or closed). A missing server is reported as not run, or failed
 //! under `RINGPOOL_REQUIRE_SERVERS=1`.
 
 mod clients_common;
@@ -33,9 +33,14 @@ fn main() {
             run: terminated_backends_are_never_handed_out,
         },
         ServerTest {
-            name: "a_session_given_back_mid_transaction_is_never_reused",
+            name: "a_session_given_back_mid_transaction_is_rolled_back_and_reused",
             needs: "initdb",
-            run: a_session_given_back_mid_transaction_is_never_reused,
+            run: a_session_given_back_mid_transaction_is_rolled_back_and_reused,
+        },
+        ServerTest {
+            name: "maintenance_rolls_back_at_once_and_closing_stays_an_option",
+            needs: "initdb",
+            run: maintenance_rolls_back_at_once_and_closing_stays_an_option,
         },
     ])
 }
@@ -196,7 +201,7 @@ fn terminated_backends_are_never_handed_out(initdb: PathBuf) {
     });
 }
 
-fn a_session_given_back_mid_transaction_is_never_reused(initdb: PathBuf) {
+fn a_session_given_back_mid_transaction_is_rolled_back_and_reused(initdb: PathBuf) {
     let server = Postgres::start(initdb);
     runtime().block_on(async {
         let admin = admin(&server).await;
@@ -205,6 +210,11 @@ fn a_session_given_back_mid_transaction_is_never_reused(initdb: PathBuf) {
             .batch_execute("CREATE TABLE ledger (amount int)")
             .await
             .unwrap();
+        let conn = pool.get().await.unwrap();
+        conn.batch_execute("SELECT 1").await.unwrap();
+        drop(conn);
+        let before = pool_backends(&admin).await;
+        assert_eq!(before.len(), 1, "{before:?}");
 
         // A user who begins a transaction by hand and drops the guard.
         let conn = pool.get().await.unwrap();
@@ -213,13 +223,14 @@ fn a_session_given_back_mid_transaction_is_never_reused(initdb: PathBuf) {
             .unwrap();
         assert_eq!(conn.transaction_status(), TransactionStatus::InTransaction);
         drop(conn);
-        assert_eq!(pool.stats().closed.abandoned, 1, "{:?}", pool.stats());
-
-        // A `Transaction` dropped without commit: its rollback is queued.
-        // The session is closed, unless the rollback already ran when it
-        // came back (then it is idle, and rightly reused).
-        let mut conn = pool.get().await.unwrap();
+        // The next get rolls it back (the pool has no maintenance task
+        // here) and gets the same session, idle.
+        let conn = pool.get().await.unwrap();
         assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
+        drop(conn);
+
+        // A `Transaction` dropped without commit, and a failed transaction.
+        let mut conn = pool.get().await.unwrap();
         let transaction = conn.transaction().await.unwrap();
         transaction
             .execute("INSERT INTO ledger VALUES (2)", &[])
@@ -227,10 +238,15 @@ fn a_session_given_back_mid_transaction_is_never_reused(initdb: PathBuf) {
             .unwrap();
         drop(transaction);
         drop(conn);
-        let abandoned = pool.stats().closed.abandoned;
-        assert!(matches!(abandoned, 1 | 2), "{:?}", pool.stats());
+        let conn = pool.get().await.unwrap();
+        conn.batch_execute("BEGIN; INSERT INTO ledger VALUES (5)")
+            .await
+            .unwrap();
+        assert!(conn.batch_execute("SELECT 1/0").await.is_err());
+        assert_eq!(conn.transaction_status(), TransactionStatus::Failed);
+        drop(conn);
 
-        // A committed one is reused.
+        // A committed one is kept, and the next user's statements commit.
         let mut conn = pool.get().await.unwrap();
         assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
         let transaction = conn.transaction().await.unwrap();
@@ -239,17 +255,6 @@ fn a_session_given_back_mid_transaction_is_never_reused(initdb: PathBuf) {
             .await
             .unwrap();
         transaction.commit().await.unwrap();
-        drop(conn);
-        let conn = pool.get().await.unwrap();
-        assert_eq!(
-            pool.stats().closed.abandoned,
-            abandoned,
-            "{:?}",
-            pool.stats()
-        );
-        assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
-        // The next user's statements commit on their own: nothing of the
-        // abandoned transactions is left.
         conn.execute("INSERT INTO ledger VALUES (4)", &[])
             .await
             .unwrap();
@@ -259,25 +264,76 @@ fn a_session_given_back_mid_transaction_is_never_reused(initdb: PathBuf) {
             .await
             .unwrap();
         let amounts: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
-        assert_eq!(amounts, vec![3, 4]);
+        assert_eq!(amounts, vec![3, 4], "nothing of the abandoned ones is left");
+
+        // One backend all along: rolled back and reused, never closed.
+        let stats = pool.stats();
+        assert_eq!(pool_backends(&admin).await, before, "{stats:?}");
+        assert_eq!((stats.connects, stats.closed_total()), (1, 0), "{stats:?}");
+        assert!(stats.recycled >= 2, "{stats:?}");
+        assert_eq!(stats.recycle_failures, 0, "{stats:?}");
         // No session sits idle in a transaction.
+        let stuck: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(stuck, 0);
+        pool.close();
+    });
+}
+
+fn maintenance_rolls_back_at_once_and_closing_stays_an_option(initdb: PathBuf) {
+    let server = Postgres::start(initdb);
+    runtime().block_on(async {
+        let admin = admin(&server).await;
+        // With maintenance running, the rollback does not wait for a get.
+        let pool = pool(&server, 2);
+        tokio::spawn(pool.maintenance());
+        let conn = pool.get().await.unwrap();
+        conn.batch_execute("BEGIN; SELECT 1").await.unwrap();
+        drop(conn);
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let stuck: i64 = admin
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            if stuck == 0 {
-                break;
-            }
+        while pool.status().idle != 1 {
             assert!(
                 Instant::now() < deadline,
-                "{stuck} sessions idle in a transaction"
+                "never rolled back: {:?}",
+                pool.stats()
             );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let stuck: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(stuck, 0, "rolled back while idle, not at the next get");
+        assert_eq!(pool.stats().recycled, 1);
+        pool.close();
+
+        // Closing instead, when asked.
+        let manager = PostgresManager::from_url(&server.url())
+            .unwrap()
+            .rollback_on_return(false);
+        let pool = clients_common::pool(manager, 1);
+        let conn = pool.get().await.unwrap();
+        conn.batch_execute("BEGIN; SELECT 1").await.unwrap();
+        let pid: i32 = conn
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        drop(conn);
+        assert_eq!(pool.stats().closed.abandoned, 1);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool_backends(&admin).await.contains(&pid) {
+            assert!(Instant::now() < deadline, "the abandoned backend stayed");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         pool.close();

@@ -17,6 +17,7 @@ use crate::lifecycle::housekeeping::refill_if_below_min_idle;
 use crate::manager::Manager;
 use crate::metrics::stats::Counter;
 use crate::pool::inner::Inner;
+use crate::pool::recycle::{is_dirty, recycle_entry};
 
 type ConnOf<M> = <M as Manager>::Connection;
 type ErrOf<M> = <M as Manager>::Error;
@@ -99,13 +100,17 @@ async fn wait_first<'a, M: Manager>(
     }
     let entry = match claimed.disarm() {
         Grant::Conn(entry) if checked => entry,
-        Grant::Conn(entry) => match validate(inner, entry, inner.clock.recent()) {
-            Checked::Ready(entry) => {
-                inner.stats.incr(Counter::SlowReuse);
-                return Waited::Ready(Ok(entry));
-            }
-            Checked::NeedsPing(entry) => entry,
-            Checked::Closed => return Waited::Go(Some(claim(inner, Grant::Slot))),
+        Grant::Conn(entry) => match is_dirty(inner, entry) {
+            // Parked for its recycle step: run in the boxed loop, like a dial.
+            (entry, true) => return Waited::Go(Some(claim(inner, Grant::Conn(entry)))),
+            (entry, false) => match validate(inner, entry, inner.clock.recent()) {
+                Checked::Ready(entry) => {
+                    inner.stats.incr(Counter::SlowReuse);
+                    return Waited::Ready(Ok(entry));
+                }
+                Checked::NeedsPing(entry) => entry,
+                Checked::Closed => return Waited::Go(Some(claim(inner, Grant::Slot))),
+            },
         },
         Grant::Slot => return Waited::Go(Some(claim(inner, Grant::Slot))),
     };
@@ -174,12 +179,20 @@ async fn acquire_until<'a, M: Manager>(
     }
 }
 
-/// Validates (and if due, pings) a connection; a bad one leaves its slot.
+/// Runs the recycle step if the connection was parked for one, then
+/// validates (and if due, pings) it; a bad one leaves its slot.
 async fn check<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<ConnOf<M>>,
     deadline: u64,
 ) -> Grant<ConnOf<M>> {
+    let entry = match is_dirty(inner, entry) {
+        (entry, false) => entry,
+        (entry, true) => match recycle_entry(inner, entry, deadline).await {
+            Some(entry) => entry,
+            None => return Grant::Slot,
+        },
+    };
     match validate(inner, entry, inner.clock.recent()) {
         Checked::Ready(entry) => Grant::Conn(entry),
         Checked::NeedsPing(entry) => match ping_entry(inner, entry, deadline).await {

@@ -64,7 +64,7 @@ pub(crate) async fn take_or_wait<'a, M: Manager>(
 ) -> WaitEnd<'a, M> {
     let gate = &inner.gate;
     if inner.waiters.count() == 0 {
-        if let Some(entry) = inner.idle.pop() {
+        if let Some(entry) = inner.idle.pop().or_else(|| inner.parked.pop()) {
             return WaitEnd::Granted(claim(inner, Grant::Conn(entry)));
         }
         if gate.breaker_open() {

@@ -136,6 +136,11 @@ declare_config! {
     /// Every ping (at checkout and in maintenance) runs under this timeout,
     /// so a dead peer cannot hang a get or the maintenance task. Default 1 s.
     ping_timeout: Duration = Duration::from_secs(1);
+    /// The manager's asynchronous recycle step on a returned connection
+    /// (`Manager::recycle`: a `ROLLBACK`, a session reset) runs under this
+    /// timeout; past it the connection is closed. Takes effect on the next
+    /// step, connections already waiting for one included. Default 5 s.
+    recycle_timeout: Duration = Duration::from_secs(5);
     /// Longest a dial may take, whoever asked for it (a get, a refill or a
     /// warm-up); a dial that takes longer is cancelled and counted as a
     /// failed dial for backoff and the breaker. A get's dial is also bound

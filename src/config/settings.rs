@@ -13,6 +13,7 @@ pub(crate) struct Settings {
     pub(crate) acquire_timeout_ns: u64,
     pub(crate) create_timeout_ns: u64,
     pub(crate) ping_timeout_ns: u64,
+    pub(crate) recycle_timeout_ns: u64,
 }
 
 impl Settings {
@@ -21,6 +22,7 @@ impl Settings {
             acquire_timeout_ns: nanos(config.acquire_timeout),
             create_timeout_ns: nanos(config.create_timeout),
             ping_timeout_ns: nanos(config.ping_timeout),
+            recycle_timeout_ns: nanos(config.recycle_timeout),
             config,
         }
     }

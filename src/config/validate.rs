@@ -81,6 +81,13 @@ impl Config {
                 "give it a positive duration, for example 1s",
             ));
         }
+        if self.recycle_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "recycle_timeout",
+                "is zero, which would close every connection that needs a recycle step",
+                "give it a positive duration, for example 5s",
+            ));
+        }
         if self.create_timeout.is_zero() {
             return Err(ConfigError::new(
                 "create_timeout",

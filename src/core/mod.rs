@@ -38,5 +38,6 @@
 pub(crate) mod entry;
 pub(crate) mod idle_stack;
 pub(crate) mod idle_store;
+pub(crate) mod parked;
 pub(crate) mod slots;
 pub(crate) mod waiters;

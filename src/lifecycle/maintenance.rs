@@ -14,6 +14,7 @@
 //! counted in [`Stats::manager_panics`](crate::Stats::manager_panics) and
 //! logged, and the next round runs as usual.
 
+use crate::pool::recycle::recycle_parked;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
@@ -208,6 +209,7 @@ fn next_maintenance<M: Manager>(inner: &Inner<M>) -> u64 {
 async fn round<M: Manager>(inner: &Inner<M>) {
     inner.lifecycle.refill_started();
     let mut work = pin!(async {
+        recycle_parked(inner).await;
         if inner.lifecycle.deaths_to_reap() {
             let reported = inner.lifecycle.reap_started();
             reap(inner, reported);

@@ -52,9 +52,13 @@ pub(crate) enum Counter {
     HealthChecks,
     /// Liveness checks and pings that found the connection dead.
     HealthCheckFailures,
+    /// Returned connections put back into use by the manager's recycle step.
+    Recycled,
+    /// Recycle steps that failed, timed out or panicked.
+    RecycleFailures,
 }
 
-const COUNTERS: usize = Counter::HealthCheckFailures as usize + 1;
+const COUNTERS: usize = Counter::RecycleFailures as usize + 1;
 
 /// Upper bounds, in nanoseconds, of the acquire-wait histogram's buckets
 /// (a last bucket above them holds the rest): 100 µs to 5 s.
@@ -191,6 +195,8 @@ impl StatsCells {
             dialed: s(DialedGets),
             health_checks: s(HealthChecks),
             health_check_failures: s(HealthCheckFailures),
+            recycled: s(Recycled),
+            recycle_failures: s(RecycleFailures),
             young_deaths: s(YoungDeaths),
             wait_time: Duration::from_nanos(s(WaitNanos)),
         }
@@ -241,10 +247,16 @@ pub struct Stats {
     pub health_checks: u64,
     /// Health checks that found the connection dead (it was closed).
     pub health_check_failures: u64,
-    /// New connections found dead within
-    /// `young_death_window` of their dial, each counted as a failed dial
-    /// for backoff and the breaker.
+    /// New connections that died within `young_death_window` of their
+    /// dial (found dead, hung up, discarded): they pace dials, and never
+    /// count as failed dials for the breaker.
     pub young_deaths: u64,
+    /// Returned connections the manager's recycle step (`Manager::recycle`)
+    /// put back into use.
+    pub recycled: u64,
+    /// Recycle steps that failed, timed out or panicked (their connections
+    /// were closed as broken).
+    pub recycle_failures: u64,
     /// Total time spent waiting by gets that waited.
     pub wait_time: Duration,
 }

@@ -186,6 +186,14 @@ impl<M: Manager> Manager for Member<M> {
         Ok(())
     }
 
+    fn needs_recycle(&self, conn: &mut Self::Connection) -> bool {
+        self.inner.needs_recycle(&mut conn.conn)
+    }
+
+    async fn recycle(&self, conn: &mut Self::Connection) -> Result<(), M::Error> {
+        self.inner.recycle(&mut conn.conn).await
+    }
+
     async fn ping(&self, conn: &mut Self::Connection) -> Result<(), M::Error> {
         let flight = InFlight {
             kind: Kind::Use,

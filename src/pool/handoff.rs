@@ -32,7 +32,8 @@ pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
         let entry = held.disarm();
         return close_and_release(inner, entry, reason);
     }
-    keep(inner, held.disarm());
+    let dirty = inner.manager.needs_recycle(&mut held.conn);
+    keep(inner, held.disarm(), dirty);
 }
 
 /// `put` for a pool with an `on_return` hook: the manager's check, then
@@ -54,17 +55,45 @@ fn put_through_hook<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
         let entry = held.disarm();
         return close_and_release(inner, entry, CloseReason::Rejected);
     }
-    keep(inner, held.disarm());
+    let dirty = inner.manager.needs_recycle(&mut held.conn);
+    keep(inner, held.disarm(), dirty);
 }
 
 /// A returned connection that passed its checks: back to idle (or a
-/// waiter) unless it outlived its lifetime.
+/// waiter) unless it outlived its lifetime, or parked for its recycle step
+/// if the manager wants one (`dirty`).
 #[inline]
-fn keep<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
+fn keep<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>, dirty: bool) {
     let now = inner.clock.recent();
     if policy::outlived(&inner.hot, &entry, now) {
         return close_and_release(inner, entry, CloseReason::Lifetime);
     }
+    if dirty {
+        return park(inner, entry, now);
+    }
+    publish(inner, entry, Some(now), true);
+}
+
+/// A returned connection the manager's recycle step must run on first:
+/// parked, the maintenance task woken to run the step, and a waiter (who
+/// will run it in its own get) served, all off the returner's path.
+#[cold]
+#[inline(never)]
+fn park<M: Manager>(inner: &Inner<M>, mut entry: Entry<M::Connection>, now: u64) {
+    entry.last_used = now;
+    if inner.is_closed() {
+        return close_and_release(inner, entry, CloseReason::PoolClosed);
+    }
+    inner.parked.push(entry);
+    inner.lifecycle.request_refill();
+    // The returner's half of the handshake, as after a push to idle.
+    after_push(inner, Ok(()));
+}
+
+/// A connection whose recycle step succeeded, back into use as a return
+/// at `now` would be (to a waiter, else idle).
+pub(crate) fn recycled<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
+    let now = inner.clock.recent();
     publish(inner, entry, Some(now), true);
 }
 

@@ -8,6 +8,7 @@ use crate::config::IdleOrder;
 use crate::config::{Config, HotLimits, Settings};
 use crate::core::entry::Entry;
 use crate::core::idle_store::IdleStore;
+use crate::core::parked::Parked;
 use crate::core::slots::Slots;
 use crate::core::waiters::Waiters;
 use crate::dial::gate::DialGate;
@@ -87,6 +88,8 @@ pub(crate) struct Inner<M: Manager> {
     /// evict it from the readers' caches.
     pub(crate) slots: crossbeam_utils::CachePadded<Slots>,
     pub(crate) idle: IdleStore<Entry<M::Connection>>,
+    /// Returned connections waiting for the manager's recycle step.
+    pub(crate) parked: Parked<Entry<M::Connection>>,
     pub(crate) waiters: Waiters<M::Connection, M::Error>,
     pub(crate) closed: AtomicBool,
     pub(crate) gate: DialGate,
@@ -100,7 +103,7 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) sweep_at: StdAtomicU64,
     /// Warm size, maintenance and drain wake-ups.
     pub(crate) lifecycle: Lifecycle,
-    /// What the manager's idle watch covers (`Manager::watch_idle`).
+    /// What the manager's idle watch covers (`Manager::idle_watcher`).
     pub(crate) watch: IdleWatch,
     /// This pool, for timers that act on it (timeout sweep, housekeeping,
     /// leak alarms).
@@ -151,6 +154,7 @@ impl<M: Manager> Inner<M> {
             gate: DialGate::new(&settings.config),
             settings: SwapCell::new(settings),
             idle: IdleStore::new(idle_capacity, lifo),
+            parked: Parked::new(),
             waiters,
             closed: AtomicBool::new(false),
             stats: StatsCells::new(),
@@ -237,8 +241,10 @@ impl<M: Manager> Inner<M> {
     }
 
     /// Closes every idle connection and frees its slot.
+    /// Closes every idle connection, and every one parked for its recycle
+    /// step, and frees their slots.
     pub(crate) fn close_idle(&self, reason: CloseReason) {
-        while let Some(entry) = self.idle.pop() {
+        while let Some(entry) = self.idle.pop().or_else(|| self.parked.pop()) {
             self.close_conn(entry, reason);
             self.slots.release();
         }

@@ -11,6 +11,7 @@ pub(crate) mod handoff;
 pub(crate) mod inner;
 pub(crate) mod pass;
 pub(crate) mod policy;
+pub(crate) mod recycle;
 pub(crate) mod release;
 pub(crate) mod watch;
 

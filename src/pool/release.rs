@@ -64,7 +64,9 @@ pub(crate) fn dispatch<M: Manager>(inner: &Inner<M>) {
 
 /// An idle connection, else a free slot if a dial may start at `now`.
 pub(crate) fn next_grant<M: Manager>(inner: &Inner<M>, now: u64) -> Option<Grant<M::Connection>> {
-    if let Some(entry) = inner.idle.pop() {
+    // A parked connection comes after the idle ones: its taker runs its
+    // recycle step first.
+    if let Some(entry) = inner.idle.pop().or_else(|| inner.parked.pop()) {
         return Some(Grant::Conn(entry));
     }
     (inner.gate.can_dial(now) && !inner.gate.breaker_open() && inner.slots.try_reserve())

@@ -7,12 +7,16 @@
 //! The manager reads the transaction status of every `ReadyForQuery` as it
 //! passes the socket (no round trip). A connection given back inside a
 //! transaction block (`BEGIN` with no `COMMIT` or `ROLLBACK`, or a failed
-//! one), or with a request still awaiting its reply, is closed
-//! ([`CloseReason::Abandoned`]) and never handed to the next user. That
-//! includes a `tokio_postgres::Transaction` dropped without `commit`: it
-//! queues a `ROLLBACK`, and the pool does not wait on it, so its connection
-//! is closed unless the rollback has already run when it comes back (then
-//! the session is idle, and reused). Other session
+//! one), or with a request still awaiting its reply (a query future
+//! dropped mid-flight, or a `tokio_postgres::Transaction` dropped without
+//! `commit`, whose `ROLLBACK` is queued), is never handed to the next user
+//! as it is. By default it is rolled back and reused: the pool's recycle
+//! step ([`Manager::recycle`](crate::Manager::recycle)) sends `ROLLBACK`
+//! off the returning caller's path, waits for every reply the session
+//! still owes, and puts the session back only if it is then idle; a step
+//! that fails or outlasts the pool's `recycle_timeout` closes it. With
+//! [`rollback_on_return(false)`](PostgresManager::rollback_on_return) such
+//! a session is closed instead ([`CloseReason::Abandoned`]). Other session
 //! state (`SET`, prepared statements, `LISTEN`) goes with the connection
 //! to its next user, as with any pool; reset it in an
 //! [`on_return`](crate::Builder::on_return) or `after_connect` hook if it
@@ -88,6 +92,14 @@ impl PostgresConn {
         &self.client
     }
 
+    /// Outside any transaction, with no reply owed.
+    fn is_clean(&self) -> bool {
+        matches!(
+            (self.wire.status(), self.wire.awaiting()),
+            (TransactionStatus::Idle, 0)
+        )
+    }
+
     /// The client, mutably (for `transaction()`).
     pub fn client_mut(&mut self) -> &mut Client {
         &mut self.client
@@ -116,6 +128,7 @@ pub struct PostgresManager {
     base: ClientBase,
     config: Config,
     ping: String,
+    rollback_on_return: bool,
 }
 
 impl PostgresManager {
@@ -134,6 +147,7 @@ impl PostgresManager {
             base: ClientBase::new(dialer),
             config,
             ping: "SELECT 1".to_string(),
+            rollback_on_return: true,
         }
     }
 
@@ -173,6 +187,23 @@ impl PostgresManager {
         self
     }
 
+    /// Whether a session given back inside a transaction (or with replies
+    /// still owed) is rolled back and reused (`true`, the default) or
+    /// closed as [`CloseReason::Abandoned`] (`false`). See the module's
+    /// rule.
+    ///
+    /// ```
+    /// use ringpool::clients::postgres::PostgresManager;
+    ///
+    /// let manager = PostgresManager::from_url("postgresql://app@127.0.0.1/app")
+    ///     .unwrap()
+    ///     .rollback_on_return(false);
+    /// ```
+    pub fn rollback_on_return(mut self, rollback: bool) -> Self {
+        self.rollback_on_return = rollback;
+        self
+    }
+
     /// The dialer.
     pub fn dialer(&self) -> &Dialer {
         &self.base.dialer
@@ -207,16 +238,36 @@ impl SendManager for PostgresManager {
         conn.client.is_closed() || conn.link.is_dead()
     }
 
-    /// Closed if its connection task ended; abandoned if it comes back
-    /// inside a transaction or with a request unanswered (the module's
+    /// Closed if its connection task ended; if it comes back inside a
+    /// transaction or with a request unanswered, rolled back (the recycle
+    /// step) or, with `rollback_on_return(false)`, abandoned (the module's
     /// rule).
     fn check_return(&self, conn: &mut PostgresConn) -> Result<(), CloseReason> {
         if conn.client.is_closed() || conn.link.ended() {
             return Err(CloseReason::Broken);
         }
-        match (conn.wire.status(), conn.wire.awaiting()) {
-            (TransactionStatus::Idle, 0) => Ok(()),
-            _ => Err(CloseReason::Abandoned),
+        match self.rollback_on_return || conn.is_clean() {
+            true => Ok(()),
+            false => Err(CloseReason::Abandoned),
+        }
+    }
+
+    /// A session inside a transaction, or owed replies: roll it back.
+    #[inline]
+    fn needs_recycle(&self, conn: &mut PostgresConn) -> bool {
+        !conn.is_clean()
+    }
+
+    /// `ROLLBACK`, after every reply the session still owes; the session
+    /// must then be idle.
+    async fn recycle(&self, conn: &mut PostgresConn) -> Result<(), PostgresError> {
+        conn.client.simple_query("ROLLBACK").await?;
+        match conn.is_clean() {
+            true => Ok(()),
+            false => Err(PostgresError::Config(format!(
+                "the session is still {:?} after ROLLBACK",
+                conn.wire.status()
+            ))),
         }
     }
 
