@@ -1,8 +1,12 @@
-//! A bounded lock-free stack (last in, first out): the shared part of the
-//! idle store when the idle order is last in, first out.
+//! Bounded lock-free stacks (last in, first out): the shared part of the
+//! idle store when the idle order is last in, first out, and the store's
+//! aside list, where a pass keeps entries (see `idle_store::Pass`).
 //!
-//! A Treiber stack over a fixed array of nodes, linked by index. Two lists
-//! thread through the array: the stack itself and the free nodes. Each list
+//! Treiber stacks over one fixed array of nodes, linked by index. Three
+//! lists thread through the array: the two stacks ([`List::Top`],
+//! [`List::Aside`]) and the free nodes, so both stacks together take one
+//! node per place (their entries are the store's, which never holds more
+//! than its capacity). Each list
 //! head is one 64-bit word, the index of its top node (plus one; 0 is
 //! empty) in the low half and a tag in the high half that every successful
 //! compare-and-swap advances, so a head that was popped and pushed back in
@@ -18,6 +22,8 @@
 //! free list. The value is only ever touched by the one thread that holds
 //! its node off both lists.
 
+use std::mem::MaybeUninit;
+
 use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crossbeam_utils::CachePadded;
 
@@ -28,8 +34,9 @@ struct Node<T> {
     /// The node below it (index plus one), while on a list.
     next: AtomicU32,
     /// Written by the thread that took the node from the free list, read by
-    /// the one that unlinked it from the stack.
-    value: UnsafeCell<Option<T>>,
+    /// the one that unlinked it from a stack: holds a value exactly while
+    /// the node is off the free list.
+    value: UnsafeCell<MaybeUninit<T>>,
 }
 
 /// A list head: tag in the high half, top index plus one in the low half.
@@ -86,27 +93,36 @@ impl Head {
     }
 }
 
-/// A bounded multi-producer, multi-consumer stack.
+/// Which of the two stacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum List {
+    /// The stack proper.
+    Top,
+    /// The pass's aside stack.
+    Aside,
+}
+
+/// Two bounded multi-producer, multi-consumer stacks over one set of nodes.
 pub(crate) struct IdleStack<T> {
-    top: Head,
+    lists: [Head; 2],
     free: Head,
     nodes: Box<[Node<T>]>,
-    /// Values held (a count kept beside the lists: raised after a push,
-    /// lowered after a pop, so it may lag them for a moment).
-    len: AtomicUsize,
+    /// Values on each stack (counts kept beside the lists: raised after a
+    /// push, lowered after a pop, so they may lag them for a moment).
+    lens: [CachePadded<AtomicUsize>; 2],
 }
 
 // SAFETY: a node's value is reached only by the one thread that holds the
-// node off both lists (it won the swap that unlinked it), and handed between
-// threads through the `Release` swap that links it and the `Acquire` swap
-// that unlinks it, so sharing the stack moves `T`s between threads, which
-// `T: Send` allows.
+// node off every list (it won the swap that unlinked it), and handed
+// between threads through the `Release` swap that links it and the
+// `Acquire` swap that unlinks it, so sharing the stacks moves `T`s between
+// threads, which `T: Send` allows.
 unsafe impl<T: Send> Sync for IdleStack<T> {}
-// SAFETY: as above; the stack owns its values.
+// SAFETY: as above; the stacks own their values.
 unsafe impl<T: Send> Send for IdleStack<T> {}
 
 impl<T> IdleStack<T> {
-    /// An empty stack that holds at most `capacity` values.
+    /// Two empty stacks that hold at most `capacity` values between them.
     pub(crate) fn new(capacity: usize) -> Self {
         assert!(
             capacity < u32::MAX as usize,
@@ -120,62 +136,75 @@ impl<T> IdleStack<T> {
                 } else {
                     NIL
                 }),
-                value: UnsafeCell::new(None),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
             })
             .collect();
         IdleStack {
-            top: Head::new(NIL),
+            lists: [Head::new(NIL), Head::new(NIL)],
             free: Head::new(if capacity == 0 { NIL } else { 1 }),
             nodes,
-            len: AtomicUsize::new(0),
+            lens: [
+                CachePadded::new(AtomicUsize::new(0)),
+                CachePadded::new(AtomicUsize::new(0)),
+            ],
         }
     }
 
-    /// Puts `value` on top; gives it back if the stack is full.
+    /// Puts `value` on top of `list`; gives it back if every node is in use.
     #[inline]
-    pub(crate) fn push(&self, value: T) -> Result<(), T> {
+    pub(crate) fn push(&self, list: List, value: T) -> Result<(), T> {
         let Some(index) = self.free.pop(&self.nodes) else {
             return Err(value);
         };
         self.nodes[index].value.with_mut(|slot| {
-            // SAFETY: the node is off both lists and ours alone until we
+            // SAFETY: the node is off every list and ours alone until we
             // link it; the `Acquire` swap that freed it to us saw the last
             // reader's `Release`, so its read is done.
-            unsafe { *slot = Some(value) }
+            unsafe { (*slot).write(value) };
         });
-        self.top.push(&self.nodes, index);
-        self.len.fetch_add(1, Ordering::Relaxed);
+        self.lists[list as usize].push(&self.nodes, index);
+        self.lens[list as usize].fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Takes the value on top, if any.
+    /// Takes the value on top of `list`, if any.
     #[inline]
-    pub(crate) fn pop(&self) -> Option<T> {
-        if self.top.is_empty() {
+    pub(crate) fn pop(&self, list: List) -> Option<T> {
+        let head = &self.lists[list as usize];
+        if head.is_empty() {
             return None;
         }
-        let index = self.top.pop(&self.nodes)?;
-        // SAFETY: the node is off both lists and ours alone; the `Acquire`
+        let index = head.pop(&self.nodes)?;
+        // SAFETY: the node is off every list and ours alone; the `Acquire`
         // swap that unlinked it saw the pusher's `Release`, so its write is
-        // visible and done.
+        // visible and done, and a node on a stack holds a value.
         let value = self.nodes[index]
             .value
-            .with_mut(|slot| unsafe { (*slot).take() });
+            .with_mut(|slot| unsafe { (*slot).assume_init_read() });
         self.free.push(&self.nodes, index);
-        self.len.fetch_sub(1, Ordering::Relaxed);
-        value
+        self.lens[list as usize].fetch_sub(1, Ordering::Relaxed);
+        Some(value)
     }
 
-    /// Values held now (a snapshot).
-    pub(crate) fn len(&self) -> usize {
+    /// Values on `list` now (a snapshot).
+    pub(crate) fn len(&self, list: List) -> usize {
         // A pop may lower the count before the push that fed it raised it.
-        (self.len.load(Ordering::Relaxed) as isize).max(0) as usize
+        (self.lens[list as usize].load(Ordering::Relaxed) as isize).max(0) as usize
+    }
+}
+
+impl<T> Drop for IdleStack<T> {
+    fn drop(&mut self) {
+        // `&mut self`: nothing else can reach the stacks.
+        for list in [List::Top, List::Aside] {
+            while self.pop(list).is_some() {}
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::IdleStack;
+    use super::{IdleStack, List};
     use crate::sync::model;
     use std::sync::Arc;
 
@@ -183,19 +212,39 @@ mod tests {
     fn the_last_value_pushed_comes_out_first_and_a_full_stack_refuses() {
         model::check(|| {
             let stack = IdleStack::new(3);
-            assert_eq!(stack.pop(), None);
+            assert_eq!(stack.pop(List::Top), None);
             for value in 1..=3 {
-                stack.push(value).unwrap();
+                stack.push(List::Top, value).unwrap();
             }
-            assert_eq!(stack.push(4), Err(4), "full at its capacity");
-            assert_eq!(stack.len(), 3);
-            assert_eq!(stack.pop(), Some(3));
-            stack.push(5).unwrap();
-            assert_eq!(stack.pop(), Some(5));
-            assert_eq!(stack.pop(), Some(2));
-            assert_eq!(stack.pop(), Some(1));
-            assert_eq!(stack.pop(), None);
-            assert_eq!(stack.len(), 0);
+            assert_eq!(stack.push(List::Top, 4), Err(4), "full at its capacity");
+            assert_eq!(stack.len(List::Top), 3);
+            assert_eq!(stack.pop(List::Top), Some(3));
+            stack.push(List::Top, 5).unwrap();
+            assert_eq!(stack.pop(List::Top), Some(5));
+            assert_eq!(stack.pop(List::Top), Some(2));
+            assert_eq!(stack.pop(List::Top), Some(1));
+            assert_eq!(stack.pop(List::Top), None);
+            assert_eq!(stack.len(List::Top), 0);
+        });
+    }
+
+    #[test]
+    fn both_stacks_share_the_nodes_and_dropping_drops_what_they_hold() {
+        model::check(|| {
+            let held = Arc::new(());
+            let stack = IdleStack::new(3);
+            stack.push(List::Top, Arc::clone(&held)).unwrap();
+            stack.push(List::Aside, Arc::clone(&held)).unwrap();
+            stack.push(List::Aside, Arc::clone(&held)).unwrap();
+            assert!(
+                stack.push(List::Top, Arc::clone(&held)).is_err(),
+                "3 nodes in all"
+            );
+            assert_eq!((stack.len(List::Top), stack.len(List::Aside)), (1, 2));
+            drop(stack.pop(List::Aside));
+            assert_eq!(Arc::strong_count(&held), 3);
+            drop(stack);
+            assert_eq!(Arc::strong_count(&held), 1, "no value leaked");
         });
     }
 
@@ -203,8 +252,8 @@ mod tests {
     fn a_stack_of_no_capacity_refuses_every_push() {
         model::check(|| {
             let stack = IdleStack::new(0);
-            assert_eq!(stack.push(1), Err(1));
-            assert_eq!(stack.pop(), None);
+            assert_eq!(stack.push(List::Top, 1), Err(1));
+            assert_eq!(stack.pop(List::Top), None);
         });
     }
 
@@ -212,18 +261,18 @@ mod tests {
     fn concurrent_pushes_and_pops_lose_and_duplicate_nothing() {
         model::check(|| {
             let stack = Arc::new(IdleStack::new(2));
-            stack.push(1).unwrap();
+            stack.push(List::Top, 1).unwrap();
             let pusher = model::spawn({
                 let stack = Arc::clone(&stack);
-                move || stack.push(2).unwrap()
+                move || stack.push(List::Top, 2).unwrap()
             });
             let popper = model::spawn({
                 let stack = Arc::clone(&stack);
-                move || stack.pop()
+                move || stack.pop(List::Top)
             });
             pusher.join().unwrap();
             let mut seen: Vec<i32> = popper.join().unwrap().into_iter().collect();
-            while let Some(value) = stack.pop() {
+            while let Some(value) = stack.pop(List::Top) {
                 seen.push(value);
             }
             seen.sort();
@@ -238,25 +287,25 @@ mod tests {
         // retry, never link a node that is no longer below the top.
         model::check_bounded(3, || {
             let stack = Arc::new(IdleStack::new(2));
-            stack.push(1).unwrap();
-            stack.push(2).unwrap();
+            stack.push(List::Top, 1).unwrap();
+            stack.push(List::Top, 2).unwrap();
             let other = model::spawn({
                 let stack = Arc::clone(&stack);
                 move || {
                     let mut taken: Vec<i32> = Vec::new();
-                    taken.extend(stack.pop());
-                    taken.extend(stack.pop());
+                    taken.extend(stack.pop(List::Top));
+                    taken.extend(stack.pop(List::Top));
                     if let Some(first) = taken.first().copied() {
-                        stack.push(first + 10).unwrap();
+                        stack.push(List::Top, first + 10).unwrap();
                         taken.remove(0);
                     }
                     taken
                 }
             });
-            let mine = stack.pop();
+            let mine = stack.pop(List::Top);
             let mut seen = other.join().unwrap();
             seen.extend(mine);
-            while let Some(value) = stack.pop() {
+            while let Some(value) = stack.pop(List::Top) {
                 seen.push(value);
             }
             let mut bases: Vec<i32> = seen.iter().map(|value| value % 10).collect();
@@ -272,15 +321,15 @@ mod tests {
         {
             let stack = Arc::new(IdleStack::new(8));
             for value in 0..8 {
-                stack.push(value).unwrap();
+                stack.push(List::Top, value).unwrap();
             }
             let threads: Vec<_> = (0..4)
                 .map(|_| {
                     let stack = Arc::clone(&stack);
                     std::thread::spawn(move || {
                         for _ in 0..100_000 {
-                            if let Some(value) = stack.pop() {
-                                stack.push(value).unwrap();
+                            if let Some(value) = stack.pop(List::Top) {
+                                stack.push(List::Top, value).unwrap();
                             }
                         }
                     })
@@ -289,7 +338,7 @@ mod tests {
             for thread in threads {
                 thread.join().unwrap();
             }
-            let mut all: Vec<i32> = std::iter::from_fn(|| stack.pop()).collect();
+            let mut all: Vec<i32> = std::iter::from_fn(|| stack.pop(List::Top)).collect();
             all.sort();
             assert_eq!(all, (0..8).collect::<Vec<_>>());
         }

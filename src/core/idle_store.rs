@@ -25,7 +25,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use super::idle_stack::IdleStack;
+use super::idle_stack::{IdleStack, List};
 use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, IdleQueue, Ordering, UnsafeCell};
 
 /// Slots per pool: enough for the cores of a typical server; threads beyond
@@ -136,12 +136,12 @@ pub(crate) struct IdleStore<T> {
     /// the cold end, below the stack (refills, connections maintenance
     /// checked and gave back).
     queue: IdleQueue<T>,
-    /// Last in, first out: what a return displaced from its thread's slot
-    /// (or could not put there), when the order is so.
+    /// Last in, first out ([`List::Top`]): what a return displaced from its
+    /// thread's slot (or could not put there), when the order is so; and
+    /// ([`List::Aside`]) what a pass keeps from the slots and the stack,
+    /// until the pass ends and puts it back on top in its order (see
+    /// [`Pass`]).
     stack: IdleStack<T>,
-    /// What a pass keeps from the slots and the stack, until the pass ends
-    /// and puts it back on the stack in its order (see [`Pass`]).
-    aside: IdleStack<T>,
     /// Whether returns fill their thread's slot (`IdleOrder::Lifo`); when
     /// not, every return goes to the shared queue (first in, first out).
     lifo: AtomicBool,
@@ -169,7 +169,6 @@ impl<T> IdleStore<T> {
                 .collect(),
             queue: IdleQueue::new(capacity),
             stack: IdleStack::new(capacity),
-            aside: IdleStack::new(capacity),
             lifo: AtomicBool::new(lifo),
             sorting: AtomicUsize::new(0),
         }
@@ -198,11 +197,11 @@ impl<T> IdleStore<T> {
                 Ok(()) => Ok(()),
                 Err((back, finish)) => match slot.replace(back, finish) {
                     // The displaced entry was stamped when it went in.
-                    Ok(displaced) => self.stack.push(displaced),
+                    Ok(displaced) => self.stack.push(List::Top, displaced),
                     Err((mut back, finish)) => {
                         // Busy: another thread is at this slot right now.
                         finish(&mut back);
-                        self.stack.push(back)
+                        self.stack.push(List::Top, back)
                     }
                 },
             };
@@ -218,7 +217,7 @@ impl<T> IdleStore<T> {
     #[inline]
     pub(crate) fn push(&self, value: T) -> Result<(), T> {
         if self.sorting.load(Ordering::Relaxed) != 0 {
-            return self.aside.push(value);
+            return self.stack.push(List::Aside, value);
         }
         self.queue.push(value)
     }
@@ -234,14 +233,14 @@ impl<T> IdleStore<T> {
         }
         let shared = if self.lifo.load(Ordering::Relaxed) {
             self.stack
-                .pop()
-                .or_else(|| self.aside.pop())
+                .pop(List::Top)
+                .or_else(|| self.stack.pop(List::Aside))
                 .or_else(|| self.queue.pop())
         } else {
             self.queue
                 .pop()
-                .or_else(|| self.stack.pop())
-                .or_else(|| self.aside.pop())
+                .or_else(|| self.stack.pop(List::Top))
+                .or_else(|| self.stack.pop(List::Aside))
         };
         if shared.is_some() {
             return shared;
@@ -272,7 +271,7 @@ impl<T> IdleStore<T> {
     /// exact when nothing moves).
     pub(crate) fn len(&self) -> usize {
         let cached = self.slots.iter().filter(|slot| slot.is_full()).count();
-        self.queue.len() + self.stack.len() + self.aside.len() + cached
+        self.queue.len() + self.stack.len(List::Top) + self.stack.len(List::Aside) + cached
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -328,7 +327,7 @@ impl<T> Pass<'_, T> {
                 return Some(value);
             }
         }
-        store.stack.pop()
+        store.stack.pop(List::Top)
     }
 }
 
@@ -339,12 +338,13 @@ impl<T> Drop for Pass<'_, T> {
         }
         let store = self.store;
         store.sorting.fetch_sub(1, Ordering::Relaxed);
-        while let Some(value) = store.aside.pop() {
-            if let Err(value) = store.stack.push(value) {
-                // Both hold at most the capacity between them and the
-                // rest; never lose an entry anyway.
+        while let Some(value) = store.stack.pop(List::Aside) {
+            // The node the pop freed is there for the push (or another
+            // push took it, and then the queue has room: the store never
+            // holds more than its capacity); never lose an entry anyway.
+            if let Err(value) = store.stack.push(List::Top, value) {
                 if let Err(value) = store.queue.push(value) {
-                    let _ = store.aside.push(value);
+                    let _ = store.stack.push(List::Aside, value);
                     break;
                 }
             }
