@@ -331,14 +331,20 @@ impl<T> Pass<'_, T> {
     }
 }
 
-impl<T> Drop for Pass<'_, T> {
-    fn drop(&mut self) {
+impl<T> Pass<'_, T> {
+    /// Ends the pass: moves what it kept aside back onto the stack, in its
+    /// order. Whether it moved anything (each such entry was out of the
+    /// store for a moment). Called again, or by `Drop`, it does nothing.
+    pub(crate) fn finish(&mut self) -> bool {
         if !self.sorting {
-            return;
+            return false;
         }
+        self.sorting = false;
         let store = self.store;
         store.sorting.fetch_sub(1, Ordering::Relaxed);
+        let mut moved = false;
         while let Some(value) = store.stack.pop(List::Aside) {
+            moved = true;
             // The node the pop freed is there for the push (or another
             // push took it, and then the queue has room: the store never
             // holds more than its capacity); never lose an entry anyway.
@@ -349,6 +355,13 @@ impl<T> Drop for Pass<'_, T> {
                 }
             }
         }
+        moved
+    }
+}
+
+impl<T> Drop for Pass<'_, T> {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 

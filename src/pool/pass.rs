@@ -12,27 +12,29 @@ use crate::sync::{Ordering, fence};
 /// or put them back with `reinsert_watched` / `reinsert` at once.
 pub(crate) struct IdlePass<'a, M: Manager> {
     inner: &'a Inner<M>,
-    pass: Option<Pass<'a, crate::core::entry::Entry<M::Connection>>>,
+    pass: Pass<'a, crate::core::entry::Entry<M::Connection>>,
 }
 
 impl<'a, M: Manager> IdlePass<'a, M> {
     pub(crate) fn new(inner: &'a Inner<M>) -> Self {
         IdlePass {
             inner,
-            pass: Some(inner.idle.pass()),
+            pass: inner.idle.pass(),
         }
     }
 
     /// The next entry of the pass, if any is left.
     pub(crate) fn take(&mut self) -> Option<crate::core::entry::Entry<M::Connection>> {
-        self.pass.as_mut().and_then(Pass::take)
+        self.pass.take()
     }
 }
 
 impl<M: Manager> Drop for IdlePass<'_, M> {
     fn drop(&mut self) {
         // Ends the pass: what it kept aside goes back onto the stack.
-        drop(self.pass.take());
+        if !self.pass.finish() {
+            return;
+        }
         // Those entries were out of the store for a moment: the returner's
         // half of the handshake, for a waiter or a close that looked then
         // (pairs with `Waiters::register` and `lifecycle::close`).
