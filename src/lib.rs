@@ -50,7 +50,9 @@ pub use checkout::Pooled;
 pub use config::{Config, ConfigError, IdleOrder, SETTINGS};
 pub use error::{Error, TimeoutError, UnavailableError};
 pub use lifecycle::DrainReport;
-pub use manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, IdleWatcher, Manager};
+pub use manager::{
+    CloseReason, ErrorClass, IdleDeaths, IdleWatch, IdleWatcher, Manager, TlsHandshakes,
+};
 pub use metrics::{ClosedCounts, Stats, Status};
 pub use pool::Pool;
 pub use pool::builder::Builder;

@@ -163,6 +163,15 @@ pub trait Manager: Send + Sync + 'static {
         None
     }
 
+    /// The TLS handshakes its dials completed so far, full and resumed, if
+    /// it dials TLS: [`Pool::stats`](crate::Pool::stats) reports them as
+    /// [`Stats::tls_handshakes`](crate::Stats::tls_handshakes) and the
+    /// Prometheus exporter as `ringpool_tls_handshakes_total`. The default
+    /// has none.
+    fn tls_handshakes(&self) -> Option<TlsHandshakes> {
+        None
+    }
+
     /// The manager's idle watch, if it has one (see [`IdleWatcher`]): the
     /// pool asks for it as it is built and at every move of a connection in
     /// and out of the idle store. The default has none, and maintenance
@@ -290,6 +299,17 @@ pub trait IdleWatcher<C>: Send + Sync {
     /// Maintenance asks it of each idle connection after a
     /// `deaths.notify()`.
     fn died_idle(&self, conn: &C) -> bool;
+}
+
+/// How many TLS handshakes a manager's dials completed, by kind (see
+/// [`Stats::tls_handshakes`](crate::Stats::tls_handshakes)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsHandshakes {
+    /// Full handshakes: a certificate chain verified, a key exchange.
+    pub full: u64,
+    /// Resumed handshakes: a session from an earlier connection reused.
+    pub resumed: u64,
 }
 
 /// What a manager's idle watch covers ([`IdleWatcher::start`]).

@@ -112,6 +112,11 @@ pub trait SendManager: Send + Sync + 'static {
         None
     }
 
+    /// See [`Manager::tls_handshakes`].
+    fn tls_handshakes(&self) -> Option<crate::TlsHandshakes> {
+        None
+    }
+
     /// See [`Manager::idle_watcher`].
     fn idle_watcher(&self) -> Option<&dyn IdleWatcher<Self::Connection>> {
         None
@@ -169,6 +174,10 @@ impl<T: SendManager> Manager for T {
 
     fn endpoint(&self) -> Option<String> {
         SendManager::endpoint(self)
+    }
+
+    fn tls_handshakes(&self) -> Option<crate::TlsHandshakes> {
+        SendManager::tls_handshakes(self)
     }
 
     #[inline]

@@ -104,6 +104,8 @@ pub(crate) mod plain {
     /// An unbounded lock-free queue (the ring thread's watch tickets).
     #[cfg(target_os = "linux")]
     pub(crate) use crossbeam_queue::SegQueue;
+    // Some are used only by optional features (the clients' flags).
+    #[allow(unused_imports)]
     pub(crate) use std::sync::atomic::{
         AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
     };

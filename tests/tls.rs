@@ -395,6 +395,26 @@ async fn a_refill_after_the_connections_closed_resumes_their_sessions() {
         "server side"
     );
     assert!(pool.stats().closed.broken >= 3, "{:?}", pool.stats().closed);
+    // The pool's stats carry the manager's counts, and so does the
+    // exporter.
+    assert_eq!(pool.stats().tls_handshakes, client);
+    #[cfg(feature = "prometheus")]
+    {
+        let mut registry = prometheus_client::registry::Registry::default();
+        pool.register_metrics(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for (kind, count) in [("full", 1), ("resumed", 5)] {
+            let line = text
+                .lines()
+                .find(|line| {
+                    line.starts_with("ringpool_tls_handshakes_total{")
+                        && line.contains(&format!("kind=\"{kind}\""))
+                })
+                .unwrap_or_else(|| panic!("no {kind} handshakes in:\n{text}"));
+            assert!(line.ends_with(&format!(" {count}")), "{line}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -339,6 +339,11 @@ where
         }
     }
 
+    #[cfg(feature = "tls")]
+    fn tls_handshakes(&self) -> Option<crate::TlsHandshakes> {
+        self.tls.as_ref().map(crate::tcp::TlsConnector::handshakes)
+    }
+
     super::link::link_watch!(HttpConn<B>);
 }
 

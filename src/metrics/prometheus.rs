@@ -87,7 +87,7 @@ impl<M: Manager> Pool<M> {
 fn read<M: Manager>(inner: &Inner<M>) -> Reading {
     Reading {
         status: crate::metrics::status::status(inner),
-        stats: inner.stats.snapshot(),
+        stats: inner.stats_now(),
         wait_buckets: inner.stats.wait_buckets(),
     }
 }
@@ -297,6 +297,20 @@ pub(crate) fn encode_pools(
                     count(r.stats.health_checks.saturating_sub(failures)),
                 ),
                 ("dead", count(failures)),
+            ]
+        },
+    )?;
+    family(
+        e,
+        "ringpool_tls_handshakes",
+        "TLS handshakes the pool's dials completed, full or resumed",
+        "kind",
+        pools,
+        |r| {
+            let handshakes = r.stats.tls_handshakes;
+            vec![
+                ("full", count(handshakes.full)),
+                ("resumed", count(handshakes.resumed)),
             ]
         },
     )?;

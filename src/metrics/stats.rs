@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::manager::CloseReason;
+use crate::manager::{CloseReason, TlsHandshakes};
 
 /// One counter per variant.
 #[derive(Clone, Copy, Debug)]
@@ -197,6 +197,7 @@ impl StatsCells {
             health_check_failures: s(HealthCheckFailures),
             recycled: s(Recycled),
             recycle_failures: s(RecycleFailures),
+            tls_handshakes: TlsHandshakes::default(),
             young_deaths: s(YoungDeaths),
             wait_time: Duration::from_nanos(s(WaitNanos)),
         }
@@ -257,6 +258,10 @@ pub struct Stats {
     /// Recycle steps that failed, timed out or panicked (their connections
     /// were closed as broken).
     pub recycle_failures: u64,
+    /// TLS handshakes the manager's dials completed, full and resumed
+    /// ([`Manager::tls_handshakes`](crate::Manager::tls_handshakes)); zero
+    /// for a manager without TLS.
+    pub tls_handshakes: TlsHandshakes,
     /// Total time spent waiting by gets that waited.
     pub wait_time: Duration,
 }

@@ -219,6 +219,10 @@ impl<M: Manager> Manager for Member<M> {
         Some(self.endpoint.to_string())
     }
 
+    fn tls_handshakes(&self) -> Option<crate::TlsHandshakes> {
+        self.inner.tls_handshakes()
+    }
+
     fn idle_watcher(&self) -> Option<&dyn IdleWatcher<Self::Connection>> {
         self.inner.idle_watcher().map(|_| self as _)
     }

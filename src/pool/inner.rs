@@ -241,6 +241,13 @@ impl<M: Manager> Inner<M> {
     }
 
     /// Closes every idle connection and frees its slot.
+    /// The counters now, with the manager's TLS handshakes.
+    pub(crate) fn stats_now(&self) -> crate::Stats {
+        let mut stats = self.stats.snapshot();
+        stats.tls_handshakes = self.manager.tls_handshakes().unwrap_or_default();
+        stats
+    }
+
     /// Closes every idle connection, and every one parked for its recycle
     /// step, and frees their slots.
     pub(crate) fn close_idle(&self, reason: CloseReason) {

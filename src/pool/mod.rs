@@ -89,7 +89,7 @@ impl<M: Manager> Pool<M> {
 
     /// Monotonic counters since the pool was built.
     pub fn stats(&self) -> crate::Stats {
-        self.inner.stats.snapshot()
+        self.inner.stats_now()
     }
 
     /// Sizes of the pool, read together.

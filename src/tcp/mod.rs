@@ -68,6 +68,9 @@ mod tokio_manager;
 #[cfg(feature = "tokio-uring")]
 mod uring_conn;
 
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use crate::manager::TlsHandshakes;
 pub use conn::TcpConn;
 pub use dialer::Dialer;
 pub use liveness::{peek_is_broken, peer_closed};
@@ -84,9 +87,6 @@ pub use tls::{TlsConfigError, TlsConnector, TlsConnectorBuilder, TlsError};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls_conn::TlsConn;
-#[cfg(feature = "tls")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub use tls_counters::TlsHandshakes;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls_manager::TokioTlsManager;

@@ -25,8 +25,9 @@ use rustls::{AlertDescription, CertificateError, ClientConfig, HandshakeKind, Ro
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 
-use super::tls_counters::{HandshakeCounters, TlsHandshakes};
+use super::tls_counters::HandshakeCounters;
 use crate::manager::ErrorClass;
+use crate::manager::TlsHandshakes;
 
 /// Sessions the in-memory store keeps (across all server names).
 const SESSIONS: usize = 256;

@@ -6,18 +6,8 @@
 //! facade's plain atomics. Relaxed ordering throughout: each counter is a
 //! monotonic tally that orders nothing else.
 
+use crate::manager::TlsHandshakes;
 use crate::sync::plain::{AtomicU64, Ordering};
-
-/// How many handshakes a [`TlsConnector`](super::TlsConnector) has
-/// completed, by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TlsHandshakes {
-    /// Full handshakes: a certificate chain verified, a key exchange.
-    pub full: u64,
-    /// Resumed handshakes: a session from an earlier connection reused.
-    pub resumed: u64,
-}
 
 /// Full and resumed handshakes, shared by every clone of a connector.
 #[derive(Debug, Default)]

@@ -30,8 +30,8 @@ use super::liveness::peer_closed;
 use super::options::TcpOptions;
 use super::tls::{TlsConnector, TlsError};
 use super::tls_conn::TlsConn;
-use super::tls_counters::TlsHandshakes;
 use super::tokio_manager::TokioTcpManager;
+use crate::manager::TlsHandshakes;
 use crate::manager::{CloseReason, ErrorClass};
 use crate::send_manager::SendManager;
 
@@ -117,6 +117,10 @@ impl TokioTlsManager {
 impl SendManager for TokioTlsManager {
     fn endpoint(&self) -> Option<String> {
         Some(self.tcp.target().to_string())
+    }
+
+    fn tls_handshakes(&self) -> Option<TlsHandshakes> {
+        Some(self.tls.handshakes())
     }
 
     type Connection = TlsConn;
