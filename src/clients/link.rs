@@ -67,29 +67,21 @@ impl Observer for () {
     fn wrote(&mut self, _: &[u8]) {}
 }
 
-/// A tokio TCP stream owned by a client library's task; dropping it (the
-/// task ended) marks the link ended and, if the connection was idle,
-/// tells the pool.
+/// A stream whose bytes an observer sees as they pass: on the socket for
+/// a plain connection, above TLS for an encrypted one.
 #[derive(Debug)]
-pub(crate) struct Tracked<O: Observer> {
-    stream: tokio::net::TcpStream,
-    link: Arc<Link>,
-    deaths: Option<IdleDeaths>,
+pub(crate) struct Observed<S, O: Observer> {
+    stream: S,
     observer: O,
 }
 
-impl<O: Observer> Drop for Tracked<O> {
-    fn drop(&mut self) {
-        self.link.ended.store(true, Ordering::Release);
-        if self.link.idle.load(Ordering::Acquire) {
-            if let Some(deaths) = &self.deaths {
-                deaths.notify();
-            }
-        }
+impl<S, O: Observer> Observed<S, O> {
+    pub(crate) fn new(stream: S, observer: O) -> Self {
+        Observed { stream, observer }
     }
 }
 
-impl<O: Observer> AsyncRead for Tracked<O> {
+impl<S: AsyncRead + Unpin, O: Observer> AsyncRead for Observed<S, O> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -105,7 +97,7 @@ impl<O: Observer> AsyncRead for Tracked<O> {
     }
 }
 
-impl<O: Observer> AsyncWrite for Tracked<O> {
+impl<S: AsyncWrite + Unpin, O: Observer> AsyncWrite for Observed<S, O> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -150,6 +142,67 @@ impl<O: Observer> AsyncWrite for Tracked<O> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// A tokio TCP stream owned by a client library's task; dropping it (the
+/// task ended) marks the link ended and, if the connection was idle,
+/// tells the pool.
+#[derive(Debug)]
+pub(crate) struct Tracked<O: Observer> {
+    io: Observed<tokio::net::TcpStream, O>,
+    link: Arc<Link>,
+    deaths: Option<IdleDeaths>,
+}
+
+impl<O: Observer> Drop for Tracked<O> {
+    fn drop(&mut self) {
+        self.link.ended.store(true, Ordering::Release);
+        if self.link.idle.load(Ordering::Acquire) {
+            if let Some(deaths) = &self.deaths {
+                deaths.notify();
+            }
+        }
+    }
+}
+
+impl<O: Observer> AsyncRead for Tracked<O> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<O: Observer> AsyncWrite for Tracked<O> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
@@ -233,10 +286,9 @@ impl ClientBase {
             idle: AtomicBool::new(false),
         });
         let tracked = Tracked {
-            stream,
+            io: Observed::new(stream, observer),
             link: Arc::clone(&link),
             deaths: self.deaths.get().cloned(),
-            observer,
         };
         Ok((tracked, link, handle))
     }

@@ -54,7 +54,7 @@ mod options;
 mod ping;
 mod target;
 #[cfg(feature = "tls")]
-mod tls;
+pub(crate) mod tls;
 #[cfg(feature = "tls")]
 mod tls_conn;
 #[cfg(feature = "tls")]

@@ -703,7 +703,7 @@ fn alert_problem(alert: AlertDescription, has_client_cert: bool) -> (String, boo
 /// (two point multiplications), which made a resumed handshake as dear as
 /// a full one; X25519 costs a few tens of microseconds. (It also
 /// deprecated ring's provider for lacking post-quantum key exchange.)
-fn provider() -> rustls::crypto::CryptoProvider {
+pub(crate) fn provider() -> rustls::crypto::CryptoProvider {
     use rustls::crypto::ring::kx_group;
     #[allow(deprecated)]
     let mut provider = rustls::crypto::ring::default_provider();

@@ -256,11 +256,22 @@ pub struct Postgres {
     data: PathBuf,
     pub addr: SocketAddr,
     child: Option<Child>,
+    /// `-c` settings beyond the defaults (TLS).
+    extra: Vec<String>,
 }
 
 impl Postgres {
     /// `initdb` names the binary the test found; its folder has `postgres`.
     pub fn start(initdb: PathBuf) -> Postgres {
+        Self::start_with(initdb, None)
+    }
+
+    /// `start`, with TLS on (`ssl = on`) with this certificate and key.
+    pub fn start_tls(initdb: PathBuf, cert_pem: &str, key_pem: &str) -> Postgres {
+        Self::start_with(initdb, Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(initdb: PathBuf, tls: Option<(&str, &str)>) -> Postgres {
         let bin = initdb.parent().unwrap().to_path_buf();
         let data = std::env::temp_dir().join(format!(
             "ringpool-pg-{}-{}",
@@ -284,11 +295,24 @@ impl Postgres {
             .status()
             .unwrap();
         assert!(status.success(), "initdb failed: {status}");
+        let mut extra = Vec::new();
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            for (name, pem) in [("server.crt", cert), ("server.key", key)] {
+                let path = data.join(name);
+                std::fs::write(&path, pem).unwrap();
+                // The server refuses a key others can read.
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+                as_server_user(&path);
+            }
+            extra.push("ssl=on".to_string());
+        }
         let mut postgres = Postgres {
             bin,
             data,
             addr: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
             child: None,
+            extra,
         };
         postgres.restart();
         postgres
@@ -313,6 +337,11 @@ impl Postgres {
             .args(["-c", "unix_socket_directories="])
             .args(["-c", "fsync=off"])
             .args(["-c", "max_connections=200"])
+            .args(
+                self.extra
+                    .iter()
+                    .flat_map(|setting| ["-c", setting.as_str()]),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

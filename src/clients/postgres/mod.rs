@@ -22,8 +22,18 @@
 //! [`on_return`](crate::Builder::on_return) or `after_connect` hook if it
 //! matters.
 //!
-//! TLS is not offered: connections use `NoTls` (`sslmode=disable`), for
-//! servers on a private network or loopback.
+//! # TLS
+//!
+//! With the `tls` feature the connection string's `sslmode` holds as libpq
+//! reads it: `disable`; `prefer` (the default), TLS when the server offers
+//! it; `require`, TLS or nothing, the certificate not checked;
+//! `verify-full`, TLS with the certificate verified against
+//! `webpki-roots` and the host's name, or against the roots of the
+//! connector given to [`PostgresManager::tls`]. The manager sends the
+//! `SSLRequest` itself and reads the protocol above TLS, so the rule above
+//! holds on encrypted sessions too. PostgreSQL servers turn TLS session
+//! caching off on their side, so every dial is a full handshake: one more
+//! reason to pool. Without the feature, sessions are plain.
 //!
 //! # Examples
 //!
@@ -41,6 +51,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "tls")]
+mod tls;
 mod wire;
 
 use std::sync::Arc;
@@ -70,6 +82,12 @@ pub enum PostgresError {
     /// The connection settings cannot work.
     #[error("{0}")]
     Config(String),
+    /// The TLS handshake failed (feature `tls`): its message says what and
+    /// how to fix it.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    #[error(transparent)]
+    Tls(#[from] crate::tcp::TlsError),
 }
 
 /// A pooled PostgreSQL connection: a `tokio_postgres::Client` (it derefs
@@ -129,6 +147,9 @@ pub struct PostgresManager {
     config: Config,
     ping: String,
     rollback_on_return: bool,
+    /// Encryption, as `sslmode` or [`PostgresManager::tls`] asked.
+    #[cfg(feature = "tls")]
+    tls: Option<tls::PgTls>,
 }
 
 impl PostgresManager {
@@ -139,7 +160,23 @@ impl PostgresManager {
     /// Made inside a tokio runtime, it keeps a handle to it, so dials from
     /// outside one (the maintenance thread) run their connection tasks
     /// there.
+    ///
+    /// With the `tls` feature, the config's `sslmode` holds as libpq reads
+    /// it: `disable`, plain; `prefer` (`tokio-postgres`' default), TLS when
+    /// the server offers it; `require`, TLS or nothing (the certificate is
+    /// not checked, as with libpq without a root file: pass a verifying
+    /// connector with [`tls`](PostgresManager::tls) for that). Without the
+    /// feature, `prefer` connects plain and `require` fails at the dial.
     pub fn new(dialer: Dialer, mut config: Config) -> Self {
+        #[cfg(feature = "tls")]
+        let tls = match config.get_ssl_mode() {
+            SslMode::Prefer => Some(tls::PgTls::for_mode(tls::Mode::Prefer)),
+            SslMode::Require => Some(tls::PgTls::for_mode(tls::Mode::Require)),
+            _ => None,
+        };
+        #[cfg(feature = "tls")]
+        config.ssl_mode(SslMode::Disable); // negotiated here, not by tokio-postgres
+        #[cfg(not(feature = "tls"))]
         if config.get_ssl_mode() == SslMode::Prefer {
             config.ssl_mode(SslMode::Disable);
         }
@@ -148,6 +185,8 @@ impl PostgresManager {
             config,
             ping: "SELECT 1".to_string(),
             rollback_on_return: true,
+            #[cfg(feature = "tls")]
+            tls,
         }
     }
 
@@ -159,6 +198,10 @@ impl PostgresManager {
     /// [`PostgresError::Config`] if the string does not parse, names no
     /// TCP host, or io_uring is unavailable.
     pub fn from_url(url: &str) -> Result<Self, PostgresError> {
+        #[cfg(feature = "tls")]
+        let (parsed, verify_full) = tls::take_verify_mode(url)?;
+        #[cfg(feature = "tls")]
+        let url = parsed.as_str();
         let config: Config = url
             .parse()
             .map_err(|error| PostgresError::Config(format!("`{url}`: {error}")))?;
@@ -177,7 +220,12 @@ impl PostgresManager {
         };
         let dialer =
             Dialer::new(target).map_err(|error| PostgresError::Config(error.to_string()))?;
-        Ok(Self::new(dialer, config))
+        let manager = Self::new(dialer, config);
+        #[cfg(feature = "tls")]
+        if verify_full {
+            return Ok(manager.tls(crate::tcp::TlsConnector::webpki()));
+        }
+        Ok(manager)
     }
 
     /// The health check maintenance runs on idle connections due (after
@@ -204,9 +252,101 @@ impl PostgresManager {
         self
     }
 
+    /// Encrypts every session with `connector` and verifies the server's
+    /// certificate with it (`sslmode=verify-full`; the default connector
+    /// there trusts `webpki-roots`). Give it your provider's CA for a
+    /// managed database:
+    ///
+    /// ```no_run
+    /// use ringpool::clients::postgres::PostgresManager;
+    /// use ringpool::tcp::TlsConnector;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let connector = TlsConnector::builder()
+    ///     .add_root_pem_file("/etc/ssl/certs/db-ca.pem")?
+    ///     .build()?;
+    /// let manager =
+    ///     PostgresManager::from_url("postgresql://app@db.internal:5432/app")?.tls(connector);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Every dial shares the connector's `ClientConfig` and session store,
+    /// so a refill resumes the session of an earlier connection; the pool's
+    /// [`Stats::tls_handshakes`](crate::Stats::tls_handshakes) counts full
+    /// and resumed handshakes.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, connector: crate::tcp::TlsConnector) -> Self {
+        self.tls = Some(tls::PgTls {
+            mode: tls::Mode::VerifyFull,
+            connector,
+        });
+        self
+    }
+
     /// The dialer.
     pub fn dialer(&self) -> &Dialer {
         &self.base.dialer
+    }
+
+    /// Logs in on `stream` and runs the client's connection task on
+    /// `runtime`.
+    async fn session<S>(
+        &self,
+        stream: S,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Client, PostgresError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (client, connection) = self.config.connect_raw(stream, NoTls).await?;
+        let target = self.base.dialer.target();
+        runtime.spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(endpoint = %target, %error, "postgres connection ended");
+            }
+        });
+        Ok(client)
+    }
+
+    /// A dial that negotiates TLS first, the negotiation and handshake
+    /// within `connect_timeout`; the protocol reader sits above TLS.
+    #[cfg(feature = "tls")]
+    async fn connect_tls(&self, tls: &tls::PgTls) -> Result<PostgresConn, PostgresError> {
+        use super::link::Observed;
+        let started = std::time::Instant::now();
+        let (stream, link, runtime) = self.base.dial(()).await?;
+        let target = self.base.dialer.target();
+        let limit = self.base.dialer.tcp_options().connect_timeout;
+        let left = limit.saturating_sub(started.elapsed());
+        let negotiated = match tokio::time::timeout(left, tls.negotiate(stream, &target)).await {
+            Ok(negotiated) => negotiated?,
+            Err(_) => {
+                return Err(PostgresError::Tls(crate::tcp::TlsError::Handshake {
+                    target,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "the TCP connect, SSLRequest and TLS handshake took longer than \
+                             connect_timeout ({limit:?})"
+                        ),
+                    ),
+                }));
+            }
+        };
+        let (observer, wire) = Wire::new();
+        let client = match negotiated {
+            tls::Negotiated::Encrypted(stream) => {
+                self.session(Observed::new(stream, observer), &runtime)
+                    .await?
+            }
+            tls::Negotiated::Plain(stream) => {
+                self.session(Observed::new(stream, observer), &runtime)
+                    .await?
+            }
+        };
+        Ok(PostgresConn { client, wire, link })
     }
 }
 
@@ -215,15 +355,13 @@ impl SendManager for PostgresManager {
     type Error = PostgresError;
 
     async fn connect(&self) -> Result<PostgresConn, PostgresError> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return self.connect_tls(tls).await;
+        }
         let (observer, wire) = Wire::new();
         let (stream, link, runtime) = self.base.dial(observer).await?;
-        let (client, connection) = self.config.connect_raw(stream, NoTls).await?;
-        let target = self.base.dialer.target();
-        runtime.spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(endpoint = %target, %error, "postgres connection ended");
-            }
-        });
+        let client = self.session(stream, &runtime).await?;
         Ok(PostgresConn { client, wire, link })
     }
 
@@ -281,7 +419,14 @@ impl SendManager for PostgresManager {
                 _ => ErrorClass::Retryable,
             },
             PostgresError::Config(_) => ErrorClass::Fatal,
+            #[cfg(feature = "tls")]
+            PostgresError::Tls(error) => error.class(),
         }
+    }
+
+    #[cfg(feature = "tls")]
+    fn tls_handshakes(&self) -> Option<crate::TlsHandshakes> {
+        self.tls.as_ref().map(|tls| tls.connector.handshakes())
     }
 
     super::link::link_watch!(PostgresConn);

@@ -1,0 +1,196 @@
+//! The PostgreSQL manager over TLS against a real server (Debian's
+//! `postgresql`, a private cluster with `ssl = on` and a certificate the
+//! test makes with `rcgen`): `sslmode` as libpq reads it, the server's own
+//! view of each session (`pg_stat_ssl`), the handshakes counted, errors
+//! that say how to fix them, and the rollback of a session given back mid
+//! transaction working above TLS. A missing server is reported as not run,
+//! or failed under `RINGPOOL_REQUIRE_SERVERS=1`.
+
+mod clients_common;
+mod servers;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use ringpool::clients::postgres::{PostgresError, PostgresManager, TransactionStatus};
+use ringpool::tcp::TlsConnector;
+use servers::{Postgres, ServerTest};
+
+use clients_common::runtime;
+
+fn main() {
+    servers::run(vec![
+        ServerTest {
+            name: "verify_full_with_the_servers_ca_encrypts_every_session",
+            needs: "initdb",
+            run: verify_full_with_the_servers_ca_encrypts_every_session,
+        },
+        ServerTest {
+            name: "require_encrypts_without_checking_the_certificate",
+            needs: "initdb",
+            run: require_encrypts_without_checking_the_certificate,
+        },
+        ServerTest {
+            name: "an_unknown_issuer_is_refused_at_once_and_says_so",
+            needs: "initdb",
+            run: an_unknown_issuer_is_refused_at_once_and_says_so,
+        },
+        ServerTest {
+            name: "a_server_without_tls_is_refused_by_require_and_used_plain_by_prefer",
+            needs: "initdb",
+            run: a_server_without_tls_is_refused_by_require_and_used_plain_by_prefer,
+        },
+    ])
+}
+
+/// A CA and a certificate it issued for `localhost` and `127.0.0.1`.
+struct Certs {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn certs() -> &'static Certs {
+    static CERTS: OnceLock<Certs> = OnceLock::new();
+    CERTS.get_or_init(|| {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "ringpool postgres test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        Certs {
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    })
+}
+
+fn start_tls(initdb: PathBuf) -> Postgres {
+    Postgres::start_tls(initdb, &certs().cert_pem, &certs().key_pem)
+}
+
+/// `?sslmode=...` on the server's connection string.
+fn url(server: &Postgres, mode: &str) -> String {
+    format!("{}?sslmode={mode}", server.url())
+}
+
+/// Whether the pooled session's own backend says it is encrypted.
+async fn encrypted(conn: &tokio_postgres::Client) -> bool {
+    conn.query_one(
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+fn verify_full_with_the_servers_ca_encrypts_every_session(initdb: PathBuf) {
+    let server = start_tls(initdb);
+    runtime().block_on(async {
+        let connector = TlsConnector::builder()
+            .add_root_pem(certs().ca_pem.as_bytes())
+            .unwrap()
+            .build()
+            .unwrap();
+        let manager = PostgresManager::from_url(&url(&server, "verify-full"))
+            .unwrap()
+            .tls(connector);
+        let pool = clients_common::pool(manager, 2);
+        let a = pool.get().await.unwrap();
+        let b = pool.get().await.unwrap();
+        assert!(encrypted(&a).await && encrypted(&b).await);
+        drop((a, b));
+        let handshakes = pool.stats().tls_handshakes;
+        // PostgreSQL turns session caching off on its side, so every dial
+        // is a full handshake there: pooling is what saves them.
+        assert_eq!(handshakes.full + handshakes.resumed, 2, "{handshakes:?}");
+
+        // The protocol reader sits above TLS: a session given back in a
+        // transaction is seen, rolled back and reused.
+        let conn = pool.get().await.unwrap();
+        conn.batch_execute("BEGIN; SELECT 1").await.unwrap();
+        assert_eq!(conn.transaction_status(), TransactionStatus::InTransaction);
+        drop(conn);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pool.stats().recycled == 0 {
+            let conn = pool.get().await.unwrap();
+            assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
+            drop(conn);
+            assert!(std::time::Instant::now() < deadline, "{:?}", pool.stats());
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.connects, stats.closed_total()), (2, 0), "{stats:?}");
+        pool.close();
+    });
+}
+
+fn require_encrypts_without_checking_the_certificate(initdb: PathBuf) {
+    let server = start_tls(initdb);
+    runtime().block_on(async {
+        // The CA is nowhere in the client's roots: `require` does not ask.
+        let manager = PostgresManager::from_url(&url(&server, "require")).unwrap();
+        let pool = clients_common::pool(manager, 1);
+        let conn = pool.get().await.unwrap();
+        assert!(encrypted(&conn).await);
+        drop(conn);
+        assert_eq!(pool.stats().tls_handshakes.full, 1);
+        // `prefer` (tokio-postgres' default) encrypts too when offered.
+        let manager = PostgresManager::from_url(&server.url()).unwrap();
+        let pool = clients_common::pool(manager, 1);
+        assert!(encrypted(&pool.get().await.unwrap()).await);
+    });
+}
+
+fn an_unknown_issuer_is_refused_at_once_and_says_so(initdb: PathBuf) {
+    let server = start_tls(initdb);
+    runtime().block_on(async {
+        // verify-full with the default roots (webpki-roots): the test CA is
+        // unknown there.
+        let manager = PostgresManager::from_url(&url(&server, "verify-full")).unwrap();
+        let pool = clients_common::pool(manager, 1);
+        let started = std::time::Instant::now();
+        let Err(error) = pool.get().await else {
+            panic!("a dial that must be refused succeeded")
+        };
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "fatal: not retried until the acquire timeout"
+        );
+        let cause = error.connect_error().expect("the dial's own error");
+        assert!(matches!(cause, PostgresError::Tls(_)), "{cause:?}");
+        let text = format!("{error} {cause}");
+        assert!(text.contains("issuer") || text.contains("CA"), "{text}");
+        assert_eq!(pool.stats().connects, 0);
+        // verify-ca is refused up front, with what to use instead.
+        let refused = PostgresManager::from_url(&url(&server, "verify-ca")).unwrap_err();
+        assert!(refused.to_string().contains("verify-full"), "{refused}");
+    });
+}
+
+fn a_server_without_tls_is_refused_by_require_and_used_plain_by_prefer(initdb: PathBuf) {
+    let server = Postgres::start(initdb);
+    runtime().block_on(async {
+        let manager = PostgresManager::from_url(&url(&server, "require")).unwrap();
+        let pool = clients_common::pool(manager, 1);
+        let Err(error) = pool.get().await else {
+            panic!("a dial that must be refused succeeded")
+        };
+        let cause = error.connect_error().expect("the dial's own error");
+        assert!(cause.to_string().contains("ssl = on"), "{cause}");
+        let manager = PostgresManager::from_url(&url(&server, "prefer")).unwrap();
+        let pool = clients_common::pool(manager, 1);
+        let conn = pool.get().await.unwrap();
+        assert!(!encrypted(&conn).await, "plain: the server offers no TLS");
+        assert_eq!(pool.stats().tls_handshakes.full, 0);
+    });
+}
