@@ -283,23 +283,12 @@ where
         let target = self.base.dialer.target();
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            let limit = self.base.dialer.tcp_options().connect_timeout;
-            let left = limit.saturating_sub(started.elapsed());
-            let stream = match tokio::time::timeout(left, tls.handshake(&target, stream)).await {
-                Ok(handshaken) => handshaken?,
-                Err(_) => {
-                    return Err(HttpError::Tls(crate::tcp::TlsError::Handshake {
-                        target,
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            format!(
-                                "the TCP connect and TLS handshake took longer than \
-                                 connect_timeout ({limit:?})"
-                            ),
-                        ),
-                    }));
-                }
-            };
+            let stream = self
+                .base
+                .within_connect_timeout(started, async {
+                    Ok::<_, HttpError>(tls.handshake(&target, stream).await?)
+                })
+                .await?;
             let sender = start(stream, &runtime, target).await?;
             return Ok(HttpConn::new(sender, link));
         }

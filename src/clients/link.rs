@@ -243,6 +243,34 @@ impl ClientBase {
         let _ = self.deaths.set(deaths);
     }
 
+    /// Runs `work` (a TLS negotiation and handshake after a dial that
+    /// began at `started`) within what is left of `connect_timeout`.
+    #[cfg(feature = "tls")]
+    pub(crate) async fn within_connect_timeout<T, E>(
+        &self,
+        started: std::time::Instant,
+        work: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E>
+    where
+        E: From<crate::tcp::TlsError>,
+    {
+        let limit = self.dialer.tcp_options().connect_timeout;
+        let left = limit.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, work).await {
+            Ok(done) => done,
+            Err(_) => Err(E::from(crate::tcp::TlsError::Handshake {
+                target: self.dialer.target(),
+                source: io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the TCP connect and TLS handshake took longer than connect_timeout \
+                         ({limit:?})"
+                    ),
+                ),
+            })),
+        }
+    }
+
     /// The runtime to register the socket with and spawn the library's
     /// task on: the current one, else the one the manager was made in.
     pub(crate) fn runtime(&self) -> io::Result<Handle> {

@@ -10,6 +10,10 @@
 //! pool; an atomic pipeline (`redis::pipe().atomic()`) sends `MULTI` and
 //! `EXEC` in one write and never leaves one open.
 //!
+//! With the `tls` feature, `rediss://` URLs (and
+//! [`RedisManager::tls`]) encrypt every connection through rustls; the
+//! idle watch and the liveness checks see the socket under TLS as before.
+//!
 //! # Examples
 //!
 //! ```no_run
@@ -53,6 +57,12 @@ pub enum RedisError {
     /// The connection settings cannot work.
     #[error("{0}")]
     Config(String),
+    /// The TLS handshake failed (feature `tls`): its message says what and
+    /// how to fix it.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    #[error(transparent)]
+    Tls(#[from] crate::tcp::TlsError),
 }
 
 /// A pooled Redis connection: a `redis::aio::MultiplexedConnection` (it
@@ -104,6 +114,9 @@ pub struct RedisManager {
     base: ClientBase,
     info: RedisConnectionInfo,
     response_timeout: Option<Duration>,
+    /// TLS (`rediss://`, or [`RedisManager::tls`]).
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tcp::TlsConnector>,
 }
 
 impl RedisManager {
@@ -117,19 +130,34 @@ impl RedisManager {
             base: ClientBase::new(dialer),
             info,
             response_timeout: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
     /// A manager from a `redis://[user:password@]host:port[/db]` URL,
-    /// dialing on io_uring.
+    /// dialing on io_uring; with the `tls` feature, `rediss://` encrypts,
+    /// verifying the server against `webpki-roots` (give your own roots
+    /// with [`tls`](RedisManager::tls)), or not at all with the `redis`
+    /// crate's `#insecure` suffix.
     ///
     /// # Errors
     ///
-    /// [`RedisError::Config`] if the URL does not parse, is not plain TCP
-    /// (`rediss://` and Unix sockets are not offered), or io_uring is
-    /// unavailable.
+    /// [`RedisError::Config`] if the URL does not parse, is not TCP (Unix
+    /// sockets are not offered), is `rediss://` without the `tls` feature,
+    /// or io_uring is unavailable.
     pub fn from_url(url: &str) -> Result<Self, RedisError> {
-        let info: redis::ConnectionInfo = url
+        let (plain, tls) = match url.strip_prefix("rediss://") {
+            None => (url.to_string(), None),
+            Some(rest) => {
+                let (rest, insecure) = match rest.strip_suffix("#insecure") {
+                    Some(rest) => (rest, true),
+                    None => (rest, false),
+                };
+                (format!("redis://{rest}"), Some(insecure))
+            }
+        };
+        let info: redis::ConnectionInfo = plain
             .parse()
             .map_err(|error| RedisError::Config(format!("`{url}`: {error}")))?;
         let target = match &info.addr {
@@ -142,7 +170,41 @@ impl RedisManager {
             }
         };
         let dialer = Dialer::new(target).map_err(|error| RedisError::Config(error.to_string()))?;
-        Ok(Self::new(dialer, info.redis))
+        let manager = Self::new(dialer, info.redis);
+        match tls {
+            None => Ok(manager),
+            #[cfg(feature = "tls")]
+            Some(false) => Ok(manager.tls(crate::tcp::TlsConnector::webpki())),
+            #[cfg(feature = "tls")]
+            Some(true) => Ok(manager.tls(crate::tcp::tls_unverified::unverified())),
+            #[cfg(not(feature = "tls"))]
+            Some(_) => Err(RedisError::Config(format!(
+                "`{url}` asks for TLS: build ringpool with the `tls` feature, or give redis://"
+            ))),
+        }
+    }
+
+    /// Encrypts every connection with `connector` (TLS, as `rediss://`),
+    /// verifying the server with its roots; every dial shares its
+    /// `ClientConfig` and session store, so a refill resumes a session.
+    ///
+    /// ```no_run
+    /// use ringpool::clients::redis::RedisManager;
+    /// use ringpool::tcp::TlsConnector;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let connector = TlsConnector::builder()
+    ///     .add_root_pem_file("/etc/ssl/certs/cache-ca.pem")?
+    ///     .build()?;
+    /// let manager = RedisManager::from_url("redis://cache.internal:6380")?.tls(connector);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, connector: crate::tcp::TlsConnector) -> Self {
+        self.tls = Some(connector);
+        self
     }
 
     /// How long a command may wait for its reply before it fails (none by
@@ -163,10 +225,26 @@ impl SendManager for RedisManager {
     type Error = RedisError;
 
     async fn connect(&self) -> Result<RedisConn, RedisError> {
+        #[cfg(feature = "tls")]
+        let started = std::time::Instant::now();
         let (stream, link, runtime) = self.base.dial(()).await?;
         let mut config = AsyncConnectionConfig::new();
         if let Some(timeout) = self.response_timeout {
             config = config.set_response_timeout(timeout);
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let target = self.base.dialer.target();
+            let stream = self
+                .base
+                .within_connect_timeout(started, async {
+                    Ok::<_, RedisError>(tls.handshake(&target, stream).await?)
+                })
+                .await?;
+            let (conn, driver) =
+                MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
+            runtime.spawn(driver);
+            return Ok(RedisConn { conn, link });
         }
         let (conn, driver) =
             MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
@@ -203,8 +281,15 @@ impl SendManager for RedisManager {
                 ErrorClass::Fatal
             }
             RedisError::Config(_) => ErrorClass::Fatal,
+            #[cfg(feature = "tls")]
+            RedisError::Tls(error) => error.class(),
             _ => ErrorClass::Retryable,
         }
+    }
+
+    #[cfg(feature = "tls")]
+    fn tls_handshakes(&self) -> Option<crate::TlsHandshakes> {
+        self.tls.as_ref().map(crate::tcp::TlsConnector::handshakes)
     }
 
     super::link::link_watch!(RedisConn);

@@ -61,6 +61,8 @@ mod tls_conn;
 mod tls_counters;
 #[cfg(feature = "tls")]
 mod tls_manager;
+#[cfg(feature = "tls")]
+pub(crate) mod tls_unverified;
 #[cfg(feature = "tokio")]
 mod tokio_conn;
 #[cfg(feature = "tokio")]

@@ -318,23 +318,10 @@ impl PostgresManager {
         let started = std::time::Instant::now();
         let (stream, link, runtime) = self.base.dial(()).await?;
         let target = self.base.dialer.target();
-        let limit = self.base.dialer.tcp_options().connect_timeout;
-        let left = limit.saturating_sub(started.elapsed());
-        let negotiated = match tokio::time::timeout(left, tls.negotiate(stream, &target)).await {
-            Ok(negotiated) => negotiated?,
-            Err(_) => {
-                return Err(PostgresError::Tls(crate::tcp::TlsError::Handshake {
-                    target,
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!(
-                            "the TCP connect, SSLRequest and TLS handshake took longer than \
-                             connect_timeout ({limit:?})"
-                        ),
-                    ),
-                }));
-            }
-        };
+        let negotiated = self
+            .base
+            .within_connect_timeout(started, tls.negotiate(stream, &target))
+            .await?;
         let (observer, wire) = Wire::new();
         let client = match negotiated {
             tls::Negotiated::Encrypted(stream) => {
