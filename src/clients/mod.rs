@@ -7,6 +7,9 @@
 //! - [`postgres`] (feature `postgres`): `tokio_postgres::Client`.
 //! - [`redis`] (feature `redis`): a `redis` multiplexed connection.
 //! - [`http`] (feature `http`): a `hyper` HTTP/1.1 client connection.
+//! - [`mysql`] (feature `mysql`): a `mysql_async::Conn`, dialed by
+//!   `mysql_async` itself (it cannot take a socket somebody else dialed:
+//!   see its module for what that leaves out).
 //!
 //! Each library drives its socket from a task of its own (spawned on the
 //! tokio runtime the first dial runs on). What the pool knows of such a
@@ -30,6 +33,9 @@ pub use link::DialError;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;

@@ -80,6 +80,7 @@ pub fn run(tests: Vec<ServerTest>) -> ! {
 fn package(binary: &str) -> &str {
     match binary {
         "pg_ctl" | "initdb" | "postgres" => "postgresql",
+        "mariadbd" | "mariadb-install-db" => "mariadb-server",
         other => other,
     }
 }
@@ -504,6 +505,96 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A private MariaDB server on a loopback port (`mariadb-install-db` in a
+/// fresh directory, then `mariadbd` on it, with its socket in that
+/// directory), run as root's own user when the tests run as root
+/// (`--user=root`); killed and removed on drop.
+pub struct Mariadb {
+    dir: PathBuf,
+    pub addr: SocketAddr,
+    child: Option<Child>,
+}
+
+impl Mariadb {
+    /// `mariadbd` names the server binary the test found; the installer
+    /// is found on `PATH`.
+    pub fn start(mariadbd: PathBuf) -> Mariadb {
+        let install = find("mariadb-install-db").expect("mariadb-install-db next to mariadbd");
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("ringpool-mariadb-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let user = mariadb_user();
+        let status = Command::new(install)
+            .args([
+                "--no-defaults",
+                &format!("--datadir={}", dir.join("data").display()),
+                &format!("--user={user}"),
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mariadb-install-db failed: {status}");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut child = Command::new(mariadbd)
+            .args([
+                "--no-defaults".to_string(),
+                format!("--datadir={}", dir.join("data").display()),
+                format!("--socket={}", dir.join("sock").display()),
+                format!("--pid-file={}", dir.join("pid").display()),
+                format!("--port={port}"),
+                "--bind-address=127.0.0.1".to_string(),
+                format!("--user={user}"),
+                "--skip-log-bin".to_string(),
+                "--innodb-buffer-pool-size=16M".to_string(),
+                "--max-connections=200".to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_listening(addr, &mut child);
+        Mariadb {
+            dir,
+            addr,
+            child: Some(child),
+        }
+    }
+
+    /// The URL for user root (no password) on database `mysql`, over TCP
+    /// (`mysql_async` would otherwise move a loopback connection to the
+    /// server's Unix socket, a second connection each).
+    pub fn url(&self) -> String {
+        format!(
+            "mysql://root@{}:{}/mysql?prefer_socket=false",
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+}
+
+/// The user `mariadbd` runs as: root's own when the tests run as root.
+fn mariadb_user() -> String {
+    // SAFETY: `geteuid` has no preconditions.
+    match unsafe { libc::geteuid() } {
+        0 => "root".to_string(),
+        _ => std::env::var("USER").unwrap_or_else(|_| "nobody".to_string()),
+    }
+}
+
+impl Drop for Mariadb {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
