@@ -85,6 +85,18 @@ async fn pool_backends(admin: &tokio_postgres::Client) -> Vec<i32> {
         .collect()
 }
 
+/// Sessions sitting idle inside a transaction.
+async fn idle_in_transaction(admin: &tokio_postgres::Client) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 async fn select_one<M>(pool: &Pool<M>) -> Result<(), String>
 where
     M: SendManager<Connection = ringpool::clients::postgres::PostgresConn>,
@@ -165,12 +177,7 @@ fn terminated_backends_are_never_handed_out(initdb: PathBuf) {
         let admin = admin(&server).await;
         let pool = pool(&server, 4);
         // Four idle sessions, known to the server.
-        let held: Vec<_> = futures_util::future::join_all((0..4).map(|_| pool.get()))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
-        drop(held);
+        clients_common::open_at_once(&pool, 4).await;
         let pids = pool_backends(&admin).await;
         assert_eq!(pids.len(), 4);
         for pid in &pids {
@@ -273,14 +280,7 @@ fn a_session_given_back_mid_transaction_is_rolled_back_and_reused(initdb: PathBu
         assert!(stats.recycled >= 2, "{stats:?}");
         assert_eq!(stats.recycle_failures, 0, "{stats:?}");
         // No session sits idle in a transaction.
-        let stuck: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
+        let stuck: i64 = idle_in_transaction(&admin).await;
         assert_eq!(stuck, 0);
         pool.close();
     });
@@ -290,9 +290,9 @@ fn maintenance_rolls_back_at_once_and_closing_stays_an_option(initdb: PathBuf) {
     let server = Postgres::start(initdb);
     runtime().block_on(async {
         let admin = admin(&server).await;
-        // With maintenance running, the rollback does not wait for a get.
+        // With maintenance running (the shared pool runs it), the rollback
+        // does not wait for a get.
         let pool = pool(&server, 2);
-        tokio::spawn(pool.maintenance());
         let conn = pool.get().await.unwrap();
         conn.batch_execute("BEGIN; SELECT 1").await.unwrap();
         drop(conn);
@@ -305,14 +305,7 @@ fn maintenance_rolls_back_at_once_and_closing_stays_an_option(initdb: PathBuf) {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let stuck: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
+        let stuck: i64 = idle_in_transaction(&admin).await;
         assert_eq!(stuck, 0, "rolled back while idle, not at the next get");
         assert_eq!(pool.stats().recycled, 1);
         pool.close();

@@ -125,12 +125,7 @@ fn idle_connections_the_server_kills_are_reaped_and_never_handed_out(binary: Pat
     let redis = Redis::start(binary, &[]);
     runtime().block_on(async {
         let pool = pool(&redis, 4);
-        let held: Vec<_> = futures_util::future::join_all((0..4).map(|_| pool.get()))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
-        drop(held);
+        clients_common::open_at_once(&pool, 4).await;
         assert_eq!(pool.status().idle, 4);
         let reply = redis.command(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
         assert!(reply.starts_with(":4"), "four clients killed: {reply}");

@@ -34,6 +34,39 @@ pub fn pool<M: ringpool::SendManager>(manager: M, max: usize) -> Arc<ringpool::P
     pool
 }
 
+/// A get on `pool` that must fail fast with a fatal dial error (not be
+/// retried until the acquire timeout); its error, whose `connect_error`
+/// is the dial's.
+pub async fn refused_at_once<M: ringpool::SendManager>(
+    pool: &ringpool::Pool<M>,
+) -> ringpool::Error<M::Error> {
+    let started = Instant::now();
+    let Err(error) = pool.get().await else {
+        panic!("a dial that must be refused succeeded")
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "fatal: not retried until the acquire timeout ({error})"
+    );
+    assert_eq!(pool.stats().connects, 0);
+    assert!(
+        error.connect_error().is_some(),
+        "the dial's own error: {error}"
+    );
+    error
+}
+
+/// Checks out `count` connections at once (so `count` are open) and gives
+/// them back.
+pub async fn open_at_once<M: ringpool::SendManager>(pool: &ringpool::Pool<M>, count: usize) {
+    let held: Vec<_> = futures_util::future::join_all((0..count).map(|_| pool.get()))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    drop(held);
+}
+
 /// Waits (at most 10 s, without blocking the runtime) until every
 /// connection of `pool` is gone: the idle ones the server killed, reaped by
 /// the pool with no get asking.
