@@ -7,6 +7,7 @@
 
 mod clients_common;
 mod servers;
+mod test_certs;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +31,11 @@ fn main() {
             name: "a_session_is_reset_on_return_unless_asked_not_to",
             needs: "mariadbd",
             run: a_session_is_reset_on_return_unless_asked_not_to,
+        },
+        ServerTest {
+            name: "sessions_over_tls_are_encrypted_and_plain_ones_refused",
+            needs: "mariadbd",
+            run: sessions_over_tls_are_encrypted_and_plain_ones_refused,
         },
         ServerTest {
             name: "a_connection_killed_while_idle_is_found_by_the_ping_and_replaced",
@@ -164,5 +170,43 @@ fn a_connection_killed_while_idle_is_found_by_the_ping_and_replaced(mariadbd: Pa
         let stats = pool.stats();
         assert_eq!(stats.health_check_failures, 1, "{stats:?}");
         assert_eq!(stats.connects, 2, "{stats:?}");
+    });
+}
+
+fn sessions_over_tls_are_encrypted_and_plain_ones_refused(mariadbd: PathBuf) {
+    let certs = test_certs::certs();
+    let server = Mariadb::start_tls(mariadbd, &certs.cert_pem, &certs.key_pem);
+    runtime().block_on(async {
+        // mysql_async's own TLS, from the URL: encrypt, trust the test CA
+        // by not verifying it (its roots are its own, not ringpool's).
+        let url = format!(
+            "{}&require_ssl=true&verify_ca=false&verify_identity=false",
+            server.url()
+        );
+        let pool = clients_common::pool(MysqlManager::from_url(&url).unwrap(), 2);
+        for _ in 0..20 {
+            let mut conn = pool.get().await.unwrap();
+            let cipher: Option<(String, String)> = conn
+                .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+                .await
+                .unwrap();
+            let cipher = cipher.unwrap().1;
+            assert!(!cipher.is_empty(), "a plain session");
+        }
+        let stats = pool.stats();
+        assert!(stats.connects <= 2, "{stats:?}");
+        pool.close();
+        // The server requires TLS: a plain login is refused by the server,
+        // and that is fatal (MariaDB answers it as access denied).
+        let plain = clients_common::pool(MysqlManager::from_url(&server.url()).unwrap(), 1);
+        let error = clients_common::refused_at_once(&plain).await;
+        let cause = error.connect_error().unwrap();
+        assert!(
+            matches!(
+                cause,
+                ringpool::clients::mysql::MysqlError::Mysql(mysql_async::Error::Server(_))
+            ),
+            "{cause:?}"
+        );
     });
 }

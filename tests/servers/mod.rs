@@ -523,6 +523,16 @@ impl Mariadb {
     /// `mariadbd` names the server binary the test found; the installer
     /// is found on `PATH`.
     pub fn start(mariadbd: PathBuf) -> Mariadb {
+        Self::start_with(mariadbd, None)
+    }
+
+    /// `start`, with TLS on (`require_secure_transport`: plain logins are
+    /// refused) with this certificate and key.
+    pub fn start_tls(mariadbd: PathBuf, cert_pem: &str, key_pem: &str) -> Mariadb {
+        Self::start_with(mariadbd, Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(mariadbd: PathBuf, tls: Option<(&str, &str)>) -> Mariadb {
         let install = find("mariadb-install-db").expect("mariadb-install-db next to mariadbd");
         let port = free_port();
         let dir =
@@ -543,6 +553,16 @@ impl Mariadb {
             .unwrap();
         assert!(status.success(), "mariadb-install-db failed: {status}");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut tls_args = Vec::new();
+        if let Some((cert, key)) = tls {
+            std::fs::write(dir.join("server.crt"), cert).unwrap();
+            std::fs::write(dir.join("server.key"), key).unwrap();
+            tls_args = vec![
+                format!("--ssl-cert={}", dir.join("server.crt").display()),
+                format!("--ssl-key={}", dir.join("server.key").display()),
+                "--require-secure-transport=ON".to_string(),
+            ];
+        }
         let mut child = Command::new(mariadbd)
             .args([
                 "--no-defaults".to_string(),
@@ -556,6 +576,7 @@ impl Mariadb {
                 "--innodb-buffer-pool-size=16M".to_string(),
                 "--max-connections=200".to_string(),
             ])
+            .args(tls_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
