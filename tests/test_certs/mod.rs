@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! A CA and a server certificate it issued for `localhost` and
 //! `127.0.0.1`, made once per test binary with `rcgen`, for the tests that
 //! run real servers over TLS.
