@@ -250,7 +250,17 @@ fn a_session_given_back_mid_transaction_is_rolled_back_and_reused(initdb: PathBu
             .await
             .unwrap();
         assert!(conn.batch_execute("SELECT 1/0").await.is_err());
-        assert_eq!(conn.transaction_status(), TransactionStatus::Failed);
+        // The error reaches the caller before the `ReadyForQuery` that says
+        // `Failed` has passed the reader; either way the session is inside
+        // a transaction.
+        assert!(
+            matches!(
+                conn.transaction_status(),
+                TransactionStatus::Failed | TransactionStatus::InTransaction
+            ),
+            "{:?}",
+            conn.transaction_status()
+        );
         drop(conn);
 
         // A committed one is kept, and the next user's statements commit.
