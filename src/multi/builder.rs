@@ -260,7 +260,7 @@ impl<M: Manager> MultiPool<M> {
     /// Starts building a pool whose endpoints' managers `factory` makes,
     /// or fails to: an endpoint whose manager it cannot make (its error, or
     /// a panic) is logged and left out of the set, listed in
-    /// [`SetChange::failed`], and tried again at the next update that lists
+    /// [`SetChange::failed`](crate::multi::SetChange::failed), and tried again at the next update that lists
     /// it. A bad address from discovery costs that endpoint, never the
     /// pool.
     ///

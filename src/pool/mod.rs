@@ -67,7 +67,7 @@ impl<M: Manager> Pool<M> {
         pool
     }
 
-    /// The pool's name in logs and metrics ([`Builder::name`]).
+    /// The pool's name in logs and metrics ([`Builder::name`](crate::Builder::name)).
     pub fn name(&self) -> &str {
         &self.inner.name
     }

@@ -51,6 +51,7 @@
 //! # }
 //! ```
 
+mod error;
 #[cfg(feature = "tls")]
 mod tls;
 mod wire;
@@ -60,35 +61,14 @@ use std::sync::Arc;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::{Client, Config, NoTls};
 
+pub use error::PostgresError;
 pub use wire::TransactionStatus;
 use wire::{Wire, WireState};
 
-use super::link::{ClientBase, DialError, Link};
+use super::link::{ClientBase, Link};
 use crate::manager::{CloseReason, ErrorClass, IdleWatch};
 use crate::send_manager::SendManager;
 use crate::tcp::Dialer;
-
-/// Why a PostgreSQL connection could not be made or checked.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PostgresError {
-    /// The TCP dial failed.
-    #[error(transparent)]
-    Dial(#[from] DialError),
-    /// The server or the protocol refused (authentication, an unknown
-    /// database, a query that failed).
-    #[error(transparent)]
-    Postgres(#[from] tokio_postgres::Error),
-    /// The connection settings cannot work.
-    #[error("{0}")]
-    Config(String),
-    /// The TLS handshake failed (feature `tls`): its message says what and
-    /// how to fix it.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    #[error(transparent)]
-    Tls(#[from] crate::tcp::TlsError),
-}
 
 /// A pooled PostgreSQL connection: a `tokio_postgres::Client` (it derefs
 /// to one), with the session's transaction status as the wire last said.

@@ -13,7 +13,7 @@
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::client::TlsStream;
 
-use super::PostgresError;
+use super::error::PostgresError;
 use crate::tcp::{TlsConnector, TlsError};
 
 /// How a session is encrypted (`sslmode`).
