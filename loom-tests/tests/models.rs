@@ -261,9 +261,19 @@ fn gets_wait_at_the_dial_limit_while_dials_fail_and_succeed() {
 
 /// The per-thread slots (`idle_order = lifo`): a connection one thread put
 /// in its slot is taken by another thread (its own slot empty, the shared
-/// queue empty: it steals), while the first thread returns a second
-/// connection and the pool shrinks; every connection has one owner, the
-/// bound holds, nothing is lost.
+/// store empty: it steals), while the first thread returns a second
+/// connection (displacing the first onto the shared stack) and the pool
+/// shrinks; every connection has one owner, the bound holds, nothing is
+/// lost.
+///
+/// The thief may dial a third connection: its scan can miss the first
+/// while it moves from the slot to the stack, and its reservation, racing
+/// the lowering, is checked against the bound it read (the old one, 2).
+/// That dial stays within that bound, and the surplus is closed as it
+/// comes back: the contract for lowering `max_size` under use. (An idle
+/// connection moving between the slot and the stack as the lowering sheds
+/// can stay above the new bound until the next maintenance round sheds it,
+/// which this model does not run.)
 #[test]
 fn a_thread_slot_is_stolen_while_its_owner_returns_and_the_pool_shrinks() {
     loom::model(|| {
@@ -284,8 +294,14 @@ fn a_thread_slot_is_stolen_while_its_owner_returns_and_the_pool_shrinks() {
         drop(second);
         thief.join().unwrap();
         shrinking.join().unwrap();
-        assert!(counting.high_water() <= 2);
-        assert_eq!(counting.made(), 2, "no dial: both were reused");
+        assert!(counting.high_water() <= 2, "the old bound held");
+        assert!(
+            counting.made() <= 3,
+            "at most the thief's one dial: {:?} {:?}",
+            pool.stats(),
+            pool.status()
+        );
+        assert!(pool.status().size <= 2, "within the old bound");
         assert_quiescent(&pool, &counting);
     });
 }

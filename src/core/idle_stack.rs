@@ -60,7 +60,7 @@ impl Head {
             let new = ((head >> 32).wrapping_add(1) << 32) | u64::from(next);
             match self
                 .0
-                .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
+                .compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return Some(top as usize - 1),
                 Err(seen) => head = seen,
@@ -72,13 +72,13 @@ impl Head {
     #[inline]
     fn push<T>(&self, nodes: &[Node<T>], index: usize) {
         let node = &nodes[index];
-        let mut head = self.0.load(Ordering::Relaxed);
+        let mut head = self.0.load(Ordering::Acquire);
         loop {
             node.next.store(head as u32, Ordering::Relaxed);
             let new = ((head >> 32).wrapping_add(1) << 32) | (index as u64 + 1);
             match self
                 .0
-                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return,
                 Err(seen) => head = seen,

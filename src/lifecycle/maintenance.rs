@@ -14,6 +14,7 @@
 //! counted in [`Stats::manager_panics`](crate::Stats::manager_panics) and
 //! logged, and the next round runs as usual.
 
+use crate::lifecycle::reconfigure::shed_idle;
 use crate::pool::recycle::recycle_parked;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -210,6 +211,9 @@ async fn round<M: Manager>(inner: &Inner<M>) {
     inner.lifecycle.refill_started();
     let mut work = pin!(async {
         recycle_parked(inner).await;
+        // An idle connection that was moving between a thread's slot and
+        // the shared stack as `max_size` was lowered can miss that shed.
+        shed_idle(inner);
         if inner.lifecycle.deaths_to_reap() {
             let reported = inner.lifecycle.reap_started();
             reap(inner, reported);

@@ -36,7 +36,7 @@ fn reconfigure<M: Manager>(inner: &Inner<M>, config: Config) -> Result<(), Confi
 }
 
 /// Closes idle connections while the pool is above its bound.
-fn shed_idle<M: Manager>(inner: &Inner<M>) {
+pub(crate) fn shed_idle<M: Manager>(inner: &Inner<M>) {
     while inner.slots.size() > inner.slots.max() {
         let Some(entry) = inner.idle.pop() else { break };
         if inner.slots.try_shed() {
