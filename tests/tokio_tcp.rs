@@ -12,43 +12,69 @@ use std::time::{Duration, Instant};
 
 use ringpool::Pool;
 use ringpool::tcp::{TcpOptions, TokioTcpManager};
+use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// Echoes 8-byte requests; before replying it yields a random number of
 /// times, and it writes each reply in two halves with yields between, so a
 /// client that gives up can do so before, between or in the middle of them.
+///
+/// The server runs on a thread and runtime of its own, as a real server
+/// runs in a process of its own: sharing the clients' runtime, its accept
+/// loop starved behind them while they dialled and abandoned connections
+/// faster than it accepted, the accept queue overflowed and the kernel
+/// dropped SYNs, so dials timed out. Its backlog is the largest the kernel
+/// allows for the same reason.
 async fn echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    socket.listen(4096).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let listener = std::net::TcpListener::from(socket);
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut seed = 0;
-        while let Ok((mut stream, _)) = listener.accept().await {
-            seed += 1;
-            // The reply goes in two small writes: without this, Nagle's
-            // algorithm holds the second behind the client's delayed ack.
-            stream.set_nodelay(true).unwrap();
-            tokio::spawn(async move {
-                let mut rng = fastrand::Rng::with_seed(seed);
-                let mut request = [0u8; 8];
-                while stream.read_exact(&mut request).await.is_ok() {
-                    for _ in 0..rng.usize(0..4) {
-                        tokio::task::yield_now().await;
-                    }
-                    if stream.write_all(&request[..4]).await.is_err() {
-                        return;
-                    }
-                    for _ in 0..rng.usize(0..3) {
-                        tokio::task::yield_now().await;
-                    }
-                    if stream.write_all(&request[4..]).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
+    std::thread::spawn(move || {
+        let server = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        server.block_on(async move {
+            serve_echo(TcpListener::from_std(listener).unwrap()).await;
+        });
     });
     addr
+}
+
+async fn serve_echo(listener: TcpListener) {
+    let mut seed = 0;
+    while let Ok((mut stream, _)) = listener.accept().await {
+        seed += 1;
+        // The reply goes in two small writes: without this, Nagle's
+        // algorithm holds the second behind the client's delayed ack. (The
+        // client may already have reset the connection: then the reads
+        // below fail at once.)
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut request = [0u8; 8];
+            while stream.read_exact(&mut request).await.is_ok() {
+                for _ in 0..rng.usize(0..4) {
+                    tokio::task::yield_now().await;
+                }
+                if stream.write_all(&request[..4]).await.is_err() {
+                    return;
+                }
+                for _ in 0..rng.usize(0..3) {
+                    tokio::task::yield_now().await;
+                }
+                if stream.write_all(&request[4..]).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -103,11 +129,15 @@ fn a_cancelled_request_never_leaks_its_reply_to_the_next_user() {
             .build()
             .unwrap();
         let next_id = Arc::new(AtomicU64::new(0));
-        let (answered, cancelled) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let [answered, cancelled, patient] = [(); 3].map(|()| Arc::new(AtomicUsize::new(0)));
         let tasks: Vec<_> = (0..16u64)
             .map(|task| {
                 let (pool, next_id) = (pool.clone(), Arc::clone(&next_id));
-                let (answered, cancelled) = (Arc::clone(&answered), Arc::clone(&cancelled));
+                let (answered, cancelled, patient) = (
+                    Arc::clone(&answered),
+                    Arc::clone(&cancelled),
+                    Arc::clone(&patient),
+                );
                 tokio::spawn(async move {
                     let mut rng = fastrand::Rng::with_seed(task);
                     loop {
@@ -122,11 +152,23 @@ fn a_cancelled_request_never_leaks_its_reply_to_the_next_user() {
                             conn.read_exact(&mut reply).await.unwrap();
                             u64::from_le_bytes(reply)
                         };
-                        // Give up after a random number of yields: before the
-                        // write, between write and read, or mid-read.
-                        let patience = rng.usize(0..12);
+                        // A third of the requests wait for their reply; a
+                        // third give up as soon as the write is out; the rest
+                        // after a random number of yields: between write and
+                        // read, or mid-read.
+                        let patience = match rng.u8(0..3) {
+                            0 => None,
+                            1 => Some(0),
+                            _ => Some(rng.usize(1..12)),
+                        };
+                        if patience.is_none() {
+                            patient.fetch_add(1, Ordering::Relaxed);
+                        }
                         let give_up = async {
-                            for _ in 0..patience {
+                            let Some(yields) = patience else {
+                                return std::future::pending().await;
+                            };
+                            for _ in 0..yields {
                                 tokio::task::yield_now().await;
                             }
                         };
@@ -148,17 +190,16 @@ fn a_cancelled_request_never_leaks_its_reply_to_the_next_user() {
         for task in tasks {
             task.await.unwrap();
         }
-        let (answered, cancelled) = (
-            answered.load(Ordering::Relaxed),
-            cancelled.load(Ordering::Relaxed),
-        );
+        let [answered, cancelled, patient] =
+            [answered, cancelled, patient].map(|count| count.load(Ordering::Relaxed));
         let stats = pool.stats();
-        eprintln!("{answered} answered, {cancelled} cancelled; {stats:?}");
+        eprintln!("{answered} answered, {cancelled} cancelled, {patient} patient; {stats:?}");
         assert_eq!(answered + cancelled, ROUNDS as usize);
-        assert!(
-            answered > 1000 && cancelled > 1000,
-            "both outcomes happened"
-        );
+        assert!(answered >= patient, "every patient request was answered");
+        // A request that gives up right after its write is cancelled unless
+        // the reply came back before the read was first polled: rare, never
+        // most of a third of the rounds.
+        assert!(cancelled > 1000, "requests were cancelled mid-flight");
         assert!(
             stats.closed.abandoned > 0,
             "cancelled mid-request: {stats:?}"
