@@ -123,10 +123,12 @@ pub fn wait_listening(addr: SocketAddr, server: &mut Child) {
         if let Ok(Some(status)) = server.try_wait() {
             panic!("the server exited before listening: {status}");
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{addr} never started listening"
-        );
+        if started.elapsed() > Duration::from_secs(30) {
+            // Never left running after the test.
+            let _ = server.kill();
+            let _ = server.wait();
+            panic!("{addr} never started listening");
+        }
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -537,21 +539,30 @@ impl Mariadb {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("ringpool-mariadb-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Each server has a temporary directory of its own: in the shared
+        // `/tmp`, installers run side by side collide on their temporary
+        // tables' names and fail.
+        let tmpdir = format!("--tmpdir={}", dir.join("tmp").display());
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
         let user = mariadb_user();
-        let status = Command::new(install)
+        let installed = Command::new(install)
             .args([
                 "--no-defaults",
                 &format!("--datadir={}", dir.join("data").display()),
+                &tmpdir,
                 &format!("--user={user}"),
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
             ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success(), "mariadb-install-db failed: {status}");
+        assert!(
+            installed.status.success(),
+            "mariadb-install-db failed ({}):\n{}{}",
+            installed.status,
+            String::from_utf8_lossy(&installed.stdout),
+            String::from_utf8_lossy(&installed.stderr)
+        );
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut tls_args = Vec::new();
         if let Some((cert, key)) = tls {
@@ -567,6 +578,7 @@ impl Mariadb {
             .args([
                 "--no-defaults".to_string(),
                 format!("--datadir={}", dir.join("data").display()),
+                tmpdir,
                 format!("--socket={}", dir.join("sock").display()),
                 format!("--pid-file={}", dir.join("pid").display()),
                 format!("--port={port}"),
