@@ -26,6 +26,7 @@ mod metrics;
 mod send_manager;
 
 pub mod multi;
+pub mod shared;
 
 mod checkout;
 mod dial;

@@ -1,0 +1,164 @@
+//! Building a shared pool: its settings, checked once.
+
+use std::time::Duration;
+
+use crate::config::ConfigError;
+use crate::time::Clock;
+
+use super::manager::SharedManager;
+use super::pool::SharedPool;
+use super::settings::SharedSettings;
+
+/// Builds a [`SharedPool`]; start with [`SharedPool::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # use ringpool::shared::{SharedManager, SharedPool};
+/// # struct Links;
+/// # impl SharedManager for Links {
+/// #     type Connection = ();
+/// #     type Error = std::io::Error;
+/// #     async fn connect(&self) -> Result<(), std::io::Error> { Ok(()) }
+/// #     fn capacity(&self, _: &()) -> usize { 100 }
+/// # }
+/// let pool = SharedPool::builder(Links)
+///     .max_size(8)
+///     .max_streams(50)
+///     .max_lifetime(Duration::from_secs(600))
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.stats().open, 0);
+///
+/// let error = SharedPool::builder(Links).max_streams(0).build().unwrap_err();
+/// assert_eq!(error.field, "max_streams");
+/// ```
+#[must_use = "a builder does nothing until build() is called"]
+pub struct SharedBuilder<M: SharedManager> {
+    manager: M,
+    settings: SharedSettings,
+    clock: Option<Clock>,
+}
+
+impl<M: SharedManager> std::fmt::Debug for SharedBuilder<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedBuilder")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: SharedManager> SharedPool<M> {
+    /// Starts building a pool over `manager`.
+    pub fn builder(manager: M) -> SharedBuilder<M> {
+        SharedBuilder::new(manager)
+    }
+}
+
+impl<M: SharedManager> SharedBuilder<M> {
+    fn new(manager: M) -> Self {
+        SharedBuilder {
+            manager,
+            settings: SharedSettings::default(),
+            clock: None,
+        }
+    }
+
+    /// Open connections the pool may own at most (16 by default).
+    /// Draining connections, which take no new requests, are not counted:
+    /// a replacement is dialed while one finishes its last requests.
+    pub fn max_size(mut self, max_size: usize) -> Self {
+        self.settings.max_size = max_size;
+        self
+    }
+
+    /// Requests one connection carries at once at most (100 by default),
+    /// whatever the manager's [`capacity`](SharedManager::capacity) says.
+    pub fn max_streams(mut self, max_streams: usize) -> Self {
+        self.settings.max_streams = max_streams;
+        self
+    }
+
+    /// A connection drains after this many requests (never by default).
+    pub fn max_requests_per_connection(mut self, max: u64) -> Self {
+        self.settings.max_requests_per_connection = Some(max);
+        self
+    }
+
+    /// A connection drains at this age (never by default).
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.settings.max_lifetime = Some(lifetime);
+        self
+    }
+
+    /// How long a get waits for room, dial included (30 s by default).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long one dial may take (5 s by default), within the acquire
+    /// timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
+    /// The clock (a [`MockClock`](crate::MockClock)'s in tests); the real
+    /// one by default.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the settings and builds the pool.
+    pub fn build(self) -> Result<SharedPool<M>, ConfigError> {
+        let s = &self.settings;
+        if s.max_size == 0 {
+            return Err(ConfigError::new(
+                "max_size",
+                "is 0, so no connection could ever be opened",
+                "set it to 1 or more",
+            ));
+        }
+        if s.max_streams == 0 {
+            return Err(ConfigError::new(
+                "max_streams",
+                "is 0, so no connection could carry a request",
+                "set it to 1 or more (100 is HTTP/2's usual server limit)",
+            ));
+        }
+        if s.max_requests_per_connection == Some(0) {
+            return Err(ConfigError::new(
+                "max_requests_per_connection",
+                "is 0, so no connection could carry a request",
+                "set it to 1 or more, or leave it unset for no limit",
+            ));
+        }
+        for (field, value) in [
+            ("acquire_timeout", s.acquire_timeout),
+            ("connect_timeout", s.connect_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::new(
+                    field,
+                    "is 0, so every get would fail at once",
+                    "give it a positive duration",
+                ));
+            }
+        }
+        if s.max_lifetime == Some(Duration::ZERO) {
+            return Err(ConfigError::new(
+                "max_lifetime",
+                "is 0, so every connection would drain as it opens",
+                "give it a positive duration, or leave it unset for no limit",
+            ));
+        }
+        Ok(SharedPool::from_parts(
+            self.manager,
+            self.settings,
+            self.clock.unwrap_or_default(),
+        ))
+    }
+}

@@ -1,0 +1,44 @@
+//! What a shared checkout can fail with.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a [`SharedPool::get`](super::SharedPool::get) failed. `E` is the
+/// manager's connect error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SharedError<E: std::error::Error + 'static> {
+    /// No connection had room within the acquire timeout, and the pool
+    /// could not dial another (it owns `max_size` open connections, or
+    /// dials in flight already promise room for every caller queued).
+    #[error(
+        "no connection had room within {waited:?} ({open} open, {in_flight} requests in flight, {waiting} callers queued); raise max_size or max_streams, or acquire_timeout"
+    )]
+    Timeout {
+        /// How long the get waited.
+        waited: Duration,
+        /// Open connections (not draining) when it gave up.
+        open: usize,
+        /// Requests in flight on all connections.
+        in_flight: usize,
+        /// Callers queued.
+        waiting: usize,
+    },
+    /// The dial this get made failed.
+    #[error("connect failed")]
+    Connect(#[source] Arc<E>),
+    /// The dial this get made did not finish within `connect_timeout` (or
+    /// what was left of the acquire timeout).
+    #[error("connect timed out after {0:?}; is the server up and reachable?")]
+    ConnectTimeout(Duration),
+}
+
+impl<E: std::error::Error + 'static> SharedError<E> {
+    /// Whether the get gave up waiting (for room or for a dial).
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            SharedError::Timeout { .. } | SharedError::ConnectTimeout(_)
+        )
+    }
+}

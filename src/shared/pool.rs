@@ -1,0 +1,343 @@
+//! The shared pool: a checkout that lends a place on a connection, dials
+//! when every open connection is full, and queues callers first in, first
+//! out when nothing has room.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::drop_guard::{DropGuard, Unwinding};
+use crate::sync::plain::{AtomicU64, Ordering};
+use crate::time::{Clock, Raced, nanos, with_deadline};
+
+use super::error::SharedError;
+use super::handoff::{Handoff, Message};
+use super::manager::SharedManager;
+use super::settings::SharedSettings;
+use super::table::{DrainCause, Grant, Plan, Table};
+
+/// A pool that lends each connection to many callers at once.
+///
+/// For protocols whose connections carry many requests at once (HTTP/2,
+/// gRPC, Redis' multiplexed connections): a [`get`](SharedPool::get) takes
+/// one place on the least loaded open connection with room, dials another
+/// (up to `max_size`) when all are full, and otherwise queues, first in,
+/// first out, until a request ends. A connection whose manager says it is
+/// closing, or that reaches `max_lifetime` or
+/// `max_requests_per_connection`, drains: it takes no new request, its
+/// requests in flight finish, then it is dropped; it no longer counts
+/// toward `max_size`, so a replacement is dialed as soon as callers need
+/// one.
+///
+/// It is its own checkout path beside [`Pool`](crate::Pool)'s: a pool of
+/// exclusive connections pays nothing for it. Cloning is cheap; clones
+/// share the pool.
+///
+/// # Examples
+///
+/// ```
+/// # use ringpool::shared::{SharedManager, SharedPool};
+/// # struct Links;
+/// # impl SharedManager for Links {
+/// #     type Connection = ();
+/// #     type Error = std::io::Error;
+/// #     async fn connect(&self) -> Result<(), std::io::Error> { Ok(()) }
+/// #     fn capacity(&self, _: &()) -> usize { 2 }
+/// # }
+/// # futures_executor::block_on(async {
+/// let pool = SharedPool::builder(Links).max_size(2).build().unwrap();
+/// let a = pool.get().await.unwrap();
+/// let b = pool.get().await.unwrap();
+/// let c = pool.get().await.unwrap();
+/// // Two places a connection: the third request needed a second one.
+/// assert_eq!(a.connection_id(), b.connection_id());
+/// assert_ne!(a.connection_id(), c.connection_id());
+/// assert_eq!(pool.stats().in_flight, 3);
+/// # });
+/// ```
+pub struct SharedPool<M: SharedManager> {
+    inner: Arc<Inner<M>>,
+}
+
+struct Inner<M: SharedManager> {
+    manager: M,
+    table: Arc<Table<M::Connection>>,
+    settings: SharedSettings,
+    clock: Clock,
+    connects: AtomicU64,
+    connect_failures: AtomicU64,
+    leases: AtomicU64,
+}
+
+impl<M: SharedManager> Clone for SharedPool<M> {
+    fn clone(&self) -> Self {
+        SharedPool {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<M: SharedManager> fmt::Debug for SharedPool<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedPool")
+            .field("settings", &self.inner.settings)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A shared pool's numbers: a snapshot of its state and its counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SharedStats {
+    /// Connections taking requests.
+    pub open: usize,
+    /// Connections finishing their last requests.
+    pub draining: usize,
+    /// Dials in flight.
+    pub dialing: usize,
+    /// Requests in flight on all connections.
+    pub in_flight: usize,
+    /// Callers queued for room.
+    pub waiting: usize,
+    /// Requests in flight on each connection taking requests, by
+    /// connection id.
+    pub per_connection: Vec<(u64, usize)>,
+    /// Dials that succeeded.
+    pub connects: u64,
+    /// Dials that failed or timed out.
+    pub connect_failures: u64,
+    /// Places handed out.
+    pub leases: u64,
+    /// Connections drained because their manager said they were closing.
+    pub drained_closed: u64,
+    /// Connections drained at `max_lifetime`.
+    pub drained_lifetime: u64,
+    /// Connections drained at `max_requests_per_connection`.
+    pub drained_requests: u64,
+}
+
+impl<M: SharedManager> SharedPool<M> {
+    pub(crate) fn from_parts(manager: M, settings: SharedSettings, clock: Clock) -> Self {
+        SharedPool {
+            inner: Arc::new(Inner {
+                manager,
+                table: Table::new(settings.max_requests_per_connection),
+                settings,
+                clock,
+                connects: AtomicU64::new(0),
+                connect_failures: AtomicU64::new(0),
+                leases: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The manager.
+    pub fn manager(&self) -> &M {
+        &self.inner.manager
+    }
+
+    /// A place on a connection for one request: on the least loaded open
+    /// connection with room, on a new one if all are full and `max_size`
+    /// allows, or, queued first in first out, on the first that makes
+    /// room within `acquire_timeout`.
+    ///
+    /// Cancel-safe: a get dropped while it waits or dials leaves nothing
+    /// behind (a place handed to it as it was dropped goes to the next
+    /// caller; its dial's place under `max_size` is given back).
+    pub async fn get(&self) -> Result<Lease<M>, SharedError<M::Error>> {
+        let inner = &*self.inner;
+        let start = inner.clock.now();
+        let deadline = start.saturating_add(nanos(inner.settings.acquire_timeout));
+        loop {
+            let quick = match inner.table.waiting() {
+                0 => inner.table.try_lease(),
+                _ => None,
+            };
+            let grant = match quick {
+                Some(grant) => grant,
+                None => match inner
+                    .table
+                    .plan(inner.settings.max_size, inner.settings.max_streams)
+                {
+                    Plan::Dial => self.dial(deadline).await?,
+                    Plan::Wait(cell) => match self.wait(cell, deadline).await {
+                        Some(Message::Lease(grant)) => grant,
+                        Some(Message::Retry) => continue,
+                        None => return Err(self.timeout(start)),
+                    },
+                },
+            };
+            if let Some(lease) = self.vet(grant) {
+                inner.leases.fetch_add(1, Ordering::Relaxed);
+                return Ok(lease);
+            }
+        }
+    }
+
+    /// Keeps a place only on a connection that still takes requests, and
+    /// refreshes the connection's limit from its manager.
+    fn vet(&self, grant: Grant<M::Connection>) -> Option<Lease<M>> {
+        let inner = &*self.inner;
+        let entry = grant.entry();
+        if let Some(lifetime) = inner.settings.max_lifetime
+            && inner.clock.now().saturating_sub(entry.born) >= nanos(lifetime)
+        {
+            grant.drain(DrainCause::Lifetime);
+            return None;
+        }
+        // User code: a panic drops the grant, which gives the place back.
+        if !inner.manager.is_open(&entry.conn) {
+            grant.drain(DrainCause::Closed);
+            return None;
+        }
+        entry.set_limit(self.limit(&entry.conn));
+        Some(Lease { grant })
+    }
+
+    fn limit(&self, conn: &M::Connection) -> usize {
+        self.inner
+            .manager
+            .capacity(conn)
+            .min(self.inner.settings.max_streams)
+    }
+
+    /// Dials under the place `plan` reserved; the place is given back if
+    /// the dial fails, times out, panics or is cancelled.
+    async fn dial(&self, deadline: u64) -> Result<Grant<M::Connection>, SharedError<M::Error>> {
+        let inner = &*self.inner;
+        let place = DropGuard::new(&*inner.table, (), give_back_dial);
+        let now = inner.clock.now();
+        let limit = deadline.min(now.saturating_add(nanos(inner.settings.connect_timeout)));
+        let outcome = with_deadline(&inner.clock, limit, inner.manager.connect()).await;
+        let conn = match outcome {
+            Raced::Done(Ok(conn)) => conn,
+            Raced::Done(Err(error)) => {
+                inner.connect_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%error, "shared pool: dial failed");
+                return Err(SharedError::Connect(Arc::new(error)));
+            }
+            Raced::TimedOut => {
+                inner.connect_failures.fetch_add(1, Ordering::Relaxed);
+                let waited = std::time::Duration::from_nanos(inner.clock.now() - now);
+                return Err(SharedError::ConnectTimeout(waited));
+            }
+        };
+        let streams = self.limit(&conn);
+        place.disarm();
+        inner.connects.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(streams, "shared pool: connection opened");
+        Ok(inner.table.add(conn, streams, inner.clock.now()))
+    }
+
+    /// Waits on `cell` until told or until `deadline`; withdraws from the
+    /// queue on timeout or cancellation.
+    async fn wait(
+        &self,
+        cell: Arc<Handoff<Grant<M::Connection>>>,
+        deadline: u64,
+    ) -> Option<Message<Grant<M::Connection>>> {
+        let inner = &*self.inner;
+        let queued = DropGuard::new(&*inner.table, cell, withdraw);
+        match with_deadline(&inner.clock, deadline, queued.wait()).await {
+            Raced::Done(message) => {
+                queued.disarm();
+                Some(message)
+            }
+            Raced::TimedOut => {
+                // Told just as time ran out: keep what it was told.
+                let cell = queued.disarm();
+                inner.table.withdraw(&cell)
+            }
+        }
+    }
+
+    fn timeout(&self, start: u64) -> SharedError<M::Error> {
+        let stats = self.stats();
+        SharedError::Timeout {
+            waited: std::time::Duration::from_nanos(self.inner.clock.now().saturating_sub(start)),
+            open: stats.open,
+            in_flight: stats.in_flight,
+            waiting: stats.waiting,
+        }
+    }
+
+    /// The pool's numbers now.
+    pub fn stats(&self) -> SharedStats {
+        let inner = &*self.inner;
+        let (entries, dialing) = inner.table.connections();
+        let mut stats = SharedStats {
+            dialing,
+            waiting: inner.table.waiting(),
+            connects: inner.connects.load(Ordering::Relaxed),
+            connect_failures: inner.connect_failures.load(Ordering::Relaxed),
+            leases: inner.leases.load(Ordering::Relaxed),
+            drained_closed: inner.table.drained(DrainCause::Closed),
+            drained_lifetime: inner.table.drained(DrainCause::Lifetime),
+            drained_requests: inner.table.drained(DrainCause::Requests),
+            ..SharedStats::default()
+        };
+        for entry in &entries {
+            let load = entry.load();
+            stats.in_flight += load;
+            if entry.is_draining() {
+                stats.draining += 1;
+            } else {
+                stats.open += 1;
+                stats.per_connection.push((entry.id, load));
+            }
+        }
+        stats
+    }
+}
+
+fn give_back_dial<C: Send + Sync + 'static>(table: &Table<C>, (): (), _: Unwinding) {
+    table.dial_failed();
+}
+
+fn withdraw<C: Send + Sync + 'static>(
+    table: &Table<C>,
+    cell: Arc<Handoff<Grant<C>>>,
+    _: Unwinding,
+) {
+    // A place handed over as the caller gave up is dropped here, which
+    // passes it to the next caller.
+    drop(table.withdraw(&cell));
+}
+
+/// One request's place on a shared connection; the place is given back
+/// when it is dropped. It owns its share of the connection, so it can move
+/// into a response body that outlives the call that made it.
+pub struct Lease<M: SharedManager> {
+    grant: Grant<M::Connection>,
+}
+
+impl<M: SharedManager> Lease<M> {
+    /// The connection's id within its pool (for logs and tests).
+    pub fn connection_id(&self) -> u64 {
+        self.grant.entry().id
+    }
+
+    /// Stops new requests on this connection: the server is closing it, or
+    /// it broke. Requests in flight on it finish; then it is dropped, and
+    /// callers that need room get a new one.
+    pub fn drain(&self) {
+        self.grant.drain(DrainCause::Closed);
+    }
+}
+
+impl<M: SharedManager> Deref for Lease<M> {
+    type Target = M::Connection;
+
+    fn deref(&self) -> &M::Connection {
+        &self.grant.entry().conn
+    }
+}
+
+impl<M: SharedManager> fmt::Debug for Lease<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lease")
+            .field("connection_id", &self.connection_id())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,472 @@
+//! The shared pool's contract, on a manager whose connections are plain
+//! values: places spread over the least loaded connection, never past its
+//! capacity; dials only when all are full; callers queue first in, first
+//! out; draining connections finish their requests and go; nothing leaks
+//! when a get is cancelled, a dial fails or the manager panics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ringpool::shared::{SharedError, SharedManager, SharedPool};
+use ringpool::{Clock, MockClock};
+
+/// A connection: whether it takes requests, and the requests the test put
+/// on it (counted by the test while it holds a lease).
+struct Link {
+    open: AtomicBool,
+    busy: AtomicUsize,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Default)]
+struct Links {
+    capacity: AtomicUsize,
+    dials: AtomicUsize,
+    dropped: Arc<AtomicUsize>,
+    fail_next: AtomicBool,
+    panic_next: AtomicBool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("refused by the test")]
+struct Refused;
+
+/// The manager: the test keeps the `Links` to steer and count.
+#[derive(Clone)]
+struct Manager(Arc<Links>);
+
+impl SharedManager for Manager {
+    type Connection = Link;
+    type Error = Refused;
+
+    async fn connect(&self) -> Result<Link, Refused> {
+        let links = &self.0;
+        if links.panic_next.swap(false, Ordering::SeqCst) {
+            panic!("the manager's connect panicked");
+        }
+        if links.fail_next.swap(false, Ordering::SeqCst) {
+            return Err(Refused);
+        }
+        links.dials.fetch_add(1, Ordering::SeqCst);
+        Ok(Link {
+            open: AtomicBool::new(true),
+            busy: AtomicUsize::new(0),
+            dropped: Arc::clone(&links.dropped),
+        })
+    }
+
+    fn capacity(&self, _link: &Link) -> usize {
+        self.0.capacity.load(Ordering::SeqCst)
+    }
+
+    fn is_open(&self, link: &Link) -> bool {
+        link.open.load(Ordering::SeqCst)
+    }
+}
+
+fn links(capacity: usize) -> Arc<Links> {
+    let links = Arc::new(Links::default());
+    links.capacity.store(capacity, Ordering::SeqCst);
+    links
+}
+
+fn mock_pool(
+    links: &Arc<Links>,
+    configure: impl FnOnce(
+        ringpool::shared::SharedBuilder<Manager>,
+    ) -> ringpool::shared::SharedBuilder<Manager>,
+) -> (SharedPool<Manager>, MockClock) {
+    let (clock, mock) = Clock::mock();
+    let pool = configure(SharedPool::builder(Manager(Arc::clone(links))).clock(clock))
+        .build()
+        .unwrap();
+    (pool, mock)
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    futures_executor::block_on(future)
+}
+
+#[test]
+fn requests_fill_connections_evenly_and_dial_only_when_all_are_full() {
+    let links = links(100);
+    let (pool, _mock) = mock_pool(&links, |b| b.max_size(16));
+    let leases: Vec<_> = (0..1000).map(|_| block_on(pool.get()).unwrap()).collect();
+    let stats = pool.stats();
+    assert_eq!(stats.open, 10, "ceil(1000 / 100) connections: {stats:?}");
+    assert_eq!(links.dials.load(Ordering::SeqCst), 10);
+    assert!(
+        stats.per_connection.iter().all(|&(_, load)| load == 100),
+        "{stats:?}"
+    );
+    drop(leases);
+    // With all free, 50 new requests spread over the 10 (least loaded
+    // first) instead of stacking on one.
+    let leases: Vec<_> = (0..50).map(|_| block_on(pool.get()).unwrap()).collect();
+    let stats = pool.stats();
+    assert_eq!(stats.open, 10, "no dial while any has room");
+    assert!(
+        stats.per_connection.iter().all(|&(_, load)| load == 5),
+        "{stats:?}"
+    );
+    drop(leases);
+    assert_eq!(pool.stats().in_flight, 0);
+}
+
+#[test]
+fn a_lowered_capacity_bounds_new_requests_at_once() {
+    let links = links(4);
+    let (pool, _mock) = mock_pool(&links, |b| b.max_size(2));
+    let first: Vec<_> = (0..4).map(|_| block_on(pool.get()).unwrap()).collect();
+    assert_eq!(pool.stats().open, 1);
+    // The server lowers its stream limit: taken into account at the next
+    // checkout on the connection.
+    links.capacity.store(2, Ordering::SeqCst);
+    drop(first);
+    let leases: Vec<_> = (0..4).map(|_| block_on(pool.get()).unwrap()).collect();
+    let stats = pool.stats();
+    assert_eq!(stats.open, 2, "2 and 2: {stats:?}");
+    assert!(stats.per_connection.iter().all(|&(_, load)| load == 2));
+    drop(leases);
+}
+
+#[test]
+fn max_streams_caps_what_the_manager_allows() {
+    let links = links(1000);
+    let (pool, _mock) = mock_pool(&links, |b| b.max_size(4).max_streams(3));
+    let leases: Vec<_> = (0..7).map(|_| block_on(pool.get()).unwrap()).collect();
+    assert_eq!(pool.stats().open, 3, "3 + 3 + 1");
+    drop(leases);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn callers_queue_at_the_bound_and_are_served_first_in_first_out() {
+    let links = links(1);
+    let (pool, _mock) = mock_pool(&links, |b| b.max_size(1));
+    let held = pool.get().await.unwrap();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for n in 0..5 {
+        let (queued, order) = (pool.clone(), Arc::clone(&order));
+        tasks.push(tokio::spawn(async move {
+            let lease = queued.get().await.unwrap();
+            order.lock().unwrap().push(n);
+            tokio::task::yield_now().await;
+            drop(lease);
+        }));
+        // Each queues before the next starts.
+        while pool.stats().waiting < n + 1 {
+            tokio::task::yield_now().await;
+        }
+    }
+    drop(held);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4]);
+    assert_eq!(links.dials.load(Ordering::SeqCst), 1, "never past max_size");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_get_that_finds_no_room_times_out_on_the_mock_clock_with_the_numbers() {
+    let links = links(2);
+    let (pool, mock) = mock_pool(&links, |b| {
+        b.max_size(1).acquire_timeout(Duration::from_secs(1))
+    });
+    let _held = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    let waiter = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.get().await }
+    });
+    while mock.armed_timers() == 0 {
+        tokio::task::yield_now().await;
+    }
+    mock.advance(Duration::from_secs(1));
+    let error = waiter.await.unwrap().unwrap_err();
+    assert!(error.is_timeout());
+    match &error {
+        SharedError::Timeout {
+            waited,
+            open,
+            in_flight,
+            waiting,
+        } => {
+            assert_eq!(*waited, Duration::from_secs(1));
+            assert_eq!(
+                (*open, *in_flight, *waiting),
+                (1, 2, 0),
+                "it left the queue"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(error.to_string().contains("raise max_size or max_streams"));
+    assert_eq!(pool.stats().waiting, 0, "withdrawn from the queue");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_cancelled_waiter_leaves_the_queue_and_its_place_goes_to_the_next() {
+    let links = links(1);
+    let (pool, _mock) = mock_pool(&links, |b| b.max_size(1));
+    let held = pool.get().await.unwrap();
+    let cancelled = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.get().await.map(drop) }
+    });
+    while pool.stats().waiting < 1 {
+        tokio::task::yield_now().await;
+    }
+    let next = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.get().await.map(|lease| lease.connection_id()) }
+    });
+    while pool.stats().waiting < 2 {
+        tokio::task::yield_now().await;
+    }
+    cancelled.abort();
+    assert!(cancelled.await.unwrap_err().is_cancelled());
+    assert_eq!(pool.stats().waiting, 1);
+    drop(held);
+    assert_eq!(next.await.unwrap().unwrap(), 0);
+    let stats = pool.stats();
+    assert_eq!((stats.in_flight, stats.waiting), (0, 0));
+}
+
+#[test]
+fn a_closing_connection_drains_and_goes_after_its_last_request() {
+    let links = links(10);
+    let (pool, _mock) = mock_pool(&links, |b| b.max_size(1));
+    let first = block_on(pool.get()).unwrap();
+    let second = block_on(pool.get()).unwrap();
+    assert_eq!(first.connection_id(), second.connection_id());
+    // The server says it is closing (GOAWAY): seen at the next checkout.
+    first.open.store(false, Ordering::SeqCst);
+    let third = block_on(pool.get()).unwrap();
+    assert_ne!(third.connection_id(), first.connection_id(), "a new one");
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.open, stats.draining, stats.drained_closed),
+        (1, 1, 1)
+    );
+    assert_eq!(stats.in_flight, 3, "the old one's requests still run");
+    drop(first);
+    assert_eq!(links.dropped.load(Ordering::SeqCst), 0, "one request left");
+    drop(second);
+    assert_eq!(
+        links.dropped.load(Ordering::SeqCst),
+        1,
+        "gone after its last"
+    );
+    assert_eq!(pool.stats().draining, 0);
+    drop(third);
+}
+
+#[test]
+fn a_lease_can_drain_its_connection() {
+    let links = links(10);
+    let (pool, _mock) = mock_pool(&links, |b| b.max_size(2));
+    let lease = block_on(pool.get()).unwrap();
+    lease.drain();
+    let next = block_on(pool.get()).unwrap();
+    assert_ne!(next.connection_id(), lease.connection_id());
+    drop(lease);
+    assert_eq!(links.dropped.load(Ordering::SeqCst), 1);
+    drop(next);
+}
+
+#[test]
+fn a_connection_drains_after_max_requests_per_connection() {
+    let links = links(10);
+    let (pool, _mock) = mock_pool(&links, |b| b.max_size(1).max_requests_per_connection(3));
+    let ids: Vec<u64> = (0..7)
+        .map(|_| block_on(pool.get()).unwrap().connection_id())
+        .collect();
+    assert_eq!(ids, [0, 0, 0, 1, 1, 1, 2]);
+    let stats = pool.stats();
+    assert_eq!(stats.drained_requests, 2);
+    assert_eq!(links.dropped.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_connection_drains_at_max_lifetime_on_the_mock_clock() {
+    let links = links(10);
+    let (pool, mock) = mock_pool(&links, |b| b.max_lifetime(Duration::from_secs(60)));
+    let old = block_on(pool.get()).unwrap();
+    mock.advance(Duration::from_secs(59));
+    assert_eq!(block_on(pool.get()).unwrap().connection_id(), 0);
+    mock.advance(Duration::from_secs(1));
+    let young = block_on(pool.get()).unwrap();
+    assert_eq!(young.connection_id(), 1, "at 60 s it takes no more");
+    assert_eq!(pool.stats().drained_lifetime, 1);
+    drop(old);
+    assert_eq!(links.dropped.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_dial_fails_its_get_with_the_cause_and_a_waiter_dials_next() {
+    let links = links(1);
+    let (pool, _mock) = mock_pool(&links, |b| b.max_size(2));
+    let held = pool.get().await.unwrap();
+    links.fail_next.store(true, Ordering::SeqCst);
+    let error = pool.get().await.unwrap_err();
+    assert!(matches!(error, SharedError::Connect(_)), "{error:?}");
+    let source = std::error::Error::source(&error).expect("the cause");
+    assert_eq!(source.to_string(), "refused by the test");
+    let stats = pool.stats();
+    assert_eq!((stats.dialing, stats.connect_failures), (0, 1));
+    // Its place under max_size was given back.
+    let second = pool.get().await.unwrap();
+    assert_ne!(second.connection_id(), held.connection_id());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_panicking_connect_gives_its_place_back() {
+    let links = links(1);
+    let (pool, _mock) = mock_pool(&links, |b| b.max_size(1));
+    links.panic_next.store(true, Ordering::SeqCst);
+    let task = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.get().await.map(drop) }
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    assert_eq!(pool.stats().dialing, 0, "the dial's place came back");
+    let lease = pool.get().await.unwrap();
+    assert_eq!(lease.connection_id(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_waiter_counting_on_a_dial_that_fails_dials_itself() {
+    let links = links(10);
+    let (pool, _mock) = mock_pool(&links, |b| b.max_size(1));
+    // A dial that never finishes until told: the first get dials, the
+    // second queues behind it.
+    let gate = Arc::new(tokio::sync::Notify::new());
+    struct Gated {
+        links: Arc<Links>,
+        gate: Arc<tokio::sync::Notify>,
+        first: AtomicBool,
+    }
+    impl SharedManager for Gated {
+        type Connection = Link;
+        type Error = Refused;
+        async fn connect(&self) -> Result<Link, Refused> {
+            if self.first.swap(false, Ordering::SeqCst) {
+                self.gate.notified().await;
+                return Err(Refused);
+            }
+            Manager(Arc::clone(&self.links)).connect().await
+        }
+        fn capacity(&self, _link: &Link) -> usize {
+            self.links.capacity.load(Ordering::SeqCst)
+        }
+    }
+    drop(pool);
+    let pool = SharedPool::builder(Gated {
+        links: Arc::clone(&links),
+        gate: Arc::clone(&gate),
+        first: AtomicBool::new(true),
+    })
+    .max_size(1)
+    .build()
+    .unwrap();
+    let dialer = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.get().await.map(drop) }
+    });
+    while pool.stats().dialing == 0 {
+        tokio::task::yield_now().await;
+    }
+    let waiter = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.get().await.map(|lease| lease.connection_id()) }
+    });
+    while pool.stats().waiting == 0 {
+        tokio::task::yield_now().await;
+    }
+    gate.notify_one();
+    assert!(dialer.await.unwrap().is_err());
+    assert_eq!(
+        waiter.await.unwrap().unwrap(),
+        0,
+        "it dialed after the failure"
+    );
+    assert_eq!(links.dials.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn bad_settings_are_refused_with_the_field_and_the_fix() {
+    let build = |f: fn(
+        ringpool::shared::SharedBuilder<Manager>,
+    ) -> ringpool::shared::SharedBuilder<Manager>| {
+        f(SharedPool::builder(Manager(links(1))))
+            .build()
+            .unwrap_err()
+    };
+    let error = build(|b| b.max_size(0));
+    assert_eq!(error.field, "max_size");
+    assert!(error.to_string().contains("set it to 1 or more"), "{error}");
+    assert_eq!(build(|b| b.max_streams(0)).field, "max_streams");
+    assert_eq!(
+        build(|b| b.max_requests_per_connection(0)).field,
+        "max_requests_per_connection"
+    );
+    assert_eq!(
+        build(|b| b.acquire_timeout(Duration::ZERO)).field,
+        "acquire_timeout"
+    );
+    assert_eq!(
+        build(|b| b.max_lifetime(Duration::ZERO)).field,
+        "max_lifetime"
+    );
+}
+
+#[test]
+fn many_threads_never_put_more_on_a_connection_than_it_carries() {
+    const THREADS: usize = 8;
+    const ROUNDS: usize = 2_000;
+    let links = links(3);
+    let pool = SharedPool::builder(Manager(Arc::clone(&links)))
+        .max_size(2)
+        .max_requests_per_connection(500)
+        .build()
+        .unwrap();
+    let over = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            let (pool, over) = (pool.clone(), Arc::clone(&over));
+            scope.spawn(move || {
+                for round in 0..ROUNDS {
+                    let lease = block_on(pool.get()).unwrap();
+                    if lease.busy.fetch_add(1, Ordering::SeqCst) >= 3 {
+                        over.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if round % 7 == 0 {
+                        std::thread::yield_now();
+                    }
+                    lease.busy.fetch_sub(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(
+        over.load(Ordering::SeqCst),
+        0,
+        "a connection carried more than 3"
+    );
+    let stats = pool.stats();
+    assert_eq!((stats.in_flight, stats.waiting, stats.dialing), (0, 0, 0));
+    assert_eq!(stats.leases, (THREADS * ROUNDS) as u64);
+    // 16,000 requests at 500 a connection: 32 dialed, all but the open
+    // ones dropped.
+    assert_eq!(
+        links.dropped.load(Ordering::SeqCst) + stats.open,
+        links.dials.load(Ordering::SeqCst)
+    );
+}
