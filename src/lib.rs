@@ -34,11 +34,23 @@ mod lifecycle;
 
 #[cfg(all(
     target_os = "linux",
-    any(feature = "postgres", feature = "redis", feature = "http")
+    any(
+        feature = "postgres",
+        feature = "redis",
+        feature = "http",
+        feature = "mysql",
+        feature = "grpc"
+    )
 ))]
 #[cfg_attr(
     docsrs,
-    doc(cfg(any(feature = "postgres", feature = "redis", feature = "http")))
+    doc(cfg(any(
+        feature = "postgres",
+        feature = "redis",
+        feature = "http",
+        feature = "mysql",
+        feature = "grpc"
+    )))
 )]
 pub mod clients;
 #[cfg(target_os = "linux")]

@@ -2,6 +2,13 @@
 //! trip: the socket, wrapped so that the end of the library's task (which
 //! owns it) is seen at once, and polled for a peer that hung up.
 
+// The gRPC manager (feature `grpc` alone) reads a link's end, not its
+// idle-watch half.
+#![cfg_attr(
+    not(any(feature = "postgres", feature = "redis", feature = "http")),
+    allow(dead_code)
+)]
+
 use crate::sync::plain::{AtomicBool, Ordering};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -32,6 +39,7 @@ impl Link {
     /// dropped its descriptor may belong to another socket, and `ended` is
     /// set before the drop, so a poll of a reused descriptor is always
     /// followed by a load that sees `ended`.
+    #[cfg(any(feature = "postgres", feature = "redis", feature = "http"))]
     pub(crate) fn is_dead(&self) -> bool {
         crate::tcp::liveness::peer_closed_raw(self.fd) || self.ended()
     }
@@ -325,6 +333,7 @@ impl ClientBase {
 /// The idle watch every client manager has, through its connections'
 /// [`Link`]: `endpoint` and `idle_watcher` inside the manager's
 /// `SendManager` implementation, for a manager with a `base: ClientBase`.
+#[cfg(any(feature = "postgres", feature = "redis", feature = "http"))]
 macro_rules! link_watch {
     ($conn:ty) => {
         fn endpoint(&self) -> Option<String> {
@@ -336,12 +345,14 @@ macro_rules! link_watch {
         }
     };
 }
+#[cfg(any(feature = "postgres", feature = "redis", feature = "http"))]
 pub(crate) use link_watch;
 
 /// The watcher itself, for `$manager` (with generics `[$(...)*]`) whose
 /// connection type `$conn` has a `link: Arc<Link>`, answering `$watch`:
 /// idle connections are watched through the library's task, and when it
 /// ends, the pool closes the connection at once.
+#[cfg(any(feature = "postgres", feature = "redis", feature = "http"))]
 macro_rules! link_watcher {
     ([$($generics:tt)*] $manager:ty, $conn:ty, $watch:expr $(, where $($bounds:tt)*)?) => {
         impl<$($generics)*> $crate::manager::IdleWatcher<$conn> for $manager
@@ -368,4 +379,5 @@ macro_rules! link_watcher {
         }
     };
 }
+#[cfg(any(feature = "postgres", feature = "redis", feature = "http"))]
 pub(crate) use link_watcher;

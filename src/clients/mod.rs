@@ -7,6 +7,8 @@
 //! - [`postgres`] (feature `postgres`): `tokio_postgres::Client`.
 //! - [`redis`] (feature `redis`): a `redis` multiplexed connection.
 //! - [`http`] (feature `http`): a `hyper` HTTP/1.1 client connection.
+//! - [`grpc`] (feature `grpc`): a tonic transport over a
+//!   [`SharedPool`](crate::shared::SharedPool) of HTTP/2 connections.
 //! - [`mysql`] (feature `mysql`): a `mysql_async::Conn`, dialed by
 //!   `mysql_async` itself (it cannot take a socket somebody else dialed:
 //!   see its module for what that leaves out).
@@ -30,6 +32,9 @@ pub(crate) mod link;
 
 pub use link::DialError;
 
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;

@@ -146,14 +146,32 @@ impl<M: SharedManager> SharedPool<M> {
     /// behind (a place handed to it as it was dropped goes to the next
     /// caller; its dial's place under `max_size` is given back).
     pub async fn get(&self) -> Result<Lease<M>, SharedError<M::Error>> {
+        self.get_except(None).await
+    }
+
+    /// [`get`](SharedPool::get), on another connection than `avoid` if
+    /// one has room or may be dialed; on `avoid` itself otherwise (for a
+    /// request its server refused, to be sent again elsewhere).
+    pub async fn get_other_than(&self, avoid: u64) -> Result<Lease<M>, SharedError<M::Error>> {
+        self.get_except(Some(avoid)).await
+    }
+
+    async fn get_except(&self, mut avoid: Option<u64>) -> Result<Lease<M>, SharedError<M::Error>> {
         let inner = &*self.inner;
         let start = inner.clock.now();
         let deadline = start.saturating_add(nanos(inner.settings.acquire_timeout));
         loop {
             let quick = match inner.table.waiting() {
-                0 => inner.table.try_lease(),
+                0 => inner.table.try_lease_except(avoid),
                 _ => None,
             };
+            if quick.is_none() && avoid.is_some() && !inner.table.may_dial(inner.settings.max_size)
+            {
+                // No other connection has room and none may be dialed:
+                // the avoided one is better than a wait.
+                avoid = None;
+                continue;
+            }
             let grant = match quick {
                 Some(grant) => grant,
                 None => match inner

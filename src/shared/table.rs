@@ -163,9 +163,15 @@ impl<C: Send + Sync + 'static> Table<C> {
     /// waits, never dials. Callers that find others queued should queue
     /// behind them ([`Table::plan`]) instead, so the first to wait is the
     /// first served.
+    #[cfg(test)]
     pub(crate) fn try_lease(self: &Arc<Self>) -> Option<Grant<C>> {
+        self.try_lease_except(None)
+    }
+
+    /// [`Table::try_lease`] on any connection but `avoid`.
+    pub(crate) fn try_lease_except(self: &Arc<Self>, avoid: Option<u64>) -> Option<Grant<C>> {
         let mut freed = false;
-        let grant = self.lease(&mut freed);
+        let grant = self.lease(&mut freed, avoid);
         if freed {
             self.kick();
         }
@@ -175,14 +181,14 @@ impl<C: Send + Sync + 'static> Table<C> {
     /// [`Table::try_lease`] without the kick, for use under the waiters'
     /// lock: `freed` is set when a connection began to drain, which frees
     /// a place under the pool's bound for a dial.
-    fn lease(self: &Arc<Self>, freed: &mut bool) -> Option<Grant<C>> {
+    fn lease(self: &Arc<Self>, freed: &mut bool, avoid: Option<u64>) -> Option<Grant<C>> {
         let snapshot = self.snapshot.load_full();
         // Each failed swap means another caller took or gave back a place
         // just now: look again, a bounded number of times.
         for _ in 0..snapshot.len() * 2 + 2 {
             let mut best: Option<(&Arc<Entry<C>>, usize)> = None;
             for entry in snapshot.iter() {
-                if entry.is_draining() {
+                if entry.is_draining() || Some(entry.id) == avoid {
                     continue;
                 }
                 let load = entry.load();
@@ -254,6 +260,13 @@ impl<C: Send + Sync + 'static> Table<C> {
             self.kick();
         }
         Plan::Wait(cell)
+    }
+
+    /// Whether the pool may own another open connection now.
+    pub(crate) fn may_dial(&self, max_open: usize) -> bool {
+        let conns = self.conns.lock();
+        let open = conns.entries.iter().filter(|e| !e.is_draining()).count();
+        open + conns.dialing < max_open
     }
 
     /// A waiter gives up: takes it out of the queue; what it was told
@@ -376,7 +389,7 @@ impl<C: Send + Sync + 'static> Table<C> {
     ) -> Vec<Message<Grant<C>>> {
         let mut refused = Vec::new();
         while !waiters.is_empty() {
-            let Some(grant) = self.lease(freed) else {
+            let Some(grant) = self.lease(freed, None) else {
                 break;
             };
             let cell = waiters.pop_front().expect("checked non-empty");

@@ -1,0 +1,184 @@
+//! A call's request body on its way out: taken whole when it is already
+//! complete (a unary call's message), so a stream the server refused can
+//! be sent again elsewhere; streamed otherwise. Sent within HTTP/2 flow
+//! control.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use h2::SendStream;
+use http::HeaderMap;
+use http_body::{Body, Frame};
+
+/// Polls of a body that is not yet complete before it is streamed.
+const READY_POLLS: usize = 16;
+
+/// What is left to send.
+pub(crate) struct Outgoing<B> {
+    /// Frames already taken from the body.
+    frames: Vec<Frame<Bytes>>,
+    /// The rest, when it was not complete at once; `None` once complete
+    /// or once handed to a stream.
+    rest: Option<Pin<Box<B>>>,
+    /// Whether the whole body is in `frames`, so it can be sent again.
+    complete: bool,
+}
+
+impl<B> Outgoing<B>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// Takes what the body has ready, without waiting; an error of the
+    /// body's own is returned as it is.
+    pub(crate) fn new(body: B) -> Result<Self, B::Error> {
+        let mut body = Box::pin(body);
+        let mut frames = Vec::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..READY_POLLS {
+            if body.is_end_stream() {
+                return Ok(Outgoing::whole(frames));
+            }
+            match body.as_mut().poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(frame))) => frames.push(frame),
+                Poll::Ready(Some(Err(error))) => return Err(error),
+                Poll::Ready(None) => return Ok(Outgoing::whole(frames)),
+                Poll::Pending => break,
+            }
+        }
+        Ok(Outgoing {
+            frames,
+            rest: Some(body),
+            complete: false,
+        })
+    }
+
+    fn whole(frames: Vec<Frame<Bytes>>) -> Self {
+        Outgoing {
+            frames,
+            rest: None,
+            complete: true,
+        }
+    }
+
+    /// Nothing to send: the request's headers end the stream.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.complete && self.frames.is_empty()
+    }
+
+    /// Whether it can be sent once more (the whole body is in hand).
+    pub(crate) fn can_resend(&self) -> bool {
+        self.complete
+    }
+
+    /// Sends it on `stream`: a copy of the frames if the body is whole
+    /// (cheap: `Bytes` are shared), the streamed rest otherwise.
+    pub(crate) fn send_on(
+        &mut self,
+        stream: SendStream<Bytes>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let frames = match self.complete {
+            true => self.frames.iter().filter_map(copy).collect(),
+            false => std::mem::take(&mut self.frames),
+        };
+        let rest = self.rest.take();
+        pump(stream, frames, rest)
+    }
+}
+
+fn copy(frame: &Frame<Bytes>) -> Option<Frame<Bytes>> {
+    if let Some(data) = frame.data_ref() {
+        return Some(Frame::data(data.clone()));
+    }
+    frame
+        .trailers_ref()
+        .map(|trailers| Frame::trailers(trailers.clone()))
+}
+
+/// Sends `frames`, then the rest of the body, then ends the stream; a body
+/// that fails resets the stream (`CANCEL`), and a stream the peer closed
+/// ends the pump.
+async fn pump<B>(
+    mut stream: SendStream<Bytes>,
+    frames: Vec<Frame<Bytes>>,
+    rest: Option<Pin<Box<B>>>,
+) where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    for frame in frames {
+        match send_frame(&mut stream, frame).await {
+            Sent::More => {}
+            Sent::Ended => return,
+        }
+    }
+    if let Some(mut body) = rest {
+        loop {
+            let next = match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+                Some(Ok(frame)) => Some(Ok(frame)),
+                Some(Err(error)) => Some(Err(error.into())),
+                None => None,
+            };
+            match next {
+                Some(Ok(frame)) => {
+                    if let Sent::Ended = send_frame(&mut stream, frame).await {
+                        return;
+                    }
+                }
+                Some(Err(error)) => {
+                    let error: Box<dyn std::error::Error + Send + Sync> = error;
+                    tracing::debug!(%error, "gRPC request body failed: stream cancelled");
+                    stream.send_reset(h2::Reason::CANCEL);
+                    return;
+                }
+                None => break,
+            }
+        }
+    }
+    let _ = stream.send_data(Bytes::new(), true);
+}
+
+enum Sent {
+    More,
+    Ended,
+}
+
+async fn send_frame(stream: &mut SendStream<Bytes>, frame: Frame<Bytes>) -> Sent {
+    match frame.into_data() {
+        Ok(data) => send_data(stream, data).await,
+        Err(frame) => match frame.into_trailers() {
+            Ok(trailers) => send_trailers(stream, trailers),
+            Err(_) => Sent::More,
+        },
+    }
+}
+
+fn send_trailers(stream: &mut SendStream<Bytes>, trailers: HeaderMap) -> Sent {
+    let _ = stream.send_trailers(trailers);
+    Sent::Ended
+}
+
+/// Sends `data` as the peer's flow-control window allows.
+async fn send_data(stream: &mut SendStream<Bytes>, mut data: Bytes) -> Sent {
+    while !data.is_empty() {
+        stream.reserve_capacity(data.len());
+        let granted = loop {
+            let capacity = stream.capacity();
+            if capacity > 0 {
+                break capacity;
+            }
+            match poll_fn(|cx| stream.poll_capacity(cx)).await {
+                Some(Ok(_)) => {}
+                // Reset or closed by the peer: its answer says why.
+                Some(Err(_)) | None => return Sent::Ended,
+            }
+        };
+        let chunk = data.split_to(granted.min(data.len()));
+        if stream.send_data(chunk, false).is_err() {
+            return Sent::Ended;
+        }
+    }
+    Sent::More
+}
