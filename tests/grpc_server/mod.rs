@@ -62,6 +62,7 @@ impl Decoder for TextCodec {
 }
 
 /// A client as tonic's code generator writes one, for `test.Echo`.
+#[derive(Clone)]
 pub struct EchoClient<T> {
     inner: tonic::client::Grpc<T>,
 }
@@ -321,6 +322,9 @@ fn serve(
             tokio_stream::wrappers::TcpListenerStream::new(listener).map(move |stream| {
                 stream.map(|stream| {
                     use std::os::fd::AsFd;
+                    // As tonic's own listener does (`serve_with_incoming`
+                    // leaves the sockets as they come).
+                    let _ = stream.set_nodelay(true);
                     if let Ok(dup) = stream.as_fd().try_clone_to_owned() {
                         seen.sockets.lock().unwrap().push(dup);
                     }

@@ -191,9 +191,13 @@ impl Channel {
                         .response(GrpcBody::empty());
                 }
             };
+            // A whole body is handed to h2 at once; a streamed one is sent
+            // by a task of its own while the response comes.
             let sender = match outgoing.is_empty() {
                 true => None,
-                false => Some(tokio::spawn(outgoing.send_on(stream))),
+                false => outgoing
+                    .send_whole(stream)
+                    .map(|stream| tokio::spawn(outgoing.send_on(stream))),
             };
             match response.await {
                 Ok(response) => {

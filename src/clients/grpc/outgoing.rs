@@ -73,6 +73,37 @@ where
         self.complete
     }
 
+    /// Sends the whole body on `stream` at once, if it is whole (a copy:
+    /// `Bytes` are shared, so it is cheap, and the body can be sent again):
+    /// h2 keeps what the peer's window does not take yet and sends it as
+    /// the window opens. Gives the stream back if the body is not whole.
+    pub(crate) fn send_whole(&self, mut stream: SendStream<Bytes>) -> Option<SendStream<Bytes>> {
+        if !self.complete {
+            return Some(stream);
+        }
+        let last = self.frames.len().saturating_sub(1);
+        let mut ended = false;
+        for (at, frame) in self.frames.iter().enumerate() {
+            let sent = match (frame.data_ref(), frame.trailers_ref()) {
+                (Some(data), _) => {
+                    ended = at == last;
+                    stream.send_data(data.clone(), ended)
+                }
+                (None, Some(trailers)) => {
+                    ended = true;
+                    stream.send_trailers(trailers.clone())
+                }
+                (None, None) => Ok(()),
+            };
+            // The peer reset or closed the stream: its answer says why.
+            if sent.is_err() || ended {
+                return None;
+            }
+        }
+        let _ = stream.send_data(Bytes::new(), true);
+        None
+    }
+
     /// Sends it on `stream`: a copy of the frames if the body is whole
     /// (cheap: `Bytes` are shared), the streamed rest otherwise.
     pub(crate) fn send_on(
