@@ -198,9 +198,10 @@ impl<M: SharedManager> SharedPool<M> {
     fn vet(&self, grant: Grant<M::Connection>) -> Option<Lease<M>> {
         let inner = &*self.inner;
         let entry = grant.entry();
-        if let Some(lifetime) = inner.settings.max_lifetime
-            && inner.clock.now().saturating_sub(entry.born) >= nanos(lifetime)
-        {
+        let expired = inner.settings.max_lifetime.is_some_and(|lifetime| {
+            inner.clock.now().saturating_sub(entry.born) >= nanos(lifetime)
+        });
+        if expired {
             grant.drain(DrainCause::Lifetime);
             return None;
         }

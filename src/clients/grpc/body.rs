@@ -75,9 +75,7 @@ impl GrpcBody {
     /// The stream broke: the call ends with the status it means, and a
     /// connection that broke takes no more calls.
     fn broke(&mut self, error: &h2::Error) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if (error.is_io() || error.is_go_away())
-            && let Some(lease) = &self.lease
-        {
+        if let (true, Some(lease)) = (error.is_io() || error.is_go_away(), &self.lease) {
             lease.close();
             lease.drain();
         }
