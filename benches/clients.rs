@@ -6,7 +6,11 @@
 //!   `clients::redis`);
 //! - `deadpool_postgres` / `deadpool_redis`, `bb8_postgres` / `bb8_redis`:
 //!   the peers' pools over the same client library;
-//! - `dedicated`: each task owns its client (the physical floor: no pool).
+//! - `dedicated`: each task owns its client (the physical floor: no pool);
+//! - in `clients_redis` only, `ringpool_shared`: a `SharedPool` of 4
+//!   multiplexed connections carrying up to 64 requests each
+//!   (`RedisManager::shared`), against `ringpool_4`, the exclusive pool at
+//!   the same 4 connections.
 //!
 //! The servers are private, started by the bench on loopback (Debian's
 //! `postgresql` and `redis-server`); a group whose server is missing is
@@ -30,6 +34,8 @@ use hdrhistogram::Histogram;
 use tokio::runtime::Runtime;
 
 const POOL_SIZE: usize = 16;
+/// The pool size of `clients_redis`' shared-against-exclusive question.
+const SHARED_POOL_SIZE: usize = 4;
 const CONCURRENCY: [usize; 2] = [16, 64];
 
 fn runtime() -> Runtime {
@@ -253,6 +259,34 @@ mod redis_get {
             }
             Rc::new(pool)
         });
+        // Four connections, exclusive and shared: the question of
+        // `ringpool_shared` (many requests in flight on each connection)
+        // against `ringpool_4` (one at a time) at the same size.
+        let ringpool_4 = rt.block_on(async {
+            let pool = ringpool::Pool::builder(RedisManager::from_url(url).unwrap())
+                .max_size(SHARED_POOL_SIZE)
+                .build()
+                .unwrap();
+            pool.warm_up().await.unwrap();
+            Rc::new(pool)
+        });
+        let shared = rt.block_on(async {
+            let manager = RedisManager::from_url(url).unwrap().shared(64);
+            let pool = ringpool::shared::SharedPool::builder(manager)
+                .max_size(SHARED_POOL_SIZE)
+                .build()
+                .unwrap();
+            // Open the four connections before measuring.
+            let leases: Vec<_> = {
+                let mut leases = Vec::new();
+                for _ in 0..SHARED_POOL_SIZE * 64 {
+                    leases.push(pool.get().await.unwrap());
+                }
+                leases
+            };
+            drop(leases);
+            Rc::new(pool)
+        });
         let deadpool = Rc::new(
             deadpool_redis::Config::from_url(url)
                 .builder()
@@ -286,6 +320,23 @@ mod redis_get {
                 request(move |_| {
                     let pool = Rc::clone(&ringpool);
                     async move { get(&mut *pool.get().await.unwrap()).await }
+                }),
+            ),
+            (
+                "ringpool_4",
+                request(move |_| {
+                    let pool = Rc::clone(&ringpool_4);
+                    async move { get(&mut *pool.get().await.unwrap()).await }
+                }),
+            ),
+            (
+                "ringpool_shared",
+                request(move |_| {
+                    let pool = Rc::clone(&shared);
+                    async move {
+                        let lease = pool.get().await.unwrap();
+                        get(&mut (*lease).clone()).await;
+                    }
                 }),
             ),
             (

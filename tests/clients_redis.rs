@@ -9,8 +9,11 @@ mod servers;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::sync::atomic::Ordering;
+
 use ringpool::Pool;
-use ringpool::clients::redis::RedisManager;
+use ringpool::clients::redis::{RedisManager, SharedRedisManager};
+use ringpool::shared::SharedPool;
 use servers::{Redis, ServerTest};
 
 fn main() {
@@ -29,6 +32,16 @@ fn main() {
             name: "idle_connections_the_server_kills_are_reaped_and_never_handed_out",
             needs: "redis-server",
             run: idle_connections_the_server_kills_are_reaped_and_never_handed_out,
+        },
+        ServerTest {
+            name: "shared_connections_carry_many_callers_commands_at_once",
+            needs: "redis-server",
+            run: shared_connections_carry_many_callers_commands_at_once,
+        },
+        ServerTest {
+            name: "a_shared_connection_the_server_kills_is_replaced",
+            needs: "redis-server",
+            run: a_shared_connection_the_server_kills_is_replaced,
         },
     ])
 }
@@ -135,5 +148,101 @@ fn idle_connections_the_server_kills_are_reaped_and_never_handed_out(binary: Pat
             assert_eq!(incr(&pool).await.unwrap(), expected);
         }
         pool.close();
+    });
+}
+
+fn shared_pool(redis: &Redis, max: usize, in_flight: usize) -> SharedPool<SharedRedisManager> {
+    let manager = RedisManager::from_url(&format!("redis://{}/0", redis.addr))
+        .unwrap()
+        .shared(in_flight);
+    SharedPool::builder(manager).max_size(max).build().unwrap()
+}
+
+fn shared_connections_carry_many_callers_commands_at_once(binary: PathBuf) {
+    let redis = Redis::start(binary, &[]);
+    let before = redis.info_number("stats", "total_connections_received");
+    runtime().block_on(async {
+        let pool = shared_pool(&redis, 2, 32);
+        let most_at_once = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..64)
+            .map(|task| {
+                let (pool, most_at_once) = (pool.clone(), Arc::clone(&most_at_once));
+                tokio::spawn(async move {
+                    for i in 0..50 {
+                        let lease = pool.get().await.unwrap();
+                        most_at_once.fetch_max(pool.stats().in_flight, Ordering::Relaxed);
+                        let mut conn = (*lease).clone();
+                        let key = format!("shared-{task}-{i}");
+                        let () = redis::cmd("SET")
+                            .arg(&key)
+                            .arg(i)
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap();
+                        let value: i64 = redis::cmd("GET")
+                            .arg(&key)
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap();
+                        assert_eq!(value, i, "each caller gets its own reply");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let stats = pool.stats();
+        assert_eq!(
+            stats.connects, 2,
+            "64 callers on 2 connections of 32: {stats:?}"
+        );
+        assert_eq!((stats.in_flight, stats.waiting), (0, 0), "{stats:?}");
+        assert!(
+            most_at_once.load(Ordering::Relaxed) > 2,
+            "more requests in flight than connections"
+        );
+    });
+    let received = redis.info_number("stats", "total_connections_received") - before;
+    assert!(
+        received <= 2 + 1,
+        "the server accepted {received} connections for 2 shared ones"
+    );
+}
+
+fn a_shared_connection_the_server_kills_is_replaced(binary: PathBuf) {
+    let redis = Redis::start(binary, &[]);
+    runtime().block_on(async {
+        let pool = shared_pool(&redis, 1, 8);
+        let lease = pool.get().await.unwrap();
+        let () = redis::cmd("SET")
+            .arg("k")
+            .arg("v")
+            .query_async(&mut (*lease).clone())
+            .await
+            .unwrap();
+        drop(lease);
+        let reply = redis.command(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+        assert!(reply.starts_with(":1"), "one client killed: {reply}");
+        // The driver task sees the close; until then a get may still take
+        // the old connection, and its command fails: bounded.
+        let mut attempts = 0;
+        let value: String = loop {
+            attempts += 1;
+            assert!(attempts < 1000, "never replaced: {:?}", pool.stats());
+            let lease = pool.get().await.unwrap();
+            match redis::cmd("GET")
+                .arg("k")
+                .query_async(&mut (*lease).clone())
+                .await
+            {
+                Ok(value) => break value,
+                Err(_) => tokio::task::yield_now().await,
+            }
+        };
+        assert_eq!(value, "v");
+        let stats = pool.stats();
+        assert_eq!((stats.connects, stats.drained_closed), (2, 1), "{stats:?}");
+        assert_eq!(stats.open, 1);
     });
 }

@@ -296,3 +296,69 @@ impl SendManager for RedisManager {
 }
 
 super::link::link_watcher!([] RedisManager, RedisConn, IdleWatch::WatchedAndPinged);
+
+/// Redis' multiplexed connections shared by many callers at once, through
+/// a [`SharedPool`](crate::shared::SharedPool): made by
+/// [`RedisManager::shared`].
+///
+/// A `MultiplexedConnection` pipelines the commands of everyone holding a
+/// clone of it, so one connection carries many requests in flight. Each
+/// [`Lease`](crate::shared::Lease) is a place on one connection, up to
+/// `max_in_flight` a connection: take a clone of the connection from it
+/// (`(*lease).clone()`, cheap), run the command, and drop the lease when
+/// the reply is in. Commands that need a connection of their own
+/// (`MULTI`/`EXEC`, blocking pops, `SUBSCRIBE`, `WATCH`) belong on an
+/// exclusive [`Pool`](crate::Pool) of [`RedisManager`] instead: on a shared
+/// connection they would interleave with other callers' commands.
+///
+/// ```no_run
+/// use ringpool::clients::redis::RedisManager;
+/// use ringpool::shared::SharedPool;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = RedisManager::from_url("redis://127.0.0.1:6379/0")?.shared(64);
+/// let pool = SharedPool::builder(manager).max_size(4).build()?;
+/// let lease = pool.get().await?;
+/// let mut conn = (*lease).clone();
+/// let value: Option<String> = redis::cmd("GET").arg("key").query_async(&mut conn).await?;
+/// drop(lease);
+/// # let _ = value;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct SharedRedisManager {
+    inner: RedisManager,
+    max_in_flight: usize,
+}
+
+impl RedisManager {
+    /// This manager's connections, shared: each carries up to
+    /// `max_in_flight` requests at once (at least 1).
+    pub fn shared(self, max_in_flight: usize) -> SharedRedisManager {
+        SharedRedisManager {
+            inner: self,
+            max_in_flight: max_in_flight.max(1),
+        }
+    }
+}
+
+impl crate::shared::SharedManager for SharedRedisManager {
+    type Connection = RedisConn;
+    type Error = RedisError;
+
+    async fn connect(&self) -> Result<RedisConn, RedisError> {
+        SendManager::connect(&self.inner).await
+    }
+
+    /// The `max_in_flight` it was made with.
+    fn capacity(&self, _conn: &RedisConn) -> usize {
+        self.max_in_flight
+    }
+
+    /// False once the connection's driver task ended (the server closed
+    /// it, `CLIENT KILL`, a reset).
+    fn is_open(&self, conn: &RedisConn) -> bool {
+        !conn.link.ended()
+    }
+}
