@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use grpc_server::{EchoClient, Options, Server};
 use hdrhistogram::Histogram;
-use ringpool::clients::grpc::{Channel, GrpcManager};
+use ringpool::clients::grpc::Channel;
+use ringpool::clients::h2::H2Manager;
 use ringpool::shared::SharedPool;
 use ringpool::tcp::Dialer;
 use tokio::runtime::Runtime;
@@ -80,7 +81,7 @@ async fn clients(way: Way, address: std::net::SocketAddr, tasks: usize) -> Clien
     let endpoint = || tonic::transport::Endpoint::from_shared(uri.clone()).unwrap();
     match way {
         Way::Ringpool => {
-            let pool = SharedPool::builder(GrpcManager::new(Dialer::new(address).unwrap()))
+            let pool = SharedPool::builder(H2Manager::new(Dialer::new(address).unwrap()))
                 .max_size(CONNECTIONS)
                 .build()
                 .unwrap();

@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use grpc_server::{EchoClient, Options, Server};
-use ringpool::clients::grpc::{Channel, GrpcManager};
+use ringpool::clients::grpc::Channel;
+use ringpool::clients::h2::H2Manager;
 use ringpool::shared::SharedPool;
 use ringpool::tcp::Dialer;
 use tonic::{Code, Request};
 
 fn channel(address: std::net::SocketAddr, max_size: usize) -> Channel {
-    let manager = GrpcManager::new(Dialer::new(address).unwrap());
+    let manager = H2Manager::new(Dialer::new(address).unwrap());
     let pool = SharedPool::builder(manager)
         .max_size(max_size)
         .acquire_timeout(Duration::from_secs(20))
@@ -95,7 +96,7 @@ async fn calls_in_waves_spread_evenly_over_the_connections() {
         ..Options::default()
     });
     let channel = Channel::new(
-        SharedPool::builder(GrpcManager::new(Dialer::new(server.address).unwrap()))
+        SharedPool::builder(H2Manager::new(Dialer::new(server.address).unwrap()))
             .max_size(4)
             .max_streams(8)
             .build()

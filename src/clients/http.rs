@@ -11,6 +11,10 @@
 //! ([`CloseReason::Abandoned`]): hyper would have to drain the rest or
 //! close it, and the next user must not find out which.
 //!
+//! HTTP/2 (feature `http2`) is shared, not exclusive: `Http2Client` sends
+//! many requests at once on each connection of a
+//! [`SharedPool`](crate::shared::SharedPool).
+//!
 //! With the `tls` feature, [`HttpManager::tls`] makes it HTTPS: the
 //! connector's handshake on the dialed socket (offering ALPN `http/1.1`
 //! unless the connector offers something else), its sessions resumed
@@ -46,6 +50,9 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub use super::http2::{Http2Client, Http2Error};
 use super::link::{ClientBase, DialError, Link};
 use crate::manager::{CloseReason, ErrorClass, IdleWatch};
 use crate::send_manager::SendManager;

@@ -6,7 +6,10 @@
 //!
 //! - [`postgres`] (feature `postgres`): `tokio_postgres::Client`.
 //! - [`redis`] (feature `redis`): a `redis` multiplexed connection.
-//! - [`http`] (feature `http`): a `hyper` HTTP/1.1 client connection.
+//! - [`http`] (feature `http`): a `hyper` HTTP/1.1 client connection;
+//!   with feature `http2`, [`http::Http2Client`] over a shared pool.
+//! - [`h2`] (feature `grpc` or `http2`): HTTP/2 connections for a
+//!   [`SharedPool`](crate::shared::SharedPool).
 //! - [`grpc`] (feature `grpc`): a tonic transport over a
 //!   [`SharedPool`](crate::shared::SharedPool) of HTTP/2 connections.
 //! - [`mysql`] (feature `mysql`): a `mysql_async::Conn`, dialed by
@@ -35,9 +38,14 @@ pub use link::DialError;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;
+#[cfg(any(feature = "grpc", feature = "http2"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "grpc", feature = "http2"))))]
+pub mod h2;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+#[cfg(feature = "http2")]
+mod http2;
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub mod mysql;

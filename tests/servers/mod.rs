@@ -439,6 +439,24 @@ impl Nginx {
     /// Starts one that closes a connection (`Connection: close`) after
     /// `keepalive_requests` requests on it.
     pub fn start(binary: PathBuf, keepalive_requests: u32) -> Nginx {
+        Nginx::start_with(
+            binary,
+            "",
+            &format!("keepalive_requests {keepalive_requests};"),
+        )
+    }
+
+    /// Starts one that speaks HTTP/2 with prior knowledge on its port,
+    /// carrying at most `max_concurrent_streams` requests a connection.
+    pub fn start_http2(binary: PathBuf, max_concurrent_streams: u32) -> Nginx {
+        Nginx::start_with(
+            binary,
+            " http2",
+            &format!("http2_max_concurrent_streams {max_concurrent_streams};"),
+        )
+    }
+
+    fn start_with(binary: PathBuf, listen: &str, settings: &str) -> Nginx {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("ringpool-nginx-{}-{port}", std::process::id()));
@@ -448,10 +466,10 @@ impl Nginx {
              events {{}}\n\
              http {{ log_format conn '$connection $connection_requests $request_uri';\n\
                access_log {dir}/logs/access.log conn;\n\
-               keepalive_requests {keepalive_requests};\n\
+               {settings}\n\
                client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir};\n\
                uwsgi_temp_path {dir}; scgi_temp_path {dir};\n\
-               server {{ listen 127.0.0.1:{port};\n\
+               server {{ listen 127.0.0.1:{port}{listen};\n\
                  location / {{ return 200 \"pong\"; }}\n\
                  location /large {{ return 200 \"{large}\"; }} }} }}\n",
             dir = dir.display(),

@@ -1,20 +1,15 @@
-//! A call's response body: the server's HTTP/2 stream, read within flow
-//! control, holding the call's place on its connection until the stream
-//! ends; or, for a call that failed on the channel's side, nothing but a
-//! status.
+//! A gRPC call's response body: the HTTP/2 stream's, or, for a call that
+//! failed on the channel's side, nothing but a status.
 
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use h2::RecvStream;
 use http_body::{Body, Frame};
-use tokio::task::JoinHandle;
 
-use super::manager::GrpcManager;
 use super::status::Failure;
-use crate::shared::Lease;
+use crate::clients::h2::H2Body;
 
 /// The body of a response from a [`Channel`](super::Channel).
 ///
@@ -22,81 +17,19 @@ use crate::shared::Lease;
 /// `grpc-status` says so (`UNAVAILABLE` when the connection broke), as
 /// tonic reports a server's status. The call's place on its connection is
 /// given back when the body ends or is dropped.
+#[derive(Debug)]
 pub struct GrpcBody {
-    state: State,
-    lease: Option<Lease<GrpcManager>>,
-    /// The request body's sender, stopped when the call ends.
-    sender: Option<JoinHandle<()>>,
-}
-
-enum State {
-    Data(RecvStream),
-    Trailers(RecvStream),
-    Done,
-}
-
-impl std::fmt::Debug for GrpcBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcBody")
-            .field("lease", &self.lease)
-            .finish_non_exhaustive()
-    }
+    stream: Option<H2Body>,
 }
 
 impl GrpcBody {
     pub(crate) fn empty() -> Self {
+        GrpcBody { stream: None }
+    }
+
+    pub(crate) fn stream(stream: H2Body) -> Self {
         GrpcBody {
-            state: State::Done,
-            lease: None,
-            sender: None,
-        }
-    }
-
-    pub(crate) fn stream(
-        recv: RecvStream,
-        lease: Lease<GrpcManager>,
-        sender: Option<JoinHandle<()>>,
-    ) -> Self {
-        let state = match recv.is_end_stream() {
-            true => State::Done,
-            false => State::Data(recv),
-        };
-        let mut body = GrpcBody {
-            state,
-            lease: Some(lease),
-            sender,
-        };
-        if let State::Done = body.state {
-            body.end();
-        }
-        body
-    }
-
-    /// The stream broke: the call ends with the status it means, and a
-    /// connection that broke takes no more calls.
-    fn broke(&mut self, error: &h2::Error) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if let (true, Some(lease)) = (error.is_io() || error.is_go_away(), &self.lease) {
-            lease.close();
-            lease.drain();
-        }
-        let failure = Failure::from_h2("the response stream broke off", error);
-        self.end();
-        Poll::Ready(Some(Ok(Frame::trailers(failure.headers()))))
-    }
-
-    fn end(&mut self) {
-        self.state = State::Done;
-        self.lease = None;
-        if let Some(sender) = self.sender.take() {
-            sender.abort();
-        }
-    }
-}
-
-impl Drop for GrpcBody {
-    fn drop(&mut self) {
-        if let Some(sender) = self.sender.take() {
-            sender.abort();
+            stream: Some(stream),
         }
     }
 }
@@ -110,42 +43,25 @@ impl Body for GrpcBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
-        loop {
-            match &mut this.state {
-                State::Done => return Poll::Ready(None),
-                State::Data(recv) => match recv.poll_data(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Some(Ok(data))) => {
-                        // Read: the server may send as much again.
-                        let _ = recv.flow_control().release_capacity(data.len());
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                    Poll::Ready(Some(Err(error))) => return this.broke(&error),
-                    Poll::Ready(None) => {
-                        let State::Data(recv) = std::mem::replace(&mut this.state, State::Done)
-                        else {
-                            unreachable!("matched Data above")
-                        };
-                        this.state = State::Trailers(recv);
-                    }
-                },
-                State::Trailers(recv) => match recv.poll_trailers(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(Some(trailers))) => {
-                        this.end();
-                        return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-                    }
-                    Poll::Ready(Ok(None)) => {
-                        this.end();
-                        return Poll::Ready(None);
-                    }
-                    Poll::Ready(Err(error)) => return this.broke(&error),
-                },
+        let Some(stream) = &mut this.stream else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(stream).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(None) => {
+                this.stream = None;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(error))) => {
+                this.stream = None;
+                let failure = Failure::from_h2("the response stream broke off", &error);
+                Poll::Ready(Some(Ok(Frame::trailers(failure.headers()))))
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.state, State::Done)
+        self.stream.as_ref().is_none_or(Body::is_end_stream)
     }
 }

@@ -8,19 +8,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri};
+use http::{Request, Response};
 use http_body::Body;
 
 use super::body::GrpcBody;
-use super::manager::GrpcManager;
-use super::outgoing::Outgoing;
 use super::status::{Code, Failure, grpc_timeout};
+use crate::clients::h2::call::{self, CallError, Origin};
+use crate::clients::h2::outgoing::Outgoing;
+use crate::clients::h2::{H2Manager, InvalidAuthority};
 use crate::shared::SharedPool;
-
-/// How many times a call whose stream could not even be opened (the
-/// connection was closing) moves to another connection.
-const UNSENT_RETRIES: usize = 3;
 
 /// A gRPC transport over a [`SharedPool`] of HTTP/2 connections: give it to
 /// a tonic-generated client (`GreeterClient::new(channel)`), which is
@@ -45,12 +41,13 @@ const UNSENT_RETRIES: usize = 3;
 /// # Examples
 ///
 /// ```no_run
-/// use ringpool::clients::grpc::{Channel, GrpcManager};
+/// use ringpool::clients::grpc::Channel;
+/// use ringpool::clients::h2::H2Manager;
 /// use ringpool::shared::SharedPool;
 /// use ringpool::tcp::Dialer;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let pool = SharedPool::builder(GrpcManager::new(Dialer::new("127.0.0.1:50051")?))
+/// let pool = SharedPool::builder(H2Manager::new(Dialer::new("127.0.0.1:50051")?))
 ///     .max_size(8)
 ///     .build()?;
 /// let channel = Channel::new(pool)?;
@@ -61,38 +58,23 @@ const UNSENT_RETRIES: usize = 3;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Channel {
-    pool: SharedPool<GrpcManager>,
-    scheme: Scheme,
-    authority: Authority,
-}
-
-/// The dialer's target is not a valid HTTP authority (`host:port`).
-#[derive(Debug, thiserror::Error)]
-#[error("the target {target:?} is not a valid HTTP authority: give the dialer host:port")]
-pub struct InvalidAuthority {
-    /// The dialer's target.
-    pub target: String,
-    #[source]
-    source: http::uri::InvalidUri,
+    pool: SharedPool<H2Manager>,
+    origin: Origin,
 }
 
 impl Channel {
     /// A channel over `pool`; its requests name the dialer's target as
     /// their `:authority`.
-    pub fn new(pool: SharedPool<GrpcManager>) -> Result<Self, InvalidAuthority> {
-        let target = pool.manager().dialer().target();
-        let authority = Authority::try_from(target.as_str())
-            .map_err(|source| InvalidAuthority { target, source })?;
+    pub fn new(pool: SharedPool<H2Manager>) -> Result<Self, InvalidAuthority> {
         Ok(Channel {
-            scheme: pool.manager().scheme(),
+            origin: Origin::of(&pool)?,
             pool,
-            authority,
         })
     }
 
     /// The pool under it (its [`stats`](SharedPool::stats) show how the
     /// calls spread).
-    pub fn pool(&self) -> &SharedPool<GrpcManager> {
+    pub fn pool(&self) -> &SharedPool<H2Manager> {
         &self.pool
     }
 
@@ -101,19 +83,9 @@ impl Channel {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let (head, body) = request.into_parts();
+        let (mut head, body) = request.into_parts();
         let deadline = grpc_timeout(&head.headers);
-        let path = head
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        let uri = Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path)
-            .build()
-            .expect("scheme, authority and path are each valid");
+        head.uri = self.origin.uri(&head.uri);
         let outgoing = match Outgoing::new(body) {
             Ok(outgoing) => outgoing,
             Err(error) => {
@@ -122,115 +94,54 @@ impl Channel {
                 return failure.response(GrpcBody::empty());
             }
         };
-        let call = self.attempts(head, uri, outgoing);
-        match deadline {
+        let call = call::send(&self.pool, &head, outgoing);
+        let sent = match deadline {
             None => call.await,
             Some(timeout) => match tokio::time::timeout(timeout, call).await {
-                Ok(response) => response,
+                Ok(sent) => sent,
                 // Dropping the call dropped its stream: h2 cancels it.
-                Err(_) => Failure::new(
-                    Code::DeadlineExceeded,
-                    format!("deadline of {timeout:?} exceeded before the response came"),
-                )
-                .response(GrpcBody::empty()),
+                Err(_) => {
+                    return Failure::new(
+                        Code::DeadlineExceeded,
+                        format!("deadline of {timeout:?} exceeded before the response came"),
+                    )
+                    .response(GrpcBody::empty());
+                }
             },
+        };
+        match sent {
+            Ok(response) => response.map(GrpcBody::stream),
+            Err(error) => self.failure(error).response(GrpcBody::empty()),
         }
     }
 
-    async fn attempts<B>(
-        &self,
-        head: http::request::Parts,
-        uri: Uri,
-        mut outgoing: Outgoing<B>,
-    ) -> Response<GrpcBody>
-    where
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let mut unsent_retries = UNSENT_RETRIES;
-        let mut refused_retry = true;
-        let mut avoid = None;
-        loop {
-            let lease = match avoid {
-                None => self.pool.get().await,
-                Some(id) => self.pool.get_other_than(id).await,
-            };
-            let lease = match lease {
-                Ok(lease) => lease,
-                Err(error) => {
-                    let mut message =
-                        format!("no HTTP/2 connection to {}: {error}", self.authority);
-                    let mut source = std::error::Error::source(&error);
-                    while let Some(cause) = source {
-                        message.push_str(&format!(": {cause}"));
-                        source = cause.source();
-                    }
-                    return Failure::new(Code::Unavailable, message).response(GrpcBody::empty());
+    /// The status a failed call ends with.
+    fn failure(&self, error: CallError) -> Failure {
+        match error {
+            CallError::NoConnection(error) => {
+                let mut message = format!(
+                    "no HTTP/2 connection to {}: {error}",
+                    self.origin.authority()
+                );
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    message.push_str(&format!(": {cause}"));
+                    source = cause.source();
                 }
-            };
-            let mut request = Request::new(());
-            *request.method_mut() = head.method.clone();
-            *request.uri_mut() = uri.clone();
-            *request.headers_mut() = head.headers.clone();
-            let opened = match lease.sender.clone().ready().await {
-                Ok(mut sender) => sender.send_request(request, outgoing.is_empty()),
-                Err(error) => Err(error),
-            };
-            let (response, stream) = match opened {
-                Ok(opened) => opened,
-                Err(error) => {
-                    // Nothing was sent: the connection is closing or
-                    // broke. Another one takes the call.
-                    lease.close();
-                    lease.drain();
-                    if unsent_retries > 0 {
-                        unsent_retries -= 1;
-                        continue;
-                    }
-                    return Failure::from_h2("no HTTP/2 stream could be opened", &error)
-                        .response(GrpcBody::empty());
-                }
-            };
-            // A whole body is handed to h2 at once; a streamed one is sent
-            // by a task of its own while the response comes.
-            let sender = match outgoing.is_empty() {
-                true => None,
-                false => outgoing
-                    .send_whole(stream)
-                    .map(|stream| tokio::spawn(outgoing.send_on(stream))),
-            };
-            match response.await {
-                Ok(response) => {
-                    let (parts, recv) = response.into_parts();
-                    return Response::from_parts(parts, GrpcBody::stream(recv, lease, sender));
-                }
-                Err(error) => {
-                    if let Some(sender) = sender {
-                        sender.abort();
-                    }
-                    let connection_ended = error.is_io() || error.is_go_away();
-                    if connection_ended {
-                        lease.close();
-                        lease.drain();
-                    }
-                    // Never processed: refused, or above the last stream a
-                    // graceful GOAWAY let finish.
-                    let unprocessed = error.reason() == Some(h2::Reason::REFUSED_STREAM)
-                        || (error.is_go_away()
-                            && error.is_remote()
-                            && error.reason() == Some(h2::Reason::NO_ERROR));
-                    if unprocessed && refused_retry && outgoing.can_resend() {
-                        refused_retry = false;
-                        avoid = Some(lease.connection_id());
-                        tracing::debug!(%error, "gRPC stream refused: sent again on another connection");
-                        continue;
-                    }
-                    let context = match connection_ended {
-                        true => "the HTTP/2 connection broke",
-                        false => "the server reset the stream",
-                    };
-                    return Failure::from_h2(context, &error).response(GrpcBody::empty());
-                }
+                Failure::new(Code::Unavailable, message)
+            }
+            CallError::Unopened(error) => {
+                Failure::from_h2("no HTTP/2 stream could be opened", &error)
+            }
+            CallError::Failed {
+                error,
+                connection_ended,
+            } => {
+                let context = match connection_ended {
+                    true => "the HTTP/2 connection broke",
+                    false => "the server reset the stream",
+                };
+                Failure::from_h2(context, &error)
             }
         }
     }

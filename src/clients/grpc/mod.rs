@@ -10,20 +10,21 @@
 //! another (up to `max_size`); a connection the server closes (`GOAWAY`)
 //! drains, its calls in flight finish, and new calls go elsewhere.
 //!
-//! Connections are ringpool dials ([`tcp::Dialer`](crate::tcp::Dialer)),
-//! HTTP/2 with prior knowledge, or over TLS with ALPN `h2` (feature
-//! `tls`, [`GrpcManager::tls`]); h2 runs each connection on a task spawned
-//! on the tokio runtime.
+//! Connections are made by [`H2Manager`](crate::clients::h2::H2Manager):
+//! ringpool dials ([`tcp::Dialer`](crate::tcp::Dialer)), HTTP/2 with prior
+//! knowledge, or over TLS with ALPN `h2` (feature `tls`); h2 runs each
+//! connection on a task spawned on the tokio runtime.
 //!
 //! # Examples
 //!
 //! ```no_run
-//! use ringpool::clients::grpc::{Channel, GrpcManager};
+//! use ringpool::clients::grpc::Channel;
+//! use ringpool::clients::h2::H2Manager;
 //! use ringpool::shared::SharedPool;
 //! use ringpool::tcp::Dialer;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let manager = GrpcManager::new(Dialer::new("127.0.0.1:50051")?);
+//! let manager = H2Manager::new(Dialer::new("127.0.0.1:50051")?);
 //! let channel = Channel::new(SharedPool::builder(manager).max_size(8).build()?)?;
 //! // A tonic-generated client takes it as it is:
 //! // let mut greeter = GreeterClient::new(channel.clone());
@@ -35,10 +36,7 @@
 
 mod body;
 mod channel;
-mod manager;
-mod outgoing;
 mod status;
 
 pub use body::GrpcBody;
-pub use channel::{Channel, InvalidAuthority};
-pub use manager::{GrpcConnectError, GrpcManager, H2Connection};
+pub use channel::Channel;

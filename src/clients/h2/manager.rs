@@ -16,7 +16,7 @@ use crate::tcp::Dialer;
 /// Why an HTTP/2 connection could not be made.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum GrpcConnectError {
+pub enum H2ConnectError {
     /// The TCP dial failed.
     #[error(transparent)]
     Dial(#[from] DialError),
@@ -59,22 +59,38 @@ impl H2Connection {
     }
 }
 
-/// Makes the HTTP/2 connections a [`Channel`](super::Channel) shares.
+/// Makes the HTTP/2 connections a [`SharedPool`](crate::shared::SharedPool) lends, for the gRPC
+/// channel (`clients::grpc`, feature `grpc`) and the HTTP/2 client
+/// (`clients::http::Http2Client`, feature `http2`).
+///
+/// ```no_run
+/// use ringpool::clients::h2::H2Manager;
+/// use ringpool::shared::SharedPool;
+/// use ringpool::tcp::Dialer;
+///
+/// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = SharedPool::builder(H2Manager::new(Dialer::new("127.0.0.1:8080")?))
+///     .max_size(8)
+///     .build()?;
+/// # let _ = pool;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
-pub struct GrpcManager {
+pub struct H2Manager {
     base: ClientBase,
     #[cfg(feature = "tls")]
     tls: Option<crate::tcp::TlsConnector>,
 }
 
-impl GrpcManager {
+impl H2Manager {
     /// A manager whose connections `dialer` makes, speaking HTTP/2 with
     /// prior knowledge (plain `http://`).
     ///
     /// Made inside a tokio runtime, it keeps a handle to it, so dials from
     /// outside one run their connection tasks there.
     pub fn new(dialer: Dialer) -> Self {
-        GrpcManager {
+        H2Manager {
             base: ClientBase::new(dialer),
             #[cfg(feature = "tls")]
             tls: None,
@@ -110,12 +126,12 @@ impl GrpcManager {
         io: IO,
         link: Arc<Link>,
         runtime: &tokio::runtime::Handle,
-    ) -> Result<H2Connection, GrpcConnectError>
+    ) -> Result<H2Connection, H2ConnectError>
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let target = self.base.dialer.target();
-        let failed = |source| GrpcConnectError::Handshake {
+        let failed = |source| H2ConnectError::Handshake {
             target: target.clone(),
             source,
         };
@@ -144,11 +160,11 @@ impl GrpcManager {
     }
 }
 
-impl SharedManager for GrpcManager {
+impl SharedManager for H2Manager {
     type Connection = H2Connection;
-    type Error = GrpcConnectError;
+    type Error = H2ConnectError;
 
-    async fn connect(&self) -> Result<H2Connection, GrpcConnectError> {
+    async fn connect(&self) -> Result<H2Connection, H2ConnectError> {
         #[cfg(feature = "tls")]
         let started = std::time::Instant::now();
         let (stream, link, runtime) = self.base.dial(()).await?;
@@ -158,7 +174,7 @@ impl SharedManager for GrpcManager {
             let stream = self
                 .base
                 .within_connect_timeout(started, async {
-                    Ok::<_, GrpcConnectError>(tls.handshake(&target, stream).await?)
+                    Ok::<_, H2ConnectError>(tls.handshake(&target, stream).await?)
                 })
                 .await?;
             return self.handshake(stream, link, &runtime).await;
