@@ -333,8 +333,9 @@ fn a_connection_that_dies_young_paces_dials_but_is_no_failed_dial() {
     let second_id = second.id;
     drop(second);
     // A connection dialed after the death, used and found alive while
-    // young, proves the target: the failures are forgotten.
-    clock.advance(10 * MS);
+    // young (a tenth of the window or more after its dial), proves the
+    // target: the failures are forgotten.
+    clock.advance(100 * MS);
     assert_eq!(pool.get_blocking().unwrap().id, second_id);
     assert_eq!(pool.status().young_deaths_in_a_row, 0);
     assert_quiescent(&pool, &mock);
@@ -375,7 +376,7 @@ fn a_connection_that_served_and_then_died_is_not_a_young_death() {
     config.check_after = Duration::ZERO; // every checkout is checked
     pool.reconfigure(config).unwrap();
     let id = pool.get_blocking().unwrap().id;
-    clock.advance(10 * MS);
+    clock.advance(100 * MS);
     // Checked out again while young: checked, and alive.
     assert_eq!(pool.get_blocking().unwrap().id, id);
     clock.advance(10 * MS);
@@ -444,10 +445,37 @@ fn a_young_connection_proven_alive_is_not_checked_at_every_checkout() {
     clock.advance(MS);
     assert_eq!(pool.get_blocking().unwrap().id, id);
     assert_eq!(checks(), 1, "young and unproven: checked");
+    clock.advance(MS);
+    assert_eq!(pool.get_blocking().unwrap().id, id);
+    assert_eq!(checks(), 2, "alive 2 ms after its dial proves nothing yet");
+    clock.advance(100 * MS);
+    assert_eq!(pool.get_blocking().unwrap().id, id);
+    assert_eq!(checks(), 3, "checked once more, a tenth of the window old");
     for _ in 0..10 {
         clock.advance(MS);
         assert_eq!(pool.get_blocking().unwrap().id, id);
     }
-    assert_eq!(checks(), 1, "proven alive: the fast path, no more peeks");
+    assert_eq!(checks(), 3, "proven alive: the fast path, no more peeks");
+    assert_quiescent(&pool, &mock);
+}
+
+#[test]
+fn a_young_connection_found_alive_just_after_its_dial_and_dead_at_its_next_use_is_a_young_death() {
+    // A server at its client limit answers with an error and closes; busy,
+    // it closes late, so a check between the reply and the close finds the
+    // connection alive. That check must not exempt the connection's death
+    // nor forget the pacing.
+    let (pool, mock, clock) = mock_pool(4);
+    let mut config = pool.config();
+    config.young_death_window = Some(SECOND);
+    pool.reconfigure(config).unwrap();
+    let id = pool.get_blocking().unwrap().id;
+    clock.advance(10 * MS);
+    let conn = pool.get_blocking().unwrap();
+    assert_eq!(conn.id, id, "checked and found alive 10 ms after its dial");
+    conn.discard(); // the client saw the error reply and dropped it
+    let (stats, status) = (pool.stats(), pool.status());
+    assert_eq!(stats.young_deaths, 1, "{stats:?}");
+    assert_eq!(status.young_deaths_in_a_row, 1, "{status:?}");
     assert_quiescent(&pool, &mock);
 }

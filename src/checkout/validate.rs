@@ -117,6 +117,18 @@ fn vet_with<M: Manager>(
 /// and then closes, and that must be seen (and counted) before the
 /// connection is handed out again.
 #[cold]
+/// How old a young connection must be for a check that finds it alive
+/// to prove it: a tenth of `young_death_window`. A server at its client
+/// limit answers with an error and closes; on a busy server the close can
+/// come well after the reply, and a check in between finds the
+/// connection alive. Counted as proof, such a check would forget the
+/// young deaths (the pacing with them) and exempt the connection's own
+/// death from counting: against a starved `redis-server --maxclients`
+/// that let the pool dial at 90-150 a second instead of about 50.
+fn proof_age(window: u64) -> u64 {
+    window / 10
+}
+
 #[inline(never)]
 fn validate_idle<M: Manager>(
     inner: &Inner<M>,
@@ -138,7 +150,7 @@ fn validate_idle<M: Manager>(
         inner.stats.health_checks(1, u64::from(broken));
         if broken {
             reason = Some(CloseReason::Broken);
-        } else if young {
+        } else if young && age >= proof_age(inner.hot.young_death_window_ns.load(relaxed)) {
             // A young connection used and still alive: the target keeps the
             // connections it accepts (see `DialGate::proven`).
             held.mark_seen_alive();

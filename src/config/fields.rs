@@ -115,7 +115,8 @@ declare_config! {
     /// checked at every checkout, however recently it was returned (a
     /// server at its client limit accepts and then drops connections, and
     /// that must be seen before the connection is handed out again). After
-    /// one check finds it alive, or once it is older than the window, this
+    /// a check finds it alive at least a tenth of the window after its dial
+    /// (100 ms by default), or once it is older than the window, this
     /// setting alone decides. Set `young_death_window` to `None` to make
     /// this setting the only rule.
     check_after: Duration = Duration::from_millis(500);
@@ -154,13 +155,16 @@ declare_config! {
     /// Young deaths pace dials (the next dial waits until a spacing after
     /// the dying connection's own dial, growing from `connect_backoff` to
     /// `connect_backoff_max` with each death in a row) until a connection
-    /// dialed after the last death passes a liveness check after use. They
+    /// dialed after the last death passes a liveness check after use, a
+    /// tenth of this window or more after its dial. They
     /// never open the breaker and never fail a get: a get waits for the
     /// paced dial within its own timeout. A connection its peer ended after
     /// serving it (`CloseReason::Finished`) is no death. Connections this
     /// young get the liveness check at every checkout, whatever
-    /// `check_after` says, until one finds them alive after use. `None`
-    /// disables it. Default 1 s.
+    /// `check_after` says, until one finds them alive after use at least a
+    /// tenth of this window after their dial (earlier checks prove nothing:
+    /// a busy server closes late after its error reply). `None` disables
+    /// it. Default 1 s.
     young_death_window: Option<Duration> = Some(Duration::from_secs(1));
     /// Most dials in flight at once, for gets and refills together, so a
     /// cold start or a recovery is no dial storm. Default 8.
