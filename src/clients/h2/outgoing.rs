@@ -104,28 +104,14 @@ where
         None
     }
 
-    /// Sends it on `stream`: a copy of the frames if the body is whole
-    /// (cheap: `Bytes` are shared), the streamed rest otherwise.
+    /// Streams a body that was not whole at once (after `send_whole` gave
+    /// the stream back): the frames already taken, then the rest.
     pub(crate) fn send_on(
         &mut self,
         stream: SendStream<Bytes>,
     ) -> impl Future<Output = ()> + Send + 'static {
-        let frames = match self.complete {
-            true => self.frames.iter().filter_map(copy).collect(),
-            false => std::mem::take(&mut self.frames),
-        };
-        let rest = self.rest.take();
-        pump(stream, frames, rest)
+        pump(stream, std::mem::take(&mut self.frames), self.rest.take())
     }
-}
-
-fn copy(frame: &Frame<Bytes>) -> Option<Frame<Bytes>> {
-    if let Some(data) = frame.data_ref() {
-        return Some(Frame::data(data.clone()));
-    }
-    frame
-        .trailers_ref()
-        .map(|trailers| Frame::trailers(trailers.clone()))
 }
 
 /// Sends `frames`, then the rest of the body, then ends the stream; a body
