@@ -120,6 +120,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         service_time: args.service_time,
         jitter: args.jitter.min(args.service_time),
         threads: cores,
+        protocol: mock_api::Protocol::Line,
     };
     if let Some(addr) = args.mock_api {
         let server = MockApi::start(addr, api)?;

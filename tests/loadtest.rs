@@ -10,7 +10,7 @@ mod engine;
 use std::time::Duration;
 
 use engine::payment::{RequestError, check_reply};
-use engine::{Config, MockApi, MockApiConfig, Mode, Target};
+use engine::{Config, MockApi, MockApiConfig, Mode, Protocol, Target};
 
 const FIELDS: [&str; 11] = [
     "mode",
@@ -39,6 +39,7 @@ fn tiny(target: Target, modes: Vec<Mode>) -> Config {
         stall: Duration::from_secs(1),
         client_threads: 2,
         target,
+        protocol: Protocol::Line,
         endpoints: 1,
     }
 }
@@ -48,12 +49,13 @@ fn api() -> MockApiConfig {
         service_time: Duration::from_micros(200),
         jitter: Duration::from_micros(50),
         threads: 1,
+        protocol: Protocol::Line,
     }
 }
 
 #[test]
 fn every_mode_answers_in_step_and_reports_every_field() {
-    let config = tiny(Target::Embedded(api()), Mode::ALL.to_vec());
+    let config = tiny(Target::Embedded(api()), Mode::LINE.to_vec());
     let (mut announced, mut started, mut done) = (None, Vec::new(), Vec::new());
     let report = engine::run(&config, &mut |event| match event {
         engine::Event::Started { cells, server } => announced = Some((cells, server.is_some())),
@@ -70,7 +72,7 @@ fn every_mode_answers_in_step_and_reports_every_field() {
     // Every mode at one concurrency, then every mode at the next.
     let order: Vec<_> = [1, 8]
         .into_iter()
-        .flat_map(|c| Mode::ALL.into_iter().map(move |mode| (mode, c)))
+        .flat_map(|c| Mode::LINE.into_iter().map(move |mode| (mode, c)))
         .collect();
     let expected: Vec<_> = order
         .iter()
@@ -104,7 +106,7 @@ fn every_mode_answers_in_step_and_reports_every_field() {
         let reuse = cell["reuse_rate"].as_f64().expect("a number");
         assert!((0.0..=1.0).contains(&reuse), "{name}: {cell}");
     }
-    for mode in Mode::ALL {
+    for mode in Mode::LINE {
         assert_eq!(Mode::parse(mode.name()), Some(mode));
         assert!(
             cells.iter().any(|cell| cell["mode"] == mode.name()),
@@ -175,4 +177,66 @@ fn endpoints_spread_the_ringpool_mode_over_several_servers() {
         let third = total / 3;
         assert!(count.abs_diff(third) * 10 <= third, "uneven: {counts:?}");
     }
+}
+
+/// The gRPC modes against the embedded tonic server with a stream limit
+/// of 4: every call is answered and in step, and the connections each
+/// mode opened are what it promises: one per call without a pool, one
+/// channel for tonic's, a connection per task for dedicated, and for
+/// ringpool no more than the calls in flight need (8 tasks over 4 streams
+/// a connection: 2, at most `--pool-size`).
+#[test]
+fn the_grpc_modes_answer_in_step_and_open_the_connections_they_promise() {
+    let mut config = tiny(Target::Embedded(api()), Mode::GRPC.to_vec());
+    config.protocol = Protocol::Grpc { max_streams: 4 };
+    config.concurrency = vec![8];
+    let report = engine::run(&config, &mut |_| {}).expect("the run completes");
+    let names: Vec<_> = report.cells.iter().map(|cell| cell.mode).collect();
+    assert_eq!(names, ["no-pool", "tonic-channel", "ringpool", "dedicated"]);
+    for cell in &report.cells {
+        assert!(
+            cell.requests > 0,
+            "{} answered nothing: {cell:?}",
+            cell.mode
+        );
+        assert_eq!(cell.errors, 0, "{}: {cell:?}", cell.mode);
+        assert_eq!(cell.desyncs, 0, "{}", cell.mode);
+    }
+    let cell = |mode: &str| report.cells.iter().find(|cell| cell.mode == mode).unwrap();
+    // Connections opened in the measured window (counted by the server):
+    // the pools and channels were connected before it.
+    let no_pool = cell("no-pool");
+    assert!(
+        no_pool.reuse_rate < 0.1,
+        "no-pool must dial per call: {no_pool:?}"
+    );
+    assert!(
+        cell("tonic-channel").connects <= 1,
+        "{:?}",
+        cell("tonic-channel")
+    );
+    assert!(cell("dedicated").connects <= 8, "{:?}", cell("dedicated"));
+    let ringpool = cell("ringpool");
+    assert!(
+        ringpool.connects <= 4 && ringpool.reuse_rate > 0.9,
+        "ringpool must share its connections: {ringpool:?}"
+    );
+}
+
+#[test]
+fn a_mode_of_the_other_protocol_is_refused_with_the_modes_that_fit() {
+    let mut config = tiny(Target::Embedded(api()), vec![Mode::Bb8]);
+    config.protocol = Protocol::Grpc { max_streams: 4 };
+    let error = engine::run(&config, &mut |_| {}).err().expect("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("bb8") && message.contains("tonic-channel"),
+        "{message}"
+    );
+    let config = tiny(Target::Embedded(api()), vec![Mode::TonicChannel]);
+    let message = engine::run(&config, &mut |_| {})
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(message.contains("--protocol grpc"), "{message}");
 }

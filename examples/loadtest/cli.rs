@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::engine::{Config, MockApiConfig, Mode, Target};
+use crate::engine::{Config, MockApiConfig, Mode, Protocol, Target};
 
 /// Pool vs no pool against a mock payment API, every mode at every
 /// concurrency, one after another.
@@ -16,11 +16,22 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "1,50,150,1000")]
     pub concurrency: Vec<usize>,
 
-    /// Modes to run, in this order (no-pool, ringpool, ringpool-uring,
-    /// dedicated, deadpool, bb8).
-    #[arg(long, value_delimiter = ',', value_parser = parse_mode,
-          default_value = "no-pool,ringpool,ringpool-uring,dedicated,deadpool,bb8")]
-    pub modes: Vec<Mode>,
+    /// Modes to run, in this order [default: every mode of the protocol:
+    /// no-pool, ringpool, ringpool-uring, dedicated, deadpool, bb8 for
+    /// `line`; no-pool, tonic-channel, ringpool, dedicated for `grpc`].
+    #[arg(long, value_delimiter = ',', value_parser = parse_mode)]
+    pub modes: Option<Vec<Mode>>,
+
+    /// What the requests are: `line` (one request line, one reply line,
+    /// one request at a time per connection) or `grpc` (unary calls over
+    /// HTTP/2, many at once per connection).
+    #[arg(long, value_parser = ["line", "grpc"], default_value = "line")]
+    pub protocol: String,
+
+    /// With `--protocol grpc`: the embedded server's limit on concurrent
+    /// streams per connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    #[arg(long, default_value_t = 100)]
+    pub max_streams: u32,
 
     /// Measured time per cell.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1500ms")]
@@ -101,6 +112,12 @@ fn parse_ringpool_config(text: &str) -> Result<ringpool::Config, String> {
 impl Args {
     /// The engine configuration these flags describe.
     pub fn config(&self) -> Config {
+        let protocol = match self.protocol.as_str() {
+            "grpc" => Protocol::Grpc {
+                max_streams: self.max_streams.max(1),
+            },
+            _ => Protocol::Line,
+        };
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let target = match &self.target {
             Some(target) => Target::Remote(target.clone()),
@@ -108,12 +125,16 @@ impl Args {
                 service_time: self.service_time,
                 jitter: self.jitter.min(self.service_time),
                 threads: self.server_threads.unwrap_or(cores),
+                protocol,
             }),
         };
         let mut ringpool = self.ringpool_config.clone().unwrap_or_default();
         ringpool.max_size = self.pool_size;
         Config {
-            modes: self.modes.clone(),
+            modes: self
+                .modes
+                .clone()
+                .unwrap_or_else(|| Mode::of(protocol).to_vec()),
             concurrency: self.concurrency.clone(),
             duration: self.duration,
             warmup: self.warmup,
@@ -123,6 +144,7 @@ impl Args {
             stall: self.stall,
             client_threads: self.client_threads.unwrap_or(cores),
             target,
+            protocol,
             endpoints: self.endpoints,
         }
     }

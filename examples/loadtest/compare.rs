@@ -79,7 +79,7 @@ struct Target {
     ratio: fn(&CellResult, &CellResult) -> (f64, bool),
 }
 
-const TARGETS: [Target; 6] = [
+const TARGETS: [Target; 8] = [
     Target {
         what: "QPS >= 3x no-pool (c >= 50)",
         applies: |c| c >= 50,
@@ -103,6 +103,21 @@ const TARGETS: [Target; 6] = [
         applies: |_| true,
         against: "bb8",
         ratio: |ring, other| qps_ratio(ring, other, 1.0),
+    },
+    Target {
+        what: "QPS above tonic-channel",
+        applies: |_| true,
+        against: "tonic-channel",
+        ratio: |ring, other| qps_ratio(ring, other, 1.0),
+    },
+    Target {
+        what: "p99 below tonic-channel",
+        applies: |_| true,
+        against: "tonic-channel",
+        ratio: |ring, other| {
+            let ratio = ring.p99_us as f64 / other.p99_us as f64;
+            (ratio, ratio < 1.0)
+        },
     },
     Target {
         what: "CPU/request below no-pool",

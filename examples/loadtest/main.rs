@@ -25,10 +25,22 @@
 //! Run it (about 45 s with the defaults on two cores):
 //!
 //! ```sh
-//! cargo run --release --example loadtest --features tokio,tokio-uring
-//! cargo run --release --example loadtest --features tokio,tokio-uring -- \
+//! cargo run --release --example loadtest --features tokio,tokio-uring,grpc
+//! cargo run --release --example loadtest --features tokio,tokio-uring,grpc -- \
 //!     --concurrency 1,50 --modes no-pool,ringpool --duration 3s \
 //!     --json results.json --chart results.svg
+//! ```
+//!
+//! `--protocol grpc` runs the same authorisations as unary gRPC calls over
+//! HTTP/2 against an embedded tonic server that allows `--max-streams`
+//! (100) concurrent streams per connection, in the modes `no-pool` (a new
+//! channel per call), `tonic-channel` (one tonic `Channel`, one
+//! connection), `ringpool` (`clients::grpc::Channel` over a `SharedPool`
+//! of at most `--pool-size` connections) and `dedicated` (a channel per
+//! task), with the same table, targets and chart:
+//!
+//! ```sh
+//! cargo run --release --example loadtest --features tokio,tokio-uring,grpc -- --protocol grpc
 //! ```
 //!
 //! `--target host:port` sends the requests to a running server that speaks
@@ -48,7 +60,7 @@ use std::io::Write;
 
 use clap::Parser;
 
-use engine::{Config, Event, ServerSummary, Target};
+use engine::{Config, Event, Protocol, ServerSummary, Target};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args = cli::Args::parse();
@@ -124,10 +136,18 @@ fn main() -> Result<(), Box<dyn Error>> {
 fn describe(config: &Config, server: Option<&ServerSummary>) {
     match (&config.target, server) {
         (Target::Embedded(api), Some(server)) => println!(
-            "target: embedded mock payment API on {} ({} threads of its own), \
+            "target: embedded mock payment API on {} ({} threads of its own, {}), \
              service time {:?} ± {:?} simulated by a timer in the server \
              (loopback has no network delay to inject)",
-            server.addr, api.threads, api.service_time, api.jitter
+            server.addr,
+            api.threads,
+            match config.protocol {
+                Protocol::Line => "line protocol".to_string(),
+                Protocol::Grpc { max_streams } =>
+                    format!("gRPC over HTTP/2, at most {max_streams} streams per connection"),
+            },
+            api.service_time,
+            api.jitter
         ),
         (Target::Remote(target), _) => println!("target: {target} (remote)"),
         (Target::Embedded(_), None) => {}

@@ -12,6 +12,10 @@
 //! a 1 ms service time up to 1-2 ms. On loopback there is no network delay
 //! to inject, so this timer is the only latency the server adds.
 //!
+//! The same API is also served over gRPC (`Protocol::Grpc`, see
+//! `mock_api_grpc.rs`): one unary method with the same messages and the
+//! same hold.
+//!
 //! The server runs on its own multi-thread tokio runtime on its own threads
 //! (named `mock-api`), so a client in the same process cannot starve its
 //! accept loop, and the CPU time of exactly those threads can be read
@@ -28,6 +32,11 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+
+#[path = "mock_api_grpc.rs"]
+pub mod grpc;
+#[path = "grpc_text.rs"]
+pub mod grpc_text;
 
 /// The listen backlog: Linux's default `somaxconn` (the kernel caps it at
 /// that anyway), as Go's `net.Listen` uses, so a burst of dials is not
@@ -46,6 +55,24 @@ pub struct MockApiConfig {
     pub jitter: Duration,
     /// Worker threads of the server's own runtime.
     pub threads: usize,
+    /// What the server speaks.
+    pub protocol: Protocol,
+}
+
+/// The mock API's wire protocol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// One request line in, one reply line out, one at a time per
+    /// connection.
+    #[default]
+    Line,
+    /// gRPC over HTTP/2 ([`grpc::AUTHORIZE`]), at most `max_streams`
+    /// requests at once per connection (the server's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`).
+    Grpc {
+        /// The per-connection stream limit the server announces.
+        max_streams: u32,
+    },
 }
 
 /// Counters the server keeps while it runs.
@@ -94,24 +121,25 @@ impl MockApi {
         })?;
         let addr = listener.local_addr()?;
         let timers = Arc::new(Timers::default());
-        let served = Arc::clone(&counters);
-        runtime.spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        served.accepted.fetch_add(1, Ordering::Relaxed);
-                        let (counters, timers) = (Arc::clone(&served), Arc::clone(&timers));
-                        tokio::spawn(async move {
-                            // A connection's errors end that connection only.
-                            let _ = serve(stream, config, &counters, &timers).await;
-                        });
-                    }
-                    // Out of descriptors or a connection reset before it
-                    // was accepted: keep serving the others.
-                    Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-                }
+        match config.protocol {
+            Protocol::Line => {
+                runtime.spawn(accept_lines(
+                    listener,
+                    config,
+                    Arc::clone(&counters),
+                    timers,
+                ));
             }
-        });
+            Protocol::Grpc { max_streams } => {
+                runtime.spawn(grpc::serve(
+                    listener,
+                    config,
+                    Arc::clone(&counters),
+                    timers,
+                    max_streams,
+                ));
+            }
+        }
         Ok(MockApi {
             addr,
             config,
@@ -167,6 +195,30 @@ impl Drop for MockApi {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
+        }
+    }
+}
+
+/// Accepts line-protocol connections, each served on a task of its own.
+async fn accept_lines(
+    listener: tokio::net::TcpListener,
+    config: MockApiConfig,
+    counters: Arc<Counters>,
+    timers: Arc<Timers>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                counters.accepted.fetch_add(1, Ordering::Relaxed);
+                let (counters, timers) = (Arc::clone(&counters), Arc::clone(&timers));
+                tokio::spawn(async move {
+                    // A connection's errors end that connection only.
+                    let _ = serve(stream, config, &counters, &timers).await;
+                });
+            }
+            // Out of descriptors or a connection reset before it
+            // was accepted: keep serving the others.
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
 }

@@ -17,54 +17,21 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::NamedService;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 use tonic::{Request, Response, Status};
 
-/// UTF-8 text as the message: no protobuf, no code generation.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TextCodec;
+#[path = "../../examples/support/grpc_text.rs"]
+mod grpc_text;
 
-impl Codec for TextCodec {
-    type Encode = String;
-    type Decode = String;
-    type Encoder = TextCodec;
-    type Decoder = TextCodec;
-    fn encoder(&mut self) -> TextCodec {
-        TextCodec
-    }
-    fn decoder(&mut self) -> TextCodec {
-        TextCodec
-    }
-}
-
-impl Encoder for TextCodec {
-    type Item = String;
-    type Error = Status;
-    fn encode(&mut self, item: String, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(item.as_bytes());
-        Ok(())
-    }
-}
-
-impl Decoder for TextCodec {
-    type Item = String;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<String>, Status> {
-        let bytes = src.copy_to_bytes(src.remaining());
-        String::from_utf8(bytes.to_vec())
-            .map(Some)
-            .map_err(|_| Status::invalid_argument("not UTF-8"))
-    }
-}
+use grpc_text::TextClient;
+pub use grpc_text::TextCodec;
 
 /// A client as tonic's code generator writes one, for `test.Echo`.
 #[derive(Clone)]
 pub struct EchoClient<T> {
-    inner: tonic::client::Grpc<T>,
+    inner: TextClient<T>,
 }
 
 impl<T> EchoClient<T>
@@ -76,17 +43,12 @@ where
 {
     pub fn new(inner: T) -> Self {
         EchoClient {
-            inner: tonic::client::Grpc::new(inner),
+            inner: TextClient::new(inner),
         }
     }
 
     pub async fn say(&mut self, request: Request<String>) -> Result<Response<String>, Status> {
-        self.inner
-            .ready()
-            .await
-            .map_err(|e| Status::unknown(format!("service was not ready: {}", e.into())))?;
-        let path = http::uri::PathAndQuery::from_static("/test.Echo/Say");
-        self.inner.unary(request, path, TextCodec).await
+        self.inner.unary("/test.Echo/Say", request).await
     }
 }
 

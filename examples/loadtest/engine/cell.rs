@@ -11,10 +11,10 @@ use ringpool::multi::{Endpoint, MultiPool};
 use ringpool::tcp::{TcpManager, TokioTcpManager};
 use tokio::task::JoinSet;
 
-use super::mock_api::MockApi;
+use super::mock_api::{MockApi, Protocol};
 use super::recorder::Recorder;
 use super::sessions::{self, Session};
-use super::{CellResult, Config, Mode, peers, sys, uring};
+use super::{CellResult, Config, Mode, grpc, peers, sys, uring};
 
 /// The multi-thread tokio runtime every tokio mode's client tasks share.
 pub struct ClientRuntime {
@@ -115,7 +115,58 @@ pub fn run(
             loaded.map(|()| (start, end, reset))
         })
     };
+    let speaks_grpc = config.protocol != Protocol::Line;
+    let uri: Arc<str> = format!("http://{target}").into();
     let (start, end, reset) = match mode {
+        Mode::Ringpool if speaks_grpc => {
+            let _enter = client.runtime.enter();
+            let manager =
+                ringpool::clients::h2::H2Manager::new(ringpool::tcp::Dialer::new(&*target)?);
+            let pool = ringpool::shared::SharedPool::builder(manager)
+                .max_size(config.pool_size)
+                .acquire_timeout(config.timeout)
+                .build()?;
+            let channel = ringpool::clients::grpc::Channel::new(pool.clone())?;
+            let stats = || pool.stats().connects;
+            measure(
+                &mut || {
+                    run_tokio(client, concurrency, &plan, |_| grpc::Shared {
+                        client: grpc::TextClient::new(channel.clone()),
+                    })
+                },
+                &stats,
+            )?
+        }
+        Mode::TonicChannel => {
+            let channel = client.runtime.block_on(grpc::connect(&uri, &dials))?;
+            measure(
+                &mut || {
+                    run_tokio(client, concurrency, &plan, |_| grpc::Shared {
+                        client: grpc::TextClient::new(channel.clone()),
+                    })
+                },
+                &counted,
+            )?
+        }
+        Mode::NoPool if speaks_grpc => measure(
+            &mut || {
+                run_tokio(client, concurrency, &plan, |_| grpc::NoPool {
+                    uri: Arc::clone(&uri),
+                    dials: Arc::clone(&dials),
+                })
+            },
+            &counted,
+        )?,
+        Mode::Dedicated if speaks_grpc => measure(
+            &mut || {
+                run_tokio(client, concurrency, &plan, |_| grpc::Dedicated {
+                    uri: Arc::clone(&uri),
+                    dials: Arc::clone(&dials),
+                    client: None,
+                })
+            },
+            &counted,
+        )?,
         Mode::RingpoolUring => {
             let pool = Pool::builder(TcpManager::new(&*target)?)
                 .config(config.ringpool.clone())

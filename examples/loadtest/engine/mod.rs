@@ -23,6 +23,7 @@ pub mod mock_api;
 pub mod payment;
 
 mod cell;
+mod grpc;
 mod peers;
 mod recorder;
 mod sessions;
@@ -34,7 +35,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use mock_api::{MockApi, MockApiConfig};
+pub use mock_api::{MockApi, MockApiConfig, Protocol};
 
 /// How requests reach the target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,11 +53,25 @@ pub enum Mode {
     Deadpool,
     /// bb8 0.9 over tokio `TcpStream`s.
     Bb8,
+    /// gRPC only: one tonic `Channel` (one HTTP/2 connection) shared by
+    /// every task.
+    TonicChannel,
 }
 
 impl Mode {
-    /// Every mode, in the order they run.
-    pub const ALL: [Mode; 6] = [
+    /// Every mode.
+    pub const ALL: [Mode; 7] = [
+        Mode::NoPool,
+        Mode::Ringpool,
+        Mode::RingpoolUring,
+        Mode::Dedicated,
+        Mode::Deadpool,
+        Mode::Bb8,
+        Mode::TonicChannel,
+    ];
+
+    /// The modes of the line protocol, in the order they run by default.
+    pub const LINE: [Mode; 6] = [
         Mode::NoPool,
         Mode::Ringpool,
         Mode::RingpoolUring,
@@ -64,6 +79,22 @@ impl Mode {
         Mode::Deadpool,
         Mode::Bb8,
     ];
+
+    /// The modes of gRPC, in the order they run by default.
+    pub const GRPC: [Mode; 4] = [
+        Mode::NoPool,
+        Mode::TonicChannel,
+        Mode::Ringpool,
+        Mode::Dedicated,
+    ];
+
+    /// The modes that speak `protocol`, in their default order.
+    pub fn of(protocol: Protocol) -> &'static [Mode] {
+        match protocol {
+            Protocol::Line => &Mode::LINE,
+            Protocol::Grpc { .. } => &Mode::GRPC,
+        }
+    }
 
     /// The name used in flags, tables and JSON.
     pub fn name(self) -> &'static str {
@@ -74,6 +105,7 @@ impl Mode {
             Mode::Dedicated => "dedicated",
             Mode::Deadpool => "deadpool",
             Mode::Bb8 => "bb8",
+            Mode::TonicChannel => "tonic-channel",
         }
     }
 
@@ -116,6 +148,9 @@ pub struct Config {
     pub client_threads: usize,
     /// Where the requests go.
     pub target: Target,
+    /// What the requests are: the line protocol or gRPC (an embedded
+    /// server is started speaking it, whatever its config says).
+    pub protocol: Protocol,
     /// Mock API servers the embedded target runs (at least 1). With more
     /// than one, `ringpool` spreads its requests over all of them with a
     /// `MultiPool` (round-robin, `pool_size` in all); every other mode
@@ -218,9 +253,36 @@ pub fn run(
     if config.concurrency.contains(&0) || config.pool_size == 0 {
         return Err("concurrency levels and the pool size must be at least 1".into());
     }
+    if config.endpoints > 1 && config.protocol != Protocol::Line {
+        return Err(
+            "--endpoints above 1 runs the line protocol only: the gRPC modes \
+                    send to one server"
+                .into(),
+        );
+    }
+    let speaks = Mode::of(config.protocol);
+    if let Some(mode) = config.modes.iter().find(|mode| !speaks.contains(mode)) {
+        let names: Vec<_> = speaks.iter().map(|mode| mode.name()).collect();
+        return Err(format!(
+            "mode {} does not speak {}; its modes are: {}",
+            mode.name(),
+            match config.protocol {
+                Protocol::Line => "the line protocol (add --protocol grpc)",
+                Protocol::Grpc { .. } => "gRPC",
+            },
+            names.join(", ")
+        )
+        .into());
+    }
     let servers = match &config.target {
         Target::Embedded(api) => (0..config.endpoints.max(1))
-            .map(|_| MockApi::start(SocketAddr::from(([127, 0, 0, 1], 0)), *api))
+            .map(|_| {
+                let api = MockApiConfig {
+                    protocol: config.protocol,
+                    ..*api
+                };
+                MockApi::start(SocketAddr::from(([127, 0, 0, 1], 0)), api)
+            })
             .collect::<Result<Vec<_>, _>>()?,
         Target::Remote(_) => Vec::new(),
     };
