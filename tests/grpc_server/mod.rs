@@ -64,6 +64,10 @@ pub struct Seen {
     /// Requests being served now, and the most at once.
     pub in_flight: AtomicUsize,
     pub most_in_flight: AtomicUsize,
+    /// The protocol each TLS handshake agreed on (ALPN), in order.
+    pub alpn: Mutex<Vec<Option<Vec<u8>>>>,
+    /// TLS handshakes that failed.
+    pub refused_handshakes: AtomicUsize,
     /// The `grpc-timeout` header of the last request that had one.
     pub last_grpc_timeout: Mutex<Option<String>>,
     /// A second descriptor of each accepted socket, to cut them all at
@@ -145,9 +149,16 @@ async fn say(seen: &Seen, request: Request<String>) -> Result<Response<String>, 
     Ok(Response::new(reply))
 }
 
-/// An accepted socket, counted in `Seen::open` while it lives.
+/// An accepted connection, plain or TLS.
+enum Socket {
+    Plain(tokio::net::TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+/// An accepted connection, counted in `Seen::open` while it lives.
 struct Counted {
-    stream: tokio::net::TcpStream,
+    socket: Socket,
     seen: Arc<Seen>,
 }
 
@@ -160,8 +171,29 @@ impl Drop for Counted {
 impl Connected for Counted {
     type ConnectInfo = TcpConnectInfo;
     fn connect_info(&self) -> TcpConnectInfo {
-        self.stream.connect_info()
+        match &self.socket {
+            Socket::Plain(stream) => stream.connect_info(),
+            #[cfg(feature = "tls")]
+            Socket::Tls(stream) => stream.get_ref().0.connect_info(),
+        }
     }
+}
+
+/// Runs `$op` on the connection's stream, whichever it is.
+macro_rules! on_socket {
+    ($self:ident, $stream:ident => $op:expr) => {
+        match &mut $self.get_mut().socket {
+            Socket::Plain($stream) => {
+                let $stream = Pin::new($stream);
+                $op
+            }
+            #[cfg(feature = "tls")]
+            Socket::Tls($stream) => {
+                let $stream = Pin::new(&mut **$stream);
+                $op
+            }
+        }
+    };
 }
 
 impl AsyncRead for Counted {
@@ -170,7 +202,7 @@ impl AsyncRead for Counted {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+        on_socket!(self, stream => stream.poll_read(cx, buf))
     }
 }
 
@@ -180,13 +212,13 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        on_socket!(self, stream => stream.poll_write(cx, buf))
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        on_socket!(self, stream => stream.poll_flush(cx))
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        on_socket!(self, stream => stream.poll_shutdown(cx))
     }
 }
 
@@ -198,6 +230,9 @@ pub struct Options {
     /// Bind this address (a restart on the same port); any free port if
     /// `None`.
     pub address: Option<SocketAddr>,
+    /// Serve over TLS with this configuration (its ALPN list included).
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<ringpool::tcp::rustls::ServerConfig>>,
 }
 
 /// A running server.
@@ -279,25 +314,52 @@ fn serve(
             .unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
         let listener = bind(address).await;
         bound.send(listener.local_addr().unwrap()).unwrap();
+        #[cfg(feature = "tls")]
+        let tls = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
         let incoming = {
             let seen = Arc::clone(&seen);
-            tokio_stream::wrappers::TcpListenerStream::new(listener).map(move |stream| {
-                stream.map(|stream| {
-                    use std::os::fd::AsFd;
-                    // As tonic's own listener does (`serve_with_incoming`
-                    // leaves the sockets as they come).
-                    let _ = stream.set_nodelay(true);
-                    if let Ok(dup) = stream.as_fd().try_clone_to_owned() {
-                        seen.sockets.lock().unwrap().push(dup);
+            // Handshakes run one after another: enough for tests.
+            futures_util::StreamExt::filter_map(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                move |stream| {
+                    let seen = Arc::clone(&seen);
+                    #[cfg(feature = "tls")]
+                    let tls = tls.clone();
+                    async move {
+                        use std::os::fd::AsFd;
+                        let stream = stream.ok()?;
+                        // As tonic's own listener does (`serve_with_incoming`
+                        // leaves the sockets as they come).
+                        let _ = stream.set_nodelay(true);
+                        if let Ok(dup) = stream.as_fd().try_clone_to_owned() {
+                            seen.sockets.lock().unwrap().push(dup);
+                        }
+                        #[cfg(feature = "tls")]
+                        let socket = match tls {
+                            None => Socket::Plain(stream),
+                            Some(acceptor) => match acceptor.accept(stream).await {
+                                Ok(tls) => {
+                                    let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                                    seen.alpn.lock().unwrap().push(alpn);
+                                    Socket::Tls(Box::new(tls))
+                                }
+                                Err(_) => {
+                                    seen.refused_handshakes.fetch_add(1, Ordering::SeqCst);
+                                    return None;
+                                }
+                            },
+                        };
+                        #[cfg(not(feature = "tls"))]
+                        let socket = Socket::Plain(stream);
+                        seen.open.fetch_add(1, Ordering::SeqCst);
+                        seen.accepted.fetch_add(1, Ordering::SeqCst);
+                        Some(Ok::<_, std::io::Error>(Counted {
+                            socket,
+                            seen: Arc::clone(&seen),
+                        }))
                     }
-                    seen.open.fetch_add(1, Ordering::SeqCst);
-                    seen.accepted.fetch_add(1, Ordering::SeqCst);
-                    Counted {
-                        stream,
-                        seen: Arc::clone(&seen),
-                    }
-                })
-            })
+                },
+            )
         };
         let mut builder = tonic::transport::Server::builder()
             .max_concurrent_streams(options.max_concurrent_streams);
@@ -348,5 +410,3 @@ async fn bind(address: SocketAddr) -> tokio::net::TcpListener {
     }
     panic!("bind {address}: still in use after 2 s")
 }
-
-use tokio_stream::StreamExt as _;
