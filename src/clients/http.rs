@@ -183,8 +183,6 @@ impl<B> std::ops::DerefMut for HttpConn<B> {
 #[derive(Debug)]
 pub struct HttpManager<B> {
     base: ClientBase,
-    #[cfg(feature = "tls")]
-    tls: Option<crate::tcp::TlsConnector>,
     body: std::marker::PhantomData<fn() -> B>,
 }
 
@@ -197,8 +195,6 @@ impl<B> HttpManager<B> {
     pub fn new(dialer: Dialer) -> Self {
         HttpManager {
             base: ClientBase::new(dialer),
-            #[cfg(feature = "tls")]
-            tls: None,
             body: std::marker::PhantomData,
         }
     }
@@ -223,7 +219,7 @@ impl<B> HttpManager<B> {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, connector: crate::tcp::TlsConnector) -> Self {
-        self.tls = Some(connector.with_default_alpn(b"http/1.1"));
+        self.base.set_tls(connector.with_default_alpn(b"http/1.1"));
         self
     }
 
@@ -232,7 +228,7 @@ impl<B> HttpManager<B> {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls_connector(&self) -> Option<&crate::tcp::TlsConnector> {
-        self.tls.as_ref()
+        self.base.tls()
     }
 
     /// The dialer.
@@ -284,22 +280,8 @@ where
     type Error = HttpError;
 
     async fn connect(&self) -> Result<HttpConn<B>, HttpError> {
-        #[cfg(feature = "tls")]
-        let started = std::time::Instant::now();
-        let (stream, link, runtime) = self.base.dial(()).await?;
-        let target = self.base.dialer.target();
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            let stream = self
-                .base
-                .within_connect_timeout(started, async {
-                    Ok::<_, HttpError>(tls.handshake(&target, stream).await?)
-                })
-                .await?;
-            let sender = start(stream, &runtime, target).await?;
-            return Ok(HttpConn::new(sender, link));
-        }
-        let sender = start(stream, &runtime, target).await?;
+        let (stream, link, runtime) = self.base.dial_secured::<HttpError>().await?;
+        let sender = start(stream, &runtime, self.base.dialer.target()).await?;
         Ok(HttpConn::new(sender, link))
     }
 
@@ -337,7 +319,7 @@ where
 
     #[cfg(feature = "tls")]
     fn tls_handshakes(&self) -> Option<crate::TlsHandshakes> {
-        self.tls.as_ref().map(crate::tcp::TlsConnector::handshakes)
+        self.base.tls().map(crate::tcp::TlsConnector::handshakes)
     }
 
     super::link::link_watch!(HttpConn<B>);

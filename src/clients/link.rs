@@ -233,6 +233,14 @@ pub(crate) struct ClientBase {
     pub(crate) dialer: Dialer,
     runtime: Option<Handle>,
     deaths: OnceLock<IdleDeaths>,
+    /// Every dial's TLS, if the manager has it (PostgreSQL negotiates
+    /// its own).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(
+        not(any(feature = "redis", feature = "http", feature = "grpc")),
+        allow(dead_code)
+    )]
+    tls: Option<crate::tcp::TlsConnector>,
 }
 
 impl ClientBase {
@@ -243,7 +251,29 @@ impl ClientBase {
             dialer,
             runtime: Handle::try_current().ok(),
             deaths: OnceLock::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Sets the TLS every dial runs.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(
+        not(any(feature = "redis", feature = "http", feature = "grpc")),
+        allow(dead_code)
+    )]
+    pub(crate) fn set_tls(&mut self, connector: crate::tcp::TlsConnector) {
+        self.tls = Some(connector);
+    }
+
+    /// The TLS every dial runs, if any.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(
+        not(any(feature = "redis", feature = "http", feature = "grpc")),
+        allow(dead_code)
+    )]
+    pub(crate) fn tls(&self) -> Option<&crate::tcp::TlsConnector> {
+        self.tls.as_ref()
     }
 
     /// The pool turned the idle watch on.

@@ -32,6 +32,13 @@
 //! futures can be spawned on a multi-threaded runtime.
 
 pub(crate) mod link;
+#[cfg(any(
+    feature = "redis",
+    feature = "http",
+    feature = "grpc",
+    feature = "http2"
+))]
+mod secured;
 
 pub use link::DialError;
 

@@ -114,9 +114,6 @@ pub struct RedisManager {
     base: ClientBase,
     info: RedisConnectionInfo,
     response_timeout: Option<Duration>,
-    /// TLS (`rediss://`, or [`RedisManager::tls`]).
-    #[cfg(feature = "tls")]
-    tls: Option<crate::tcp::TlsConnector>,
 }
 
 impl RedisManager {
@@ -130,8 +127,6 @@ impl RedisManager {
             base: ClientBase::new(dialer),
             info,
             response_timeout: None,
-            #[cfg(feature = "tls")]
-            tls: None,
         }
     }
 
@@ -203,7 +198,7 @@ impl RedisManager {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, connector: crate::tcp::TlsConnector) -> Self {
-        self.tls = Some(connector);
+        self.base.set_tls(connector);
         self
     }
 
@@ -225,26 +220,10 @@ impl SendManager for RedisManager {
     type Error = RedisError;
 
     async fn connect(&self) -> Result<RedisConn, RedisError> {
-        #[cfg(feature = "tls")]
-        let started = std::time::Instant::now();
-        let (stream, link, runtime) = self.base.dial(()).await?;
+        let (stream, link, runtime) = self.base.dial_secured::<RedisError>().await?;
         let mut config = AsyncConnectionConfig::new();
         if let Some(timeout) = self.response_timeout {
             config = config.set_response_timeout(timeout);
-        }
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            let target = self.base.dialer.target();
-            let stream = self
-                .base
-                .within_connect_timeout(started, async {
-                    Ok::<_, RedisError>(tls.handshake(&target, stream).await?)
-                })
-                .await?;
-            let (conn, driver) =
-                MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
-            runtime.spawn(driver);
-            return Ok(RedisConn { conn, link });
         }
         let (conn, driver) =
             MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
@@ -289,7 +268,7 @@ impl SendManager for RedisManager {
 
     #[cfg(feature = "tls")]
     fn tls_handshakes(&self) -> Option<crate::TlsHandshakes> {
-        self.tls.as_ref().map(crate::tcp::TlsConnector::handshakes)
+        self.base.tls().map(crate::tcp::TlsConnector::handshakes)
     }
 
     super::link::link_watch!(RedisConn);

@@ -61,7 +61,7 @@ mod tls_conn;
 mod tls_counters;
 #[cfg(feature = "tls")]
 mod tls_manager;
-#[cfg(feature = "tls")]
+#[cfg(all(feature = "tls", any(feature = "redis", feature = "postgres")))]
 pub(crate) mod tls_unverified;
 #[cfg(feature = "tokio")]
 mod tokio_conn;

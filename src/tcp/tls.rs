@@ -173,7 +173,7 @@ impl TlsConnector {
 
     /// The same connector offering `protocol` by ALPN if it offers none
     /// yet; the copy shares the session store and the counts.
-    #[cfg(feature = "http")]
+    #[cfg(any(feature = "http", feature = "grpc", feature = "http2"))]
     pub(crate) fn with_default_alpn(self, protocol: &[u8]) -> Self {
         if !self.config.alpn_protocols.is_empty() {
             return self;

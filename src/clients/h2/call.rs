@@ -74,6 +74,8 @@ pub(crate) enum CallError {
     /// closing.
     Failed {
         error: h2::Error,
+        // Read by the gRPC channel, for its status.
+        #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
         connection_ended: bool,
     },
 }

@@ -79,8 +79,6 @@ impl H2Connection {
 #[derive(Debug)]
 pub struct H2Manager {
     base: ClientBase,
-    #[cfg(feature = "tls")]
-    tls: Option<crate::tcp::TlsConnector>,
 }
 
 impl H2Manager {
@@ -92,8 +90,6 @@ impl H2Manager {
     pub fn new(dialer: Dialer) -> Self {
         H2Manager {
             base: ClientBase::new(dialer),
-            #[cfg(feature = "tls")]
-            tls: None,
         }
     }
 
@@ -103,7 +99,7 @@ impl H2Manager {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, connector: crate::tcp::TlsConnector) -> Self {
-        self.tls = Some(connector.with_default_alpn(b"h2"));
+        self.base.set_tls(connector.with_default_alpn(b"h2"));
         self
     }
 
@@ -115,7 +111,7 @@ impl H2Manager {
     /// `https` over TLS, `http` otherwise.
     pub(crate) fn scheme(&self) -> http::uri::Scheme {
         #[cfg(feature = "tls")]
-        if self.tls.is_some() {
+        if self.base.tls().is_some() {
             return http::uri::Scheme::HTTPS;
         }
         http::uri::Scheme::HTTP
@@ -165,20 +161,7 @@ impl SharedManager for H2Manager {
     type Error = H2ConnectError;
 
     async fn connect(&self) -> Result<H2Connection, H2ConnectError> {
-        #[cfg(feature = "tls")]
-        let started = std::time::Instant::now();
-        let (stream, link, runtime) = self.base.dial(()).await?;
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            let target = self.base.dialer.target();
-            let stream = self
-                .base
-                .within_connect_timeout(started, async {
-                    Ok::<_, H2ConnectError>(tls.handshake(&target, stream).await?)
-                })
-                .await?;
-            return self.handshake(stream, link, &runtime).await;
-        }
+        let (stream, link, runtime) = self.base.dial_secured::<H2ConnectError>().await?;
         self.handshake(stream, link, &runtime).await
     }
 
