@@ -430,3 +430,85 @@ async fn with_no_other_connection_allowed_a_refused_stream_is_sent_again_on_the_
     assert_eq!(answered.load(Ordering::SeqCst), 1);
     assert_eq!(channel.pool().stats().connects, 1);
 }
+
+/// A server down for a second under 16 busy callers: the pool dials at
+/// the backoff's pace (the breaker opens after five failures in a row,
+/// then one probe per backoff), not once per call; calls fail with
+/// `Unavailable` meanwhile, and succeed again soon after it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_down_under_load_sees_paced_dials_and_calls_recover() {
+    let server = Server::start(Options::default());
+    let address = server.address;
+    let channel = channel(address, 4);
+    EchoClient::new(channel.clone())
+        .say(Request::new("warm".into()))
+        .await
+        .unwrap();
+    server.kill();
+    let stop = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let callers: Vec<_> = (0..16)
+        .map(|_| {
+            let (mut client, stop, failed) = (
+                EchoClient::new(channel.clone()),
+                Arc::clone(&stop),
+                Arc::clone(&failed),
+            );
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    if let Err(status) = client.say(Request::new("hi".into())).await {
+                        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                        failed.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    // The load runs against the dead port for a second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let down = channel.pool().stats();
+    let calls_failed = failed.load(Ordering::SeqCst);
+    // Five failures open the breaker; then a probe per backoff (100-200 ms
+    // each at the default 200 ms cap): about 10 in the second.
+    assert!(
+        down.connect_failures <= 25,
+        "{} dials in a second of downtime under {calls_failed} failed calls",
+        down.connect_failures
+    );
+    assert!(
+        calls_failed > 100,
+        "the callers kept calling: {calls_failed}"
+    );
+    let restarted = Server::start(Options {
+        address: Some(address),
+        ..Options::default()
+    });
+    let back = Instant::now();
+    let mut client = EchoClient::new(channel.clone());
+    loop {
+        match client.say(Request::new("back".into())).await {
+            Ok(reply) => {
+                assert_eq!(reply.into_inner(), "back");
+                break;
+            }
+            Err(status) => assert_eq!(status.code(), Code::Unavailable, "{status:?}"),
+        }
+        assert!(back.elapsed() < Duration::from_secs(5), "never recovered");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let recovered_in = back.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    println!(
+        "down 1 s: {} dials, {calls_failed} failed calls; first success {recovered_in:?} after the restart",
+        down.connect_failures
+    );
+    assert!(
+        recovered_in < Duration::from_secs(1),
+        "back within the backoff cap and a handshake: {recovered_in:?}"
+    );
+    assert!(restarted.seen.accepted.load(Ordering::SeqCst) >= 1);
+}

@@ -31,6 +31,10 @@ struct Links {
     dials: AtomicUsize,
     dropped: Arc<AtomicUsize>,
     fail_next: AtomicBool,
+    /// Refuse every dial while set.
+    fail_always: AtomicBool,
+    /// Dials refused.
+    refused: AtomicUsize,
     panic_next: AtomicBool,
 }
 
@@ -51,7 +55,9 @@ impl SharedManager for Manager {
         if links.panic_next.swap(false, Ordering::SeqCst) {
             panic!("the manager's connect panicked");
         }
-        if links.fail_next.swap(false, Ordering::SeqCst) {
+        if links.fail_next.swap(false, Ordering::SeqCst) || links.fail_always.load(Ordering::SeqCst)
+        {
+            links.refused.fetch_add(1, Ordering::SeqCst);
             return Err(Refused);
         }
         links.dials.fetch_add(1, Ordering::SeqCst);
@@ -197,8 +203,11 @@ async fn a_get_that_finds_no_room_times_out_on_the_mock_clock_with_the_numbers()
             open,
             in_flight,
             waiting,
+            failed_dials,
+            ..
         } => {
             assert_eq!(*waited, Duration::from_secs(1));
+            assert_eq!(*failed_dials, 0);
             assert_eq!(
                 (*open, *in_flight, *waiting),
                 (1, 2, 0),
@@ -312,7 +321,7 @@ fn a_connection_drains_at_max_lifetime_on_the_mock_clock() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_failed_dial_fails_its_get_with_the_cause_and_a_waiter_dials_next() {
     let links = links(1);
-    let (pool, _mock) = mock_pool(&links, |b| b.max_size(2));
+    let (pool, mock) = mock_pool(&links, |b| b.max_size(2));
     let held = pool.get().await.unwrap();
     links.fail_next.store(true, Ordering::SeqCst);
     let error = pool.get().await.unwrap_err();
@@ -321,9 +330,113 @@ async fn a_failed_dial_fails_its_get_with_the_cause_and_a_waiter_dials_next() {
     assert_eq!(source.to_string(), "refused by the test");
     let stats = pool.stats();
     assert_eq!((stats.dialing, stats.connect_failures), (0, 1));
-    // Its place under max_size was given back.
-    let second = pool.get().await.unwrap();
+    // Its place under max_size was given back; the next dial waits out
+    // the backoff (at most connect_backoff, 50 ms, after one failure).
+    let second = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.get().await }
+    });
+    while mock.armed_timers() == 0 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        links.dials.load(Ordering::SeqCst),
+        1,
+        "no dial before the backoff"
+    );
+    mock.advance(Duration::from_millis(50));
+    let second = second.await.unwrap().unwrap();
     assert_ne!(second.connection_id(), held.connection_id());
+}
+
+/// A target that refuses every dial: dials back off (each waits out the
+/// doubling backoff, on mock time), the breaker opens after
+/// `breaker_threshold` failures in a row and gets then fail at once with
+/// `Unavailable` naming the last connect error, one probe per backoff
+/// tries again, and the first probe that connects closes the breaker.
+#[tokio::test(flavor = "current_thread")]
+async fn a_refusing_target_backs_dials_off_opens_the_breaker_and_a_probe_closes_it() {
+    let links = links(1);
+    let (pool, mock) = mock_pool(&links, |b| {
+        b.max_size(1)
+            .breaker_threshold(Some(3))
+            .connect_backoff(Duration::from_millis(100))
+            .connect_backoff_max(Duration::from_millis(400))
+            .acquire_timeout(Duration::from_secs(10))
+    });
+    links.fail_always.store(true, Ordering::SeqCst);
+    // Three failed dials in a row, each after the backoff of the last.
+    for failure in 1..=3u32 {
+        let get = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.get().await }
+        });
+        if failure > 1 {
+            while mock.armed_timers() == 0 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(
+                links.refused.load(Ordering::SeqCst),
+                failure as usize - 1,
+                "the dial waits for its backoff"
+            );
+            mock.advance(Duration::from_millis(400));
+        }
+        let error = get.await.unwrap().unwrap_err();
+        assert!(matches!(error, SharedError::Connect(_)), "{error:?}");
+    }
+    // Open: a get fails at once, without a dial, naming the cause.
+    let error = pool.get().await.unwrap_err();
+    let SharedError::Unavailable(unavailable) = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(unavailable.consecutive_failures, 3);
+    assert!(unavailable.retry_in <= Duration::from_millis(400));
+    assert!(
+        error.to_string().contains("3 dials failed in a row"),
+        "{error}"
+    );
+    let source = std::error::Error::source(&error).expect("the last connect error");
+    assert_eq!(source.to_string(), "refused by the test");
+    assert_eq!(
+        links.refused.load(Ordering::SeqCst),
+        3,
+        "no dial while open"
+    );
+    // After the backoff, one probe; it fails, and the breaker stays open.
+    mock.advance(Duration::from_millis(400));
+    assert!(matches!(pool.get().await, Err(SharedError::Connect(_))));
+    assert_eq!(links.refused.load(Ordering::SeqCst), 4);
+    assert!(matches!(pool.get().await, Err(SharedError::Unavailable(_))));
+    // The target is back: the next probe connects and closes the breaker.
+    links.fail_always.store(false, Ordering::SeqCst);
+    mock.advance(Duration::from_millis(400));
+    let lease = pool.get().await.unwrap();
+    drop(lease);
+    assert_eq!(pool.get().await.unwrap().connection_id(), 0);
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.connects, stats.connect_failures, stats.dialing),
+        (1, 4, 0)
+    );
+}
+
+/// Connections already open keep serving while the breaker is open.
+#[tokio::test(flavor = "current_thread")]
+async fn an_open_breaker_still_serves_the_connections_that_are_open() {
+    let links = links(2);
+    let (pool, mock) = mock_pool(&links, |b| b.max_size(2).breaker_threshold(Some(1)));
+    let first = pool.get().await.unwrap();
+    let second = pool.get().await.unwrap();
+    links.fail_always.store(true, Ordering::SeqCst);
+    // Full: the third dials, fails, and opens the breaker.
+    assert!(matches!(pool.get().await, Err(SharedError::Connect(_))));
+    drop(second);
+    let again = pool.get().await.expect("room on the open connection");
+    assert_eq!(again.connection_id(), first.connection_id());
+    // Full again: no probe before the backoff, so this one fails fast.
+    assert!(matches!(pool.get().await, Err(SharedError::Unavailable(_))));
+    drop(mock);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -424,6 +537,16 @@ fn bad_settings_are_refused_with_the_field_and_the_fix() {
     assert_eq!(
         build(|b| b.max_lifetime(Duration::ZERO)).field,
         "max_lifetime"
+    );
+    let error = build(|b| b.connect_backoff(Duration::from_secs(1)));
+    assert_eq!(error.field, "connect_backoff_max");
+    assert!(
+        error.to_string().contains("below connect_backoff"),
+        "{error}"
+    );
+    assert_eq!(
+        build(|b| b.breaker_threshold(Some(0))).field,
+        "breaker_threshold"
     );
 }
 

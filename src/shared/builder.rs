@@ -105,6 +105,33 @@ impl<M: SharedManager> SharedBuilder<M> {
         self
     }
 
+    /// The wait after a failed dial before the next (50 ms by default);
+    /// it doubles with each failure in a row, up to
+    /// [`connect_backoff_max`](Self::connect_backoff_max). A get that must
+    /// dial meanwhile waits for it, within its own acquire timeout.
+    pub fn connect_backoff(mut self, backoff: Duration) -> Self {
+        self.settings.connect_backoff = backoff;
+        self
+    }
+
+    /// The longest backoff, and so the breaker's probe interval (200 ms by
+    /// default): while the target is down the pool dials about once per
+    /// half of it.
+    pub fn connect_backoff_max(mut self, backoff: Duration) -> Self {
+        self.settings.connect_backoff_max = backoff;
+        self
+    }
+
+    /// After this many failed dials in a row the breaker opens (5 by
+    /// default; `None` never): a get that needs a new connection fails at
+    /// once with [`SharedError::Unavailable`](super::SharedError), naming
+    /// the last connect error, while one probe dial per backoff decides
+    /// when to close it. Connections already open keep serving.
+    pub fn breaker_threshold(mut self, threshold: Option<u32>) -> Self {
+        self.settings.breaker_threshold = threshold;
+        self
+    }
+
     /// The clock (a [`MockClock`](crate::MockClock)'s in tests); the real
     /// one by default.
     pub fn clock(mut self, clock: Clock) -> Self {
@@ -147,6 +174,20 @@ impl<M: SharedManager> SharedBuilder<M> {
                     "give it a positive duration",
                 ));
             }
+        }
+        if s.connect_backoff_max < s.connect_backoff {
+            return Err(ConfigError::new(
+                "connect_backoff_max",
+                "is below connect_backoff, so the backoff could never grow",
+                "set it to connect_backoff or more",
+            ));
+        }
+        if s.breaker_threshold == Some(0) {
+            return Err(ConfigError::new(
+                "breaker_threshold",
+                "is 0, so the breaker would be open before any dial",
+                "set it to 1 or more, or None to disable the breaker",
+            ));
         }
         if s.max_lifetime == Some(Duration::ZERO) {
             return Err(ConfigError::new(

@@ -12,8 +12,10 @@ pub enum SharedError<E: std::error::Error + 'static> {
     /// could not dial another (it owns `max_size` open connections, or
     /// dials in flight already promise room for every caller queued).
     #[error(
-        "no connection had room within {waited:?} ({open} open, {in_flight} requests in flight, {waiting} callers queued); raise max_size or max_streams, or acquire_timeout"
+        "no connection had room within {waited:?} ({open} open, {in_flight} requests in flight, {waiting} callers queued){}",
+        advice(*failed_dials)
     )]
+    #[non_exhaustive]
     Timeout {
         /// How long the get waited.
         waited: Duration,
@@ -23,6 +25,9 @@ pub enum SharedError<E: std::error::Error + 'static> {
         in_flight: usize,
         /// Callers queued.
         waiting: usize,
+        /// Dials that had failed in a row: new dials were waiting out
+        /// their backoff.
+        failed_dials: u32,
     },
     /// The dial this get made failed.
     #[error("connect failed")]
@@ -31,6 +36,20 @@ pub enum SharedError<E: std::error::Error + 'static> {
     /// what was left of the acquire timeout).
     #[error("connect timed out after {0:?}; is the server up and reachable?")]
     ConnectTimeout(Duration),
+    /// The breaker is open: dials failed `breaker_threshold` times in a
+    /// row, so a get that needs a new connection fails at once; its source
+    /// is the last connect error.
+    #[error(transparent)]
+    Unavailable(crate::UnavailableError<E>),
+}
+
+fn advice(failed_dials: u32) -> String {
+    match failed_dials {
+        0 => "; raise max_size or max_streams, or acquire_timeout".to_string(),
+        n => format!(
+            "; the last {n} dials failed, so new dials wait out a backoff: is the server up and reachable?"
+        ),
+    }
 }
 
 impl<E: std::error::Error + 'static> SharedError<E> {

@@ -6,9 +6,11 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::dial::gate::DialGate;
 use crate::drop_guard::{DropGuard, Unwinding};
-use crate::sync::plain::{AtomicU64, Ordering};
-use crate::time::{Clock, Raced, nanos, with_deadline};
+use crate::error::UnavailableError;
+use crate::sync::plain::{AtomicU64, Mutex, Ordering};
+use crate::time::{Clock, Raced, Sleep, nanos, with_deadline};
 
 use super::error::SharedError;
 use super::handoff::{Handoff, Message};
@@ -64,6 +66,11 @@ struct Inner<M: SharedManager> {
     table: Arc<Table<M::Connection>>,
     settings: SharedSettings,
     clock: Clock,
+    /// Backoff after failed dials, and the breaker with its probe: the
+    /// exclusive pool's gate.
+    gate: DialGate,
+    gate_config: crate::Config,
+    last_connect_error: Mutex<Option<Arc<M::Error>>>,
     connects: AtomicU64,
     connect_failures: AtomicU64,
     leases: AtomicU64,
@@ -123,6 +130,9 @@ impl<M: SharedManager> SharedPool<M> {
             inner: Arc::new(Inner {
                 manager,
                 table: Table::new(settings.max_requests_per_connection),
+                gate: DialGate::new(&settings.gate_config()),
+                gate_config: settings.gate_config(),
+                last_connect_error: Mutex::new(None),
                 settings,
                 clock,
                 connects: AtomicU64::new(0),
@@ -178,7 +188,7 @@ impl<M: SharedManager> SharedPool<M> {
                     .table
                     .plan(inner.settings.max_size, inner.settings.max_streams)
                 {
-                    Plan::Dial => self.dial(deadline).await?,
+                    Plan::Dial => self.dial(start, deadline).await?,
                     Plan::Wait(cell) => match self.wait(cell, deadline).await {
                         Some(Message::Lease(grant)) => grant,
                         Some(Message::Retry) => continue,
@@ -221,32 +231,86 @@ impl<M: SharedManager> SharedPool<M> {
             .min(self.inner.settings.max_streams)
     }
 
-    /// Dials under the place `plan` reserved; the place is given back if
-    /// the dial fails, times out, panics or is cancelled.
-    async fn dial(&self, deadline: u64) -> Result<Grant<M::Connection>, SharedError<M::Error>> {
+    /// Dials under the place `plan` reserved, once the gate lets it; the
+    /// place is given back if the dial fails, times out, panics or is
+    /// cancelled, or the breaker refuses it.
+    async fn dial(
+        &self,
+        start: u64,
+        deadline: u64,
+    ) -> Result<Grant<M::Connection>, SharedError<M::Error>> {
         let inner = &*self.inner;
         let place = DropGuard::new(&*inner.table, (), give_back_dial);
+        let probe = self.pass_gate(start, deadline).await?;
         let now = inner.clock.now();
         let limit = deadline.min(now.saturating_add(nanos(inner.settings.connect_timeout)));
         let outcome = with_deadline(&inner.clock, limit, inner.manager.connect()).await;
         let conn = match outcome {
             Raced::Done(Ok(conn)) => conn,
             Raced::Done(Err(error)) => {
-                inner.connect_failures.fetch_add(1, Ordering::Relaxed);
+                let error = Arc::new(error);
+                self.dial_failed(Some(Arc::clone(&error)));
                 tracing::debug!(%error, "shared pool: dial failed");
-                return Err(SharedError::Connect(Arc::new(error)));
+                return Err(SharedError::Connect(error));
             }
             Raced::TimedOut => {
-                inner.connect_failures.fetch_add(1, Ordering::Relaxed);
+                self.dial_failed(None);
                 let waited = std::time::Duration::from_nanos(inner.clock.now() - now);
                 return Err(SharedError::ConnectTimeout(waited));
             }
         };
+        drop(probe);
+        if inner.gate.on_success() {
+            tracing::info!("shared pool: a dial succeeded after failures; dials resume");
+        }
         let streams = self.limit(&conn);
         place.disarm();
         inner.connects.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(streams, "shared pool: connection opened");
         Ok(inner.table.add(conn, streams, inner.clock.now()))
+    }
+
+    /// Waits until a dial may start: at once, after the backoff of the
+    /// failed dials before it (within `deadline`), or as the breaker's
+    /// probe. Fails at once while the breaker is open and this get may not
+    /// probe; fails with a timeout if the backoff outlasts the get.
+    async fn pass_gate(
+        &self,
+        start: u64,
+        deadline: u64,
+    ) -> Result<Option<DropGuard<'_, DialGate, ()>>, SharedError<M::Error>> {
+        let inner = &*self.inner;
+        loop {
+            let now = inner.clock.now();
+            let closed_until = inner.gate.closed_until(now);
+            if inner.gate.breaker_open() {
+                if closed_until.is_none() && inner.gate.try_probe() {
+                    return Ok(Some(DropGuard::new(&inner.gate, (), end_probe)));
+                }
+                let retry_in = closed_until.map_or(0, |at| at - now);
+                return Err(SharedError::Unavailable(UnavailableError {
+                    consecutive_failures: inner.gate.consecutive_failures(),
+                    retry_in: std::time::Duration::from_nanos(retry_in),
+                    last_connect_error: inner.last_connect_error.lock().clone(),
+                }));
+            }
+            let Some(at) = closed_until else {
+                return Ok(None);
+            };
+            if now >= deadline {
+                return Err(self.timeout(start));
+            }
+            Sleep::until(&inner.clock, at.min(deadline)).await;
+        }
+    }
+
+    fn dial_failed(&self, error: Option<Arc<M::Error>>) {
+        let inner = &*self.inner;
+        inner.connect_failures.fetch_add(1, Ordering::Relaxed);
+        if error.is_some() {
+            *inner.last_connect_error.lock() = error;
+        }
+        inner.gate.on_failure(inner.clock.now(), &inner.gate_config);
     }
 
     /// Waits on `cell` until told or until `deadline`; withdraws from the
@@ -278,6 +342,7 @@ impl<M: SharedManager> SharedPool<M> {
             open: stats.open,
             in_flight: stats.in_flight,
             waiting: stats.waiting,
+            failed_dials: self.inner.gate.consecutive_failures(),
         }
     }
 
@@ -308,6 +373,10 @@ impl<M: SharedManager> SharedPool<M> {
         }
         stats
     }
+}
+
+fn end_probe(gate: &DialGate, (): (), _: Unwinding) {
+    gate.end_probe();
 }
 
 fn give_back_dial<C: Send + Sync + 'static>(table: &Table<C>, (): (), _: Unwinding) {

@@ -11,6 +11,27 @@ pub(crate) struct SharedSettings {
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) acquire_timeout: Duration,
     pub(crate) connect_timeout: Duration,
+    /// First backoff after a failed dial; it doubles with each failure in
+    /// a row, up to `connect_backoff_max`.
+    pub(crate) connect_backoff: Duration,
+    pub(crate) connect_backoff_max: Duration,
+    /// Failed dials in a row that open the breaker (`None`: never).
+    pub(crate) breaker_threshold: Option<u32>,
+}
+
+impl SharedSettings {
+    /// The dial gate's settings, in the exclusive pool's terms (the gate
+    /// is the same).
+    pub(crate) fn gate_config(&self) -> crate::Config {
+        crate::Config {
+            connect_backoff: self.connect_backoff,
+            connect_backoff_max: self.connect_backoff_max,
+            breaker_threshold: self.breaker_threshold,
+            // Dials are bounded by the table (room for the callers queued).
+            max_concurrent_dials: usize::MAX,
+            ..crate::Config::default()
+        }
+    }
 }
 
 impl Default for SharedSettings {
@@ -22,6 +43,9 @@ impl Default for SharedSettings {
             max_lifetime: None,
             acquire_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
+            connect_backoff: Duration::from_millis(50),
+            connect_backoff_max: Duration::from_millis(200),
+            breaker_threshold: Some(5),
         }
     }
 }
