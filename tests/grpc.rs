@@ -512,3 +512,43 @@ async fn a_server_down_under_load_sees_paced_dials_and_calls_recover() {
     );
     assert!(restarted.seen.accepted.load(Ordering::SeqCst) >= 1);
 }
+
+/// Connections the server closes while they are idle (its
+/// `max_connection_age`) leave the pool with no call asking: their
+/// connection task saw the close, and maintenance drops them; the next
+/// call dials anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_server_closes_while_idle_leave_the_pool_by_maintenance() {
+    let server = Server::start(Options {
+        max_connection_age: Some(Duration::from_millis(200)),
+        ..Options::default()
+    });
+    let manager = H2Manager::new(Dialer::new(server.address).unwrap());
+    let pool = SharedPool::builder(manager)
+        .max_size(4)
+        .maintenance_interval(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let maintenance = tokio::spawn(pool.maintenance());
+    let channel = Channel::new(pool.clone()).unwrap();
+    let mut client = EchoClient::new(channel.clone());
+    client.say(Request::new("first".into())).await.unwrap();
+    assert_eq!(pool.stats().open, 1);
+    eventually(
+        "the idle connection the server closed left the pool",
+        || pool.stats().open == 0,
+    )
+    .await;
+    eventually("and its socket closed at the server", || {
+        server.seen.open.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    assert_eq!(pool.stats().drained_closed, 1, "{:?}", pool.stats());
+    client.say(Request::new("again".into())).await.unwrap();
+    assert_eq!(server.seen.accepted.load(Ordering::SeqCst), 2);
+    drop((client, channel, pool));
+    tokio::time::timeout(Duration::from_secs(5), maintenance)
+        .await
+        .expect("maintenance ends with the pool")
+        .unwrap();
+}

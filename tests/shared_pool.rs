@@ -36,6 +36,8 @@ struct Links {
     /// Dials refused.
     refused: AtomicUsize,
     panic_next: AtomicBool,
+    /// `is_open` panics while set.
+    panic_is_open: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,9 @@ impl SharedManager for Manager {
     }
 
     fn is_open(&self, link: &Link) -> bool {
+        if self.0.panic_is_open.load(Ordering::SeqCst) {
+            panic!("the manager's is_open panicked");
+        }
         link.open.load(Ordering::SeqCst)
     }
 }
@@ -548,6 +553,14 @@ fn bad_settings_are_refused_with_the_field_and_the_fix() {
         build(|b| b.breaker_threshold(Some(0))).field,
         "breaker_threshold"
     );
+    assert_eq!(
+        build(|b| b.idle_timeout(Some(Duration::ZERO))).field,
+        "idle_timeout"
+    );
+    assert_eq!(
+        build(|b| b.maintenance_interval(Duration::ZERO)).field,
+        "maintenance_interval"
+    );
 }
 
 #[test]
@@ -592,4 +605,97 @@ fn many_threads_never_put_more_on_a_connection_than_it_carries() {
         links.dropped.load(Ordering::SeqCst) + stats.open,
         links.dials.load(Ordering::SeqCst)
     );
+}
+
+/// Maintenance drains a connection that carried nothing for
+/// `idle_timeout` (seen idle at two rounds with no request in between),
+/// and keeps one that served meanwhile; on the mock clock.
+#[test]
+fn maintenance_closes_connections_idle_for_idle_timeout_and_keeps_used_ones() {
+    let links = links(1);
+    let (pool, mock) = mock_pool(&links, |b| {
+        b.max_size(2).idle_timeout(Some(Duration::from_secs(10)))
+    });
+    let a = block_on(pool.get()).unwrap();
+    let b = block_on(pool.get()).unwrap();
+    let (a_id, b_id) = (a.connection_id(), b.connection_id());
+    drop((a, b));
+    pool.run_maintenance(); // t = 0: both seen idle
+    mock.advance(Duration::from_secs(5));
+    let used = block_on(pool.get()).unwrap();
+    let used_id = used.connection_id();
+    drop(used);
+    pool.run_maintenance(); // t = 5: the used one seen idle anew
+    mock.advance(Duration::from_secs(6));
+    pool.run_maintenance(); // t = 11
+    let stats = pool.stats();
+    assert_eq!(stats.drained_idle, 1, "{stats:?}");
+    assert_eq!(
+        links.dropped.load(Ordering::SeqCst),
+        1,
+        "closed, not just marked"
+    );
+    let kept: Vec<_> = stats.per_connection.iter().map(|&(id, _)| id).collect();
+    assert_eq!(kept, [used_id], "ids {a_id} and {b_id}: the idle one went");
+    mock.advance(Duration::from_secs(5));
+    pool.run_maintenance(); // t = 16: idle since 5
+    let stats = pool.stats();
+    assert_eq!((stats.open, stats.drained_idle), (0, 2), "{stats:?}");
+    assert_eq!(links.dropped.load(Ordering::SeqCst), 2);
+    // The next get dials anew.
+    assert_eq!(block_on(pool.get()).unwrap().connection_id(), 2);
+}
+
+/// A connection whose manager says it takes no more requests (the server
+/// closed it while idle) is closed by maintenance with no get asking; a
+/// manager that panics there loses nothing and maintenance goes on.
+#[test]
+fn maintenance_closes_connections_the_manager_says_closed_and_survives_its_panic() {
+    let links = links(1);
+    let (pool, _mock) = mock_pool(&links, |b| b.max_size(2).idle_timeout(None));
+    let a = block_on(pool.get()).unwrap();
+    let b = block_on(pool.get()).unwrap();
+    a.open.store(false, Ordering::SeqCst);
+    drop((a, b));
+    pool.run_maintenance();
+    let stats = pool.stats();
+    assert_eq!((stats.open, stats.drained_closed), (1, 1), "{stats:?}");
+    assert_eq!(links.dropped.load(Ordering::SeqCst), 1);
+    links.panic_is_open.store(true, Ordering::SeqCst);
+    pool.run_maintenance();
+    links.panic_is_open.store(false, Ordering::SeqCst);
+    let stats = pool.stats();
+    assert_eq!((stats.open, stats.drained_closed), (0, 2), "{stats:?}");
+    assert_eq!(links.dropped.load(Ordering::SeqCst), 2);
+    assert_eq!(block_on(pool.get()).unwrap().connection_id(), 2);
+}
+
+/// The maintenance task runs a round every interval on the pool's clock
+/// and ends when the pool is dropped.
+#[tokio::test(flavor = "current_thread")]
+async fn the_maintenance_task_runs_on_the_pool_clock_and_ends_with_the_pool() {
+    let links = links(1);
+    let (pool, mock) = mock_pool(&links, |b| {
+        b.idle_timeout(Some(Duration::from_secs(2)))
+            .maintenance_interval(Duration::from_secs(1))
+    });
+    drop(pool.get().await.unwrap());
+    let task = tokio::spawn(pool.maintenance());
+    for _ in 0..4 {
+        while mock.armed_timers() == 0 {
+            tokio::task::yield_now().await;
+        }
+        mock.advance(Duration::from_secs(1));
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..10_000 {
+        if pool.stats().open == 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!((pool.stats().open, pool.stats().drained_idle), (0, 1));
+    drop(pool);
+    mock.advance(Duration::from_secs(1));
+    task.await.unwrap();
 }

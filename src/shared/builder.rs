@@ -132,6 +132,22 @@ impl<M: SharedManager> SharedBuilder<M> {
         self
     }
 
+    /// A connection that carried no request for this long drains and
+    /// closes (30 s by default, as for exclusive pools; `None` never).
+    /// Applied by [`maintenance`](SharedPool::maintenance), to the
+    /// precision of its interval.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.settings.idle_timeout = timeout;
+        self
+    }
+
+    /// How often [`maintenance`](SharedPool::maintenance) runs (5 s by
+    /// default).
+    pub fn maintenance_interval(mut self, interval: Duration) -> Self {
+        self.settings.maintenance_interval = interval;
+        self
+    }
+
     /// The clock (a [`MockClock`](crate::MockClock)'s in tests); the real
     /// one by default.
     pub fn clock(mut self, clock: Clock) -> Self {
@@ -180,6 +196,20 @@ impl<M: SharedManager> SharedBuilder<M> {
                 "connect_backoff_max",
                 "is below connect_backoff, so the backoff could never grow",
                 "set it to connect_backoff or more",
+            ));
+        }
+        if s.maintenance_interval.is_zero() {
+            return Err(ConfigError::new(
+                "maintenance_interval",
+                "is 0, so maintenance would run without pause",
+                "give it a positive duration (5 s is the default)",
+            ));
+        }
+        if s.idle_timeout == Some(Duration::ZERO) {
+            return Err(ConfigError::new(
+                "idle_timeout",
+                "is 0, so every connection would close between two requests",
+                "give it a positive duration, or None to keep idle connections",
             ));
         }
         if s.breaker_threshold == Some(0) {

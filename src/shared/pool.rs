@@ -2,9 +2,11 @@
 //! when every open connection is full, and queues callers first in, first
 //! out when nothing has room.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::dial::gate::DialGate;
 use crate::drop_guard::{DropGuard, Unwinding};
@@ -71,6 +73,9 @@ struct Inner<M: SharedManager> {
     gate: DialGate,
     gate_config: crate::Config,
     last_connect_error: Mutex<Option<Arc<M::Error>>>,
+    /// Maintenance's notes on connections with no load: id -> (requests
+    /// started when first seen idle, when).
+    idle_since: Mutex<HashMap<u64, (u64, u64)>>,
     connects: AtomicU64,
     connect_failures: AtomicU64,
     leases: AtomicU64,
@@ -122,6 +127,8 @@ pub struct SharedStats {
     pub drained_lifetime: u64,
     /// Connections drained at `max_requests_per_connection`.
     pub drained_requests: u64,
+    /// Connections drained after `idle_timeout` with no request.
+    pub drained_idle: u64,
 }
 
 impl<M: SharedManager> SharedPool<M> {
@@ -133,6 +140,7 @@ impl<M: SharedManager> SharedPool<M> {
                 gate: DialGate::new(&settings.gate_config()),
                 gate_config: settings.gate_config(),
                 last_connect_error: Mutex::new(None),
+                idle_since: Mutex::new(HashMap::new()),
                 settings,
                 clock,
                 connects: AtomicU64::new(0),
@@ -346,6 +354,53 @@ impl<M: SharedManager> SharedPool<M> {
         }
     }
 
+    /// The maintenance task: every `maintenance_interval`, drains the
+    /// connections idle for `idle_timeout`, those past `max_lifetime`, and
+    /// those whose manager says they take no more requests (an HTTP/2
+    /// connection the server closed or reset: its connection task saw it
+    /// at once), so none waits for a get to find it. It holds only a weak
+    /// reference and ends when the pool is dropped. Spawn it on the
+    /// runtime the manager uses.
+    ///
+    /// ```
+    /// # use ringpool::shared::{SharedManager, SharedPool};
+    /// # struct Links;
+    /// # impl SharedManager for Links {
+    /// #     type Connection = ();
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self) -> Result<(), std::io::Error> { Ok(()) }
+    /// #     fn capacity(&self, _: &()) -> usize { 100 }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = SharedPool::builder(Links).build().unwrap();
+    /// let maintenance = tokio::spawn(pool.maintenance());
+    /// drop(pool);
+    /// maintenance.await.unwrap(); // ends with the pool
+    /// # }
+    /// ```
+    pub fn maintenance(&self) -> impl Future<Output = ()> + Send + use<M> {
+        let pool = Arc::downgrade(&self.inner);
+        let clock = self.inner.clock.clone();
+        let interval = nanos(self.inner.settings.maintenance_interval);
+        async move {
+            loop {
+                let next = clock.now().saturating_add(interval);
+                if !sweep(&pool) {
+                    return;
+                }
+                Sleep::until(&clock, next).await;
+            }
+        }
+    }
+
+    /// Runs one maintenance round now (see
+    /// [`maintenance`](SharedPool::maintenance)), for applications that
+    /// schedule it themselves.
+    pub fn run_maintenance(&self) {
+        round(&self.inner);
+    }
+
     /// The pool's numbers now.
     pub fn stats(&self) -> SharedStats {
         let inner = &*self.inner;
@@ -359,6 +414,7 @@ impl<M: SharedManager> SharedPool<M> {
             drained_closed: inner.table.drained(DrainCause::Closed),
             drained_lifetime: inner.table.drained(DrainCause::Lifetime),
             drained_requests: inner.table.drained(DrainCause::Requests),
+            drained_idle: inner.table.drained(DrainCause::Idle),
             ..SharedStats::default()
         };
         for entry in &entries {
@@ -372,6 +428,69 @@ impl<M: SharedManager> SharedPool<M> {
             }
         }
         stats
+    }
+}
+
+/// One round, if the pool still exists.
+fn sweep<M: SharedManager>(pool: &Weak<Inner<M>>) -> bool {
+    match pool.upgrade() {
+        Some(inner) => {
+            round(&inner);
+            true
+        }
+        None => false,
+    }
+}
+
+fn round<M: SharedManager>(inner: &Inner<M>) {
+    let now = inner.clock.now();
+    let (entries, _) = inner.table.connections();
+    let mut idle_since = inner.idle_since.lock();
+    idle_since.retain(|id, _| entries.iter().any(|entry| entry.id == *id));
+    for entry in entries.iter().filter(|entry| !entry.is_draining()) {
+        let expired = inner
+            .settings
+            .max_lifetime
+            .is_some_and(|lifetime| now.saturating_sub(entry.born) >= nanos(lifetime));
+        if expired {
+            inner.table.drain(entry, DrainCause::Lifetime);
+            continue;
+        }
+        // User code: a panic is caught, logged, and the connection is
+        // taken as closed; maintenance goes on.
+        let open = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            inner.manager.is_open(&entry.conn)
+        }));
+        if !open.unwrap_or_else(|_| {
+            tracing::error!(
+                id = entry.id,
+                "shared pool: the manager's is_open panicked in maintenance; the connection drains"
+            );
+            false
+        }) {
+            tracing::debug!(id = entry.id, "shared pool: a connection closed while idle");
+            inner.table.drain(entry, DrainCause::Closed);
+            continue;
+        }
+        let Some(timeout) = inner.settings.idle_timeout else {
+            continue;
+        };
+        if entry.load() != 0 {
+            idle_since.remove(&entry.id);
+            continue;
+        }
+        let started = entry.started();
+        match idle_since.get(&entry.id) {
+            Some(&(seen, since)) if seen == started => {
+                if now.saturating_sub(since) >= nanos(timeout) {
+                    tracing::debug!(id = entry.id, "shared pool: an idle connection drains");
+                    inner.table.drain(entry, DrainCause::Idle);
+                }
+            }
+            _ => {
+                idle_since.insert(entry.id, (started, now));
+            }
+        }
     }
 }
 

@@ -17,6 +17,11 @@ pub(crate) struct SharedSettings {
     pub(crate) connect_backoff_max: Duration,
     /// Failed dials in a row that open the breaker (`None`: never).
     pub(crate) breaker_threshold: Option<u32>,
+    /// A connection that carried no request for this long drains
+    /// (`None`: never); applied by maintenance.
+    pub(crate) idle_timeout: Option<Duration>,
+    /// How often maintenance runs.
+    pub(crate) maintenance_interval: Duration,
 }
 
 impl SharedSettings {
@@ -46,6 +51,8 @@ impl Default for SharedSettings {
             connect_backoff: Duration::from_millis(50),
             connect_backoff_max: Duration::from_millis(200),
             breaker_threshold: Some(5),
+            idle_timeout: Some(Duration::from_secs(30)),
+            maintenance_interval: Duration::from_secs(5),
         }
     }
 }

@@ -59,6 +59,12 @@ impl<C> Entry<C> {
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
+
+    /// Requests ever started on it: unchanged between two looks with no
+    /// load at either means it carried nothing in between.
+    pub(crate) fn started(&self) -> u64 {
+        self.started.load(Ordering::SeqCst)
+    }
 }
 
 /// Why a connection stopped taking requests.
@@ -71,6 +77,8 @@ pub(crate) enum DrainCause {
     Lifetime,
     /// `max_requests_per_connection` reached.
     Requests,
+    /// Idle for `idle_timeout`.
+    Idle,
 }
 
 /// What a caller that found no room does next.
@@ -96,8 +104,8 @@ pub(crate) struct Table<C: Send + Sync + 'static> {
     /// After how many requests a connection drains (0: never).
     max_requests: PlainU64,
     /// Connections that began to drain, by cause: closed, lifetime,
-    /// requests.
-    drained: [PlainU64; 3],
+    /// requests, idle.
+    drained: [PlainU64; 4],
     next_id: PlainU64,
 }
 
@@ -138,7 +146,7 @@ impl<C: Send + Sync + 'static> Table<C> {
             waiters: Mutex::new(VecDeque::new()),
             waiting: AtomicUsize::new(0),
             max_requests: PlainU64::new(max_requests.unwrap_or(0)),
-            drained: [PlainU64::new(0), PlainU64::new(0), PlainU64::new(0)],
+            drained: [0; 4].map(PlainU64::new),
             next_id: PlainU64::new(0),
         })
     }
