@@ -323,3 +323,89 @@ fn the_grafana_dashboard_queries_only_metrics_that_exist() {
         );
     }
 }
+
+/// A connection of the shared-pool test: a place count the manager
+/// reports as its capacity.
+struct Stream;
+
+#[derive(Debug, thiserror::Error)]
+#[error("refused")]
+struct Refused;
+
+struct Streams {
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+impl ringpool::shared::SharedManager for Streams {
+    type Connection = Stream;
+    type Error = Refused;
+    async fn connect(&self) -> Result<Stream, Refused> {
+        match self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            true => Err(Refused),
+            false => Ok(Stream),
+        }
+    }
+    fn capacity(&self, _: &Stream) -> usize {
+        2
+    }
+}
+
+#[test]
+fn a_shared_pool_reports_its_connections_requests_and_drains() {
+    use ringpool::shared::SharedPool;
+    let (clock, control) = Clock::mock();
+    let pool = SharedPool::builder(Streams {
+        refuse: std::sync::atomic::AtomicBool::new(false),
+    })
+    .name("orders")
+    .max_size(3)
+    .max_lifetime(Duration::from_secs(60))
+    .clock(clock)
+    .build()
+    .unwrap();
+    let mut registry = Registry::default();
+    pool.register_metrics(registry.sub_registry_with_prefix("svc"));
+    let block_on = futures_executor::block_on;
+    // Four requests, two places a connection: two connections.
+    let mut leases: Vec<_> = (0..4).map(|_| block_on(pool.get()).unwrap()).collect();
+    pool.manager()
+        .refuse
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(block_on(pool.get()).is_err(), "full, and the dial refused");
+    let text = scrape(&registry);
+    let p = r#"pool="orders""#;
+    let value = |series: &str| sample(&text, &format!("svc_ringpool_shared_{series}"));
+    assert_eq!(value(&format!(r#"connections{{{p},state="open"}}"#)), 2.0);
+    assert_eq!(
+        value(&format!(r#"connections{{{p},state="draining"}}"#)),
+        0.0
+    );
+    assert_eq!(value(&format!("requests_in_flight{{{p}}}")), 4.0);
+    assert_eq!(value(&format!("busiest_connection_requests{{{p}}}")), 2.0);
+    assert_eq!(value(&format!("max_size{{{p}}}")), 3.0);
+    assert_eq!(value(&format!("max_streams{{{p}}}")), 100.0);
+    assert_eq!(value(&format!("leases_total{{{p}}}")), 4.0);
+    assert_eq!(value(&format!("connects_total{{{p}}}")), 2.0);
+    assert_eq!(value(&format!("connect_errors_total{{{p}}}")), 1.0);
+    assert_eq!(value(&format!("failed_dials_in_a_row{{{p}}}")), 1.0);
+    // Past max_lifetime both drain; the one with no request left goes.
+    leases.truncate(2);
+    control.advance(Duration::from_secs(61));
+    pool.run_maintenance();
+    let text = scrape(&registry);
+    let value = |series: &str| sample(&text, &format!("svc_ringpool_shared_{series}"));
+    assert_eq!(
+        value(&format!(r#"drained_total{{{p},reason="lifetime"}}"#)),
+        2.0
+    );
+    assert_eq!(
+        value(&format!(r#"connections{{{p},state="draining"}}"#)),
+        1.0
+    );
+    assert_eq!(value(&format!(r#"connections{{{p},state="open"}}"#)), 0.0);
+    drop(pool);
+    assert!(
+        !scrape(&registry).contains("ringpool_shared"),
+        "a dropped pool reports nothing"
+    );
+}

@@ -65,6 +65,13 @@ impl<M: SharedManager> SharedBuilder<M> {
         }
     }
 
+    /// The pool's name (default `default`): the `pool` label of its
+    /// metrics, so two pools in one process can be told apart.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.settings.name = name.into();
+        self
+    }
+
     /// Open connections the pool may own at most (16 by default).
     /// Draining connections, which take no new requests, are not counted:
     /// a replacement is dialed while one finishes its last requests.

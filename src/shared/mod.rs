@@ -24,6 +24,8 @@ mod builder;
 mod error;
 mod handoff;
 mod manager;
+#[cfg(feature = "prometheus")]
+mod metrics;
 mod pool;
 mod settings;
 mod table;

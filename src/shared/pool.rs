@@ -129,6 +129,9 @@ pub struct SharedStats {
     pub drained_requests: u64,
     /// Connections drained after `idle_timeout` with no request.
     pub drained_idle: u64,
+    /// Dials that failed in a row (0 after a success): new dials back
+    /// off, and the breaker is open at `breaker_threshold`.
+    pub failed_dials_in_a_row: u32,
 }
 
 impl<M: SharedManager> SharedPool<M> {
@@ -153,6 +156,25 @@ impl<M: SharedManager> SharedPool<M> {
     /// The manager.
     pub fn manager(&self) -> &M {
         &self.inner.manager
+    }
+
+    /// The pool's name ([`SharedBuilder::name`](super::SharedBuilder::name)).
+    pub fn name(&self) -> &str {
+        &self.inner.settings.name
+    }
+
+    /// The limits a scrape reports beside the stats: `max_size` and
+    /// `max_streams`.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn limits(&self) -> (usize, usize) {
+        let settings = &self.inner.settings;
+        (settings.max_size, settings.max_streams)
+    }
+
+    /// A handle that does not keep the pool alive (for a metrics registry).
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn downgrade(&self) -> WeakPool<M> {
+        WeakPool(Arc::downgrade(&self.inner))
     }
 
     /// A place on a connection for one request: on the least loaded open
@@ -415,6 +437,7 @@ impl<M: SharedManager> SharedPool<M> {
             drained_lifetime: inner.table.drained(DrainCause::Lifetime),
             drained_requests: inner.table.drained(DrainCause::Requests),
             drained_idle: inner.table.drained(DrainCause::Idle),
+            failed_dials_in_a_row: inner.gate.consecutive_failures(),
             ..SharedStats::default()
         };
         for entry in &entries {
@@ -428,6 +451,17 @@ impl<M: SharedManager> SharedPool<M> {
             }
         }
         stats
+    }
+}
+
+/// A pool held weakly.
+#[cfg(feature = "prometheus")]
+pub(crate) struct WeakPool<M: SharedManager>(Weak<Inner<M>>);
+
+#[cfg(feature = "prometheus")]
+impl<M: SharedManager> WeakPool<M> {
+    pub(crate) fn upgrade(&self) -> Option<SharedPool<M>> {
+        self.0.upgrade().map(|inner| SharedPool { inner })
     }
 }
 

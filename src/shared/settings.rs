@@ -5,6 +5,8 @@ use std::time::Duration;
 /// The settings of a [`SharedPool`], fixed when it is built.
 #[derive(Clone, Debug)]
 pub(crate) struct SharedSettings {
+    /// The `pool` field of its logs and label of its metrics.
+    pub(crate) name: String,
     pub(crate) max_size: usize,
     pub(crate) max_streams: usize,
     pub(crate) max_requests_per_connection: Option<u64>,
@@ -42,6 +44,7 @@ impl SharedSettings {
 impl Default for SharedSettings {
     fn default() -> Self {
         SharedSettings {
+            name: "default".to_string(),
             max_size: 16,
             max_streams: 100,
             max_requests_per_connection: None,
