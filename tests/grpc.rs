@@ -552,3 +552,101 @@ async fn connections_the_server_closes_while_idle_leave_the_pool_by_maintenance(
         .expect("maintenance ends with the pool")
         .unwrap();
 }
+
+fn requests(server: &Server) -> usize {
+    server.seen.shares().iter().sum()
+}
+
+/// A channel over a set of three servers: calls spread evenly over the
+/// endpoints, fail over past a killed one with no call failing, and follow
+/// the endpoint set as it changes by hand and by discovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balanced_channel_spreads_calls_fails_over_and_follows_the_endpoint_set() {
+    use ringpool::multi::Endpoint;
+    use ringpool::shared::SharedSet;
+    let (a, b, c) = (
+        Server::start(Options::default()),
+        Server::start(Options::default()),
+        Server::start(Options::default()),
+    );
+    let set = SharedSet::try_builder(|endpoint: &Endpoint| {
+        Dialer::new(endpoint.as_str()).map(H2Manager::new)
+    })
+    .endpoints([a.address.to_string(), b.address.to_string()])
+    .configure(|pool| pool.max_size(2).acquire_timeout(Duration::from_secs(20)))
+    .build()
+    .unwrap();
+    let channel = Channel::balanced(set.clone(), "http://grpc.test:50051").unwrap();
+    let wave = |n: usize, text: &'static str| {
+        let calls: Vec<_> = (0..n)
+            .map(|_| {
+                let mut client = EchoClient::new(channel.clone());
+                tokio::spawn(async move { client.say(Request::new(text.to_string())).await })
+            })
+            .collect();
+        async move {
+            let mut failed = Vec::new();
+            for call in calls {
+                if let Err(status) = call.await.unwrap() {
+                    failed.push(status);
+                }
+            }
+            failed
+        }
+    };
+    // Balanced: 400 calls at once, each held 20 ms.
+    assert!(wave(400, "sleep:20:x").await.is_empty());
+    let (on_a, on_b) = (requests(&a), requests(&b));
+    let mean = (on_a + on_b) as f64 / 2.0;
+    assert!(
+        on_a as f64 <= mean * 1.2 && on_b as f64 <= mean * 1.2,
+        "calls spread over the two endpoints: {on_a} and {on_b}"
+    );
+    // B dies. Calls that raced the kill on its connections may fail (with
+    // a clear status; they may have reached it). Once its pool has seen
+    // its connections close, no call fails: each fails over to A.
+    let b_address = Endpoint::from(b.address);
+    b.kill();
+    eventually("B's pool saw its connections close", || {
+        set.run_maintenance();
+        set.pool(&b_address).unwrap().stats().open == 0
+    })
+    .await;
+    let before = requests(&a);
+    let failed = wave(100, "sleep:5:y").await;
+    assert!(
+        failed.is_empty(),
+        "calls failed over past the dead endpoint: {failed:?}"
+    );
+    assert_eq!(requests(&a) - before, 100);
+    // By hand: B out, C in.
+    let change = set
+        .set_endpoints([a.address.to_string(), c.address.to_string()])
+        .unwrap();
+    assert_eq!(change.added.len(), 1);
+    assert_eq!(change.removed.len(), 1);
+    assert!(wave(200, "sleep:20:z").await.is_empty());
+    assert!(
+        requests(&c) >= 60,
+        "the new endpoint took its share: {}",
+        requests(&c)
+    );
+    // By discovery: only C is left.
+    let only_c = vec![Endpoint::from(c.address)];
+    let discovery = set
+        .discover(move || Ok(only_c.clone()), Duration::from_millis(20))
+        .unwrap();
+    eventually("discovery left only C", || {
+        set.endpoints() == [Endpoint::from(c.address)]
+    })
+    .await;
+    let (before_a, before_c) = (requests(&a), requests(&c));
+    assert!(wave(50, "w").await.is_empty());
+    assert_eq!(requests(&a), before_a, "A left the set");
+    assert_eq!(requests(&c) - before_c, 50);
+    discovery.stop();
+    eventually("A's connections closed once it left", || {
+        a.seen.open.load(Ordering::SeqCst) == 0
+    })
+    .await;
+}

@@ -18,8 +18,34 @@ use std::time::Duration;
 
 use super::endpoint::Endpoint;
 use super::shared::{SetChange, Shared};
+use crate::config::ConfigError;
 use crate::manager::Manager;
 use crate::sync::{Ordering, plain};
+
+/// What a discovery thread keeps up to date: a multi-endpoint pool, or a
+/// set of shared pools.
+pub(crate) trait Discovered: Send + Sync + 'static {
+    /// The name its logs give.
+    fn name(&self) -> &str;
+    /// Whether it was closed (the thread then ends).
+    fn is_closed(&self) -> bool;
+    /// Makes `endpoints` the set.
+    fn apply(&self, endpoints: Vec<Endpoint>) -> Result<SetChange, ConfigError>;
+}
+
+impl<M: Manager> Discovered for Shared<M> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn apply(&self, endpoints: Vec<Endpoint>) -> Result<SetChange, ConfigError> {
+        self.update(endpoints)
+    }
+}
 
 /// Where a [`MultiPool`](super::MultiPool)'s endpoints come from: each
 /// poll answers with every endpoint the service has now. Polls run on the
@@ -115,8 +141,8 @@ impl EndpointSource for DnsSource {
 
 /// Applies one answer of `source` to the pool; an error or an empty answer
 /// leaves the set as it is.
-pub(crate) fn refresh<M: Manager>(
-    shared: &Shared<M>,
+pub(crate) fn refresh(
+    shared: &dyn Discovered,
     source: &mut dyn EndpointSource,
 ) -> io::Result<SetChange> {
     let endpoints = source.poll()?;
@@ -126,7 +152,7 @@ pub(crate) fn refresh<M: Manager>(
             "the endpoint source answered with no endpoints; the current set is kept",
         ));
     }
-    shared.update(endpoints).map_err(io::Error::other)
+    shared.apply(endpoints).map_err(io::Error::other)
 }
 
 /// The discovery thread of a pool
@@ -154,8 +180,8 @@ impl std::fmt::Debug for Stop {
 }
 
 impl Discovery {
-    pub(crate) fn spawn<M: Manager>(
-        shared: Weak<Shared<M>>,
+    pub(crate) fn spawn<T: Discovered>(
+        shared: Weak<T>,
         mut source: impl EndpointSource,
         interval: Duration,
     ) -> io::Result<Discovery> {
@@ -169,11 +195,11 @@ impl Discovery {
             .spawn(move || {
                 loop {
                     let Some(pool) = shared.upgrade() else { return };
-                    if pool.closed.load(Ordering::Acquire) {
+                    if pool.is_closed() {
                         return;
                     }
-                    if let Err(error) = refresh(&pool, &mut source) {
-                        tracing::warn!(pool = %pool.name, %error, "discovery failed; keeping the current endpoints");
+                    if let Err(error) = refresh(&*pool, &mut source) {
+                        tracing::warn!(pool = %pool.name(), %error, "discovery failed; keeping the current endpoints");
                     }
                     drop(pool);
                     let stopped = stopping.stopped.lock();

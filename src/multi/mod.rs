@@ -19,7 +19,7 @@
 mod builder;
 mod cap;
 mod checkout;
-mod discovery;
+pub(crate) mod discovery;
 mod endpoint;
 mod error;
 mod guard;
@@ -30,7 +30,7 @@ mod member;
 mod metrics;
 mod node;
 mod select;
-mod shared;
+pub(crate) mod shared;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -168,7 +168,7 @@ impl<M: Manager> MultiPool<M> {
     /// The source's error, or `NotFound` if it answered with no endpoints;
     /// either way the set is left as it was.
     pub fn refresh(&self, source: &mut impl EndpointSource) -> std::io::Result<SetChange> {
-        discovery::refresh(&self.shared, source)
+        discovery::refresh(&*self.shared, source)
     }
 
     /// Polls `source` every `interval` on a thread of its own (a name

@@ -117,27 +117,35 @@ impl<M: Manager> Shared<M> {
     /// panic (caught: nothing was made, so nothing leaks), as a
     /// [`FactoryError`].
     fn make_manager(&self, endpoint: &Endpoint) -> Result<M, FactoryError> {
-        let made = catch_unwind(AssertUnwindSafe(|| (self.factory)(endpoint)));
-        let reason = match made {
-            Ok(Ok(manager)) => return Ok(manager),
-            Ok(Err(error)) => {
-                let mut reason = error.to_string();
-                let mut source = error.source();
-                while let Some(cause) = source {
-                    reason.push_str(": ");
-                    reason.push_str(&cause.to_string());
-                    source = cause.source();
-                }
-                reason
-            }
-            Err(panic) => format!("the factory panicked: {}", panic_message(&*panic)),
-        };
-        Err(FactoryError {
-            endpoint: endpoint.clone(),
-            reason,
-        })
+        make(&self.factory, endpoint)
     }
+}
 
+/// The manager of `endpoint`, from `factory`: its error, or its panic,
+/// becomes a [`FactoryError`] that names the endpoint.
+pub(crate) fn make<M>(factory: &Factory<M>, endpoint: &Endpoint) -> Result<M, FactoryError> {
+    let made = catch_unwind(AssertUnwindSafe(|| factory(endpoint)));
+    let reason = match made {
+        Ok(Ok(manager)) => return Ok(manager),
+        Ok(Err(error)) => {
+            let mut reason = error.to_string();
+            let mut source = error.source();
+            while let Some(cause) = source {
+                reason.push_str(": ");
+                reason.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            reason
+        }
+        Err(panic) => format!("the factory panicked: {}", panic_message(&*panic)),
+    };
+    Err(FactoryError {
+        endpoint: endpoint.clone(),
+        reason,
+    })
+}
+
+impl<M: Manager> Shared<M> {
     fn node(&self, endpoint: Endpoint, inner: M) -> Result<Arc<Node<M>>, ConfigError> {
         let health = Arc::new(Health::default());
         let member = Member {

@@ -155,6 +155,12 @@ impl<M: SharedManager> SharedBuilder<M> {
         self
     }
 
+    /// Numbers the pool's connections from `first_id` (a set's member).
+    pub(crate) fn first_id(mut self, first_id: u64) -> Self {
+        self.settings.first_id = first_id;
+        self
+    }
+
     /// The clock (a [`MockClock`](crate::MockClock)'s in tests); the real
     /// one by default.
     pub fn clock(mut self, clock: Clock) -> Self {

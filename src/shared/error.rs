@@ -41,6 +41,10 @@ pub enum SharedError<E: std::error::Error + 'static> {
     /// is the last connect error.
     #[error(transparent)]
     Unavailable(crate::UnavailableError<E>),
+    /// A set of pools has no endpoint: discovery found none yet, or every
+    /// endpoint's manager failed to be made.
+    #[error("no endpoint to send to: the set is empty; give it endpoints or check discovery")]
+    NoEndpoints,
 }
 
 fn advice(failed_dials: u32) -> String {
@@ -53,6 +57,15 @@ fn advice(failed_dials: u32) -> String {
 }
 
 impl<E: std::error::Error + 'static> SharedError<E> {
+    /// Whether another endpoint may serve what this one could not: it
+    /// could not be reached (a failed or timed-out dial, the breaker).
+    pub(crate) fn fails_over(&self) -> bool {
+        matches!(
+            self,
+            SharedError::Connect(_) | SharedError::ConnectTimeout(_) | SharedError::Unavailable(_)
+        )
+    }
+
     /// Whether the get gave up waiting (for room or for a dial).
     pub fn is_timeout(&self) -> bool {
         matches!(

@@ -17,8 +17,9 @@
 //!   no new request, its requests in flight finish, then it goes, and a
 //!   replacement is dialed when callers need one.
 //!
-//! The settings are fixed when the pool is built. `clients::grpc` builds a
-//! tonic transport on it.
+//! The settings are fixed when the pool is built. [`SharedSet`] keeps one
+//! pool per endpoint of a service and follows discovery. `clients::grpc`
+//! builds a tonic transport on either.
 
 mod builder;
 mod error;
@@ -27,6 +28,7 @@ mod manager;
 #[cfg(feature = "prometheus")]
 mod metrics;
 mod pool;
+mod set;
 mod settings;
 mod table;
 
@@ -34,3 +36,4 @@ pub use builder::SharedBuilder;
 pub use error::SharedError;
 pub use manager::SharedManager;
 pub use pool::{Lease, SharedPool, SharedStats};
+pub use set::{SharedSet, SharedSetBuilder};

@@ -139,7 +139,7 @@ impl<M: SharedManager> SharedPool<M> {
         SharedPool {
             inner: Arc::new(Inner {
                 manager,
-                table: Table::new(settings.max_requests_per_connection),
+                table: Table::new(settings.max_requests_per_connection, settings.first_id),
                 gate: DialGate::new(&settings.gate_config()),
                 gate_config: settings.gate_config(),
                 last_connect_error: Mutex::new(None),
@@ -156,6 +156,18 @@ impl<M: SharedManager> SharedPool<M> {
     /// The manager.
     pub fn manager(&self) -> &M {
         &self.inner.manager
+    }
+
+    /// Requests in flight or queued now (cheap: no lock): what a set of
+    /// pools balances on.
+    pub(crate) fn demand(&self) -> usize {
+        self.inner.table.in_flight() + self.inner.table.waiting()
+    }
+
+    /// Whether its last dial failed: new dials back off (or the breaker is
+    /// open), so a set of pools tries the others first.
+    pub(crate) fn backing_off(&self) -> bool {
+        self.inner.gate.consecutive_failures() != 0
     }
 
     /// The pool's name ([`SharedBuilder::name`](super::SharedBuilder::name)).
@@ -201,19 +213,24 @@ impl<M: SharedManager> SharedPool<M> {
         let start = inner.clock.now();
         let deadline = start.saturating_add(nanos(inner.settings.acquire_timeout));
         loop {
-            let quick = match inner.table.waiting() {
-                0 => inner.table.try_lease_except(avoid),
+            let quick = match (inner.table.waiting(), avoid) {
+                (0, _) | (_, Some(_)) => inner.table.try_lease_except(avoid),
                 _ => None,
             };
-            if quick.is_none() && avoid.is_some() && !inner.table.may_dial(inner.settings.max_size)
-            {
-                // No other connection has room and none may be dialed:
-                // the avoided one is better than a wait.
-                avoid = None;
-                continue;
+            let mut dial_for_avoid = false;
+            if quick.is_none() && avoid.is_some() {
+                // No other connection has room: another one is dialed if
+                // the pool may own it, else the avoided one is better
+                // than a wait.
+                dial_for_avoid = inner.table.reserve_dial(inner.settings.max_size);
+                if !dial_for_avoid {
+                    avoid = None;
+                    continue;
+                }
             }
             let grant = match quick {
                 Some(grant) => grant,
+                None if dial_for_avoid => self.dial(start, deadline).await?,
                 None => match inner
                     .table
                     .plan(inner.settings.max_size, inner.settings.max_streams)

@@ -24,6 +24,9 @@ pub(crate) struct SharedSettings {
     pub(crate) idle_timeout: Option<Duration>,
     /// How often maintenance runs.
     pub(crate) maintenance_interval: Duration,
+    /// The first connection id (a set of pools numbers each pool's
+    /// connections apart).
+    pub(crate) first_id: u64,
 }
 
 impl SharedSettings {
@@ -56,6 +59,7 @@ impl Default for SharedSettings {
             breaker_threshold: Some(5),
             idle_timeout: Some(Duration::from_secs(30)),
             maintenance_interval: Duration::from_secs(5),
+            first_id: 0,
         }
     }
 }

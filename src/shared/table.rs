@@ -135,8 +135,8 @@ impl<C: Send + Sync + 'static> Drop for Grant<C> {
 
 impl<C: Send + Sync + 'static> Table<C> {
     /// A table whose connections drain after `max_requests` requests each
-    /// (never if `None`).
-    pub(crate) fn new(max_requests: Option<u64>) -> Arc<Self> {
+    /// (never if `None`), numbered from `first_id`.
+    pub(crate) fn new(max_requests: Option<u64>, first_id: u64) -> Arc<Self> {
         Arc::new(Table {
             snapshot: SwapCell::new(Vec::new()),
             conns: Mutex::new(Conns {
@@ -147,8 +147,18 @@ impl<C: Send + Sync + 'static> Table<C> {
             waiting: AtomicUsize::new(0),
             max_requests: PlainU64::new(max_requests.unwrap_or(0)),
             drained: [0; 4].map(PlainU64::new),
-            next_id: PlainU64::new(0),
+            next_id: PlainU64::new(first_id),
         })
+    }
+
+    /// Requests in flight on every connection, from the lock-free
+    /// snapshot.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.snapshot
+            .load_full()
+            .iter()
+            .map(|entry| entry.load())
+            .sum()
     }
 
     /// Callers queued now.
@@ -235,18 +245,25 @@ impl<C: Send + Sync + 'static> Table<C> {
     }
 
     /// For a caller that found no room: dial, if the pool may own another
-    /// open connection and the dials in flight do not already promise room
-    /// for everyone queued (`streams_hint` places each); or queue, and
-    /// look once more for room made while it queued.
+    /// open connection and neither the places free now nor the dials in
+    /// flight (`streams_hint` places each) cover everyone queued; or
+    /// queue, and look once more for room made while it queued.
     pub(crate) fn plan(self: &Arc<Self>, max_open: usize, streams_hint: usize) -> Plan<C> {
         let mut freed = false;
         let (cell, refused) = {
             let mut waiters = self.waiters.lock();
             {
                 let mut conns = self.conns.lock();
-                let open = conns.entries.iter().filter(|e| !e.is_draining()).count();
+                let (mut open, mut free) = (0, 0);
+                for entry in conns.entries.iter().filter(|e| !e.is_draining()) {
+                    open += 1;
+                    free += entry.limit().saturating_sub(entry.load());
+                }
+                // Room already there (places a release is handing to the
+                // callers queued) or promised by dials in flight serves the
+                // queue first; only demand beyond both dials.
                 if open + conns.dialing < max_open
-                    && waiters.len() >= conns.dialing * streams_hint.max(1)
+                    && waiters.len() >= free + conns.dialing * streams_hint.max(1)
                 {
                     conns.dialing += 1;
                     return Plan::Dial;
@@ -270,11 +287,18 @@ impl<C: Send + Sync + 'static> Table<C> {
         Plan::Wait(cell)
     }
 
-    /// Whether the pool may own another open connection now.
-    pub(crate) fn may_dial(&self, max_open: usize) -> bool {
-        let conns = self.conns.lock();
+    /// Reserves a dial, whatever the queue, if the pool may own another
+    /// open connection now (a request the server refused, to be sent on
+    /// another connection); [`Table::add`] or [`Table::dial_failed`]
+    /// gives the place back.
+    pub(crate) fn reserve_dial(&self, max_open: usize) -> bool {
+        let mut conns = self.conns.lock();
         let open = conns.entries.iter().filter(|e| !e.is_draining()).count();
-        open + conns.dialing < max_open
+        if open + conns.dialing < max_open {
+            conns.dialing += 1;
+            return true;
+        }
+        false
     }
 
     /// A waiter gives up: takes it out of the queue; what it was told

@@ -15,8 +15,8 @@ use super::body::GrpcBody;
 use super::status::{Code, Failure, grpc_timeout};
 use crate::clients::h2::call::{self, CallError, Origin};
 use crate::clients::h2::outgoing::Outgoing;
-use crate::clients::h2::{H2Manager, InvalidAuthority};
-use crate::shared::SharedPool;
+use crate::clients::h2::{H2Manager, InvalidAuthority, Lend};
+use crate::shared::{SharedPool, SharedSet};
 
 /// A gRPC transport over a [`SharedPool`] of HTTP/2 connections: give it to
 /// a tonic-generated client (`GreeterClient::new(channel)`), which is
@@ -38,6 +38,11 @@ use crate::shared::SharedPool;
 /// The channel's calls never fail as `Err`: every failure is a gRPC status,
 /// as a server would send it.
 ///
+/// Over several endpoints of one service (replicas, a headless service's
+/// pods), [`Channel::balanced`] takes a [`SharedSet`]: each call goes to
+/// the endpoint with the fewest calls in flight, past one that cannot be
+/// reached, and the set follows discovery.
+///
 /// # Examples
 ///
 /// ```no_run
@@ -57,9 +62,48 @@ use crate::shared::SharedPool;
 /// # }
 /// ```
 #[derive(Clone, Debug)]
-pub struct Channel {
-    pool: SharedPool<H2Manager>,
+pub struct Channel<L: Lend = SharedPool<H2Manager>> {
+    pool: L,
     origin: Origin,
+}
+
+impl Channel<SharedSet<H2Manager>> {
+    /// A channel over every endpoint of `set`; its requests name `origin`
+    /// (`http://orders.internal:50051`, `https://...` over TLS, or
+    /// `host:port`) as their scheme and `:authority`, whichever endpoint
+    /// serves them.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use ringpool::clients::grpc::Channel;
+    /// use ringpool::clients::h2::H2Manager;
+    /// use ringpool::multi::DnsSource;
+    /// use ringpool::shared::SharedSet;
+    /// use ringpool::tcp::Dialer;
+    ///
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let set = SharedSet::try_builder(|endpoint| Dialer::new(endpoint).map(H2Manager::new))
+    ///     .configure(|pool| pool.max_size(4))
+    ///     .build()?;
+    /// // A headless service: one address per ready pod, polled every 10 s.
+    /// let _discovery = set.discover(DnsSource::new("orders.default.svc:50051"), Duration::from_secs(10))?;
+    /// let channel = Channel::balanced(set, "http://orders.default.svc:50051")?;
+    /// // let mut client = OrdersClient::new(channel);
+    /// # let _ = channel;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn balanced(set: SharedSet<H2Manager>, origin: &str) -> Result<Self, InvalidAuthority> {
+        Ok(Channel {
+            origin: Origin::parse(origin)?,
+            pool: set,
+        })
+    }
+
+    /// The set under it.
+    pub fn set(&self) -> &SharedSet<H2Manager> {
+        &self.pool
+    }
 }
 
 impl Channel {
@@ -77,7 +121,9 @@ impl Channel {
     pub fn pool(&self) -> &SharedPool<H2Manager> {
         &self.pool
     }
+}
 
+impl<L: Lend> Channel<L> {
     async fn send<B>(self, request: Request<B>) -> Response<GrpcBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
@@ -147,7 +193,7 @@ impl Channel {
     }
 }
 
-impl<B> tower_service::Service<Request<B>> for Channel
+impl<B, L: Lend> tower_service::Service<Request<B>> for Channel<L>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

@@ -2,6 +2,8 @@
 //! connection, the stream opened, the body sent, the response headers
 //! awaited; a request that never reached the server is sent again.
 
+use std::future::Future;
+
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Uri};
@@ -10,11 +12,16 @@ use http_body::Body;
 use super::body::H2Body;
 use super::manager::{H2ConnectError, H2Manager};
 use super::outgoing::Outgoing;
-use crate::shared::{SharedError, SharedPool};
+use crate::shared::{Lease, SharedError, SharedPool, SharedSet};
 
 /// How many times a request whose stream could not even be opened (the
-/// connection was closing) moves to another connection.
-const UNSENT_RETRIES: usize = 3;
+/// connection was closing) moves to another connection. Nothing was sent,
+/// and each such connection is drained as it is found, so it is never
+/// found twice; the bound only stops a server that closes every new
+/// connection at once from keeping a request forever. Connections dialed
+/// together reach a server's `max_connection_age` together, so several can
+/// close under one request in a row.
+const UNSENT_RETRIES: usize = 10;
 
 /// The dialer's target is not a valid HTTP authority (`host:port`).
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +31,49 @@ pub struct InvalidAuthority {
     pub target: String,
     #[source]
     source: http::uri::InvalidUri,
+}
+
+/// Where requests take their place: one [`SharedPool`] of HTTP/2
+/// connections, or a [`SharedSet`] of them over several endpoints. Sealed:
+/// those two are the implementations.
+pub trait Lend: sealed::Sealed + Clone + Send + Sync + 'static {
+    /// A place on a connection (not `avoid`, if another has room or may be
+    /// dialed).
+    #[doc(hidden)]
+    fn lease(
+        &self,
+        avoid: Option<u64>,
+    ) -> impl Future<Output = Result<Lease<H2Manager>, SharedError<H2ConnectError>>> + Send;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::shared::SharedPool<super::H2Manager> {}
+    impl Sealed for crate::shared::SharedSet<super::H2Manager> {}
+}
+
+impl Lend for SharedPool<H2Manager> {
+    async fn lease(
+        &self,
+        avoid: Option<u64>,
+    ) -> Result<Lease<H2Manager>, SharedError<H2ConnectError>> {
+        match avoid {
+            None => self.get().await,
+            Some(id) => self.get_other_than(id).await,
+        }
+    }
+}
+
+impl Lend for SharedSet<H2Manager> {
+    async fn lease(
+        &self,
+        avoid: Option<u64>,
+    ) -> Result<Lease<H2Manager>, SharedError<H2ConnectError>> {
+        match avoid {
+            None => self.get().await,
+            Some(id) => self.get_other_than(id).await,
+        }
+    }
 }
 
 /// The scheme and authority every request of a pool carries.
@@ -42,6 +92,24 @@ impl Origin {
             scheme: pool.manager().scheme(),
             authority,
         })
+    }
+
+    /// From `origin`: `http://host:port`, `https://host:port`, or
+    /// `host:port` (plain).
+    #[cfg(feature = "grpc")]
+    pub(crate) fn parse(origin: &str) -> Result<Self, InvalidAuthority> {
+        let (scheme, authority) = match origin.split_once("://") {
+            Some(("https", rest)) => (Scheme::HTTPS, rest),
+            Some(("http", rest)) => (Scheme::HTTP, rest),
+            _ => (Scheme::HTTP, origin),
+        };
+        let authority = Authority::try_from(authority.trim_end_matches('/')).map_err(|source| {
+            InvalidAuthority {
+                target: origin.to_string(),
+                source,
+            }
+        })?;
+        Ok(Origin { scheme, authority })
     }
 
     pub(crate) fn authority(&self) -> &Authority {
@@ -83,7 +151,7 @@ pub(crate) enum CallError {
 /// Sends `head` (its URI already on the pool's origin) with `outgoing`,
 /// and waits for the response headers.
 pub(crate) async fn send<B>(
-    pool: &SharedPool<H2Manager>,
+    pool: &impl Lend,
     head: &http::request::Parts,
     mut outgoing: Outgoing<B>,
 ) -> Result<http::Response<H2Body>, CallError>
@@ -95,11 +163,7 @@ where
     let mut refused_retry = true;
     let mut avoid = None;
     loop {
-        let lease = match avoid {
-            None => pool.get().await,
-            Some(id) => pool.get_other_than(id).await,
-        }
-        .map_err(CallError::NoConnection)?;
+        let lease = pool.lease(avoid).await.map_err(CallError::NoConnection)?;
         let mut request = Request::new(());
         *request.method_mut() = head.method.clone();
         *request.uri_mut() = head.uri.clone();

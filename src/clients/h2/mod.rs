@@ -10,5 +10,5 @@ mod manager;
 pub(crate) mod outgoing;
 
 pub use body::H2Body;
-pub use call::InvalidAuthority;
+pub use call::{InvalidAuthority, Lend};
 pub use manager::{H2ConnectError, H2Connection, H2Manager};

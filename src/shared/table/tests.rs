@@ -7,7 +7,7 @@ use crate::sync::model;
 /// A table with one connection of `limit` places, and the dialer's grant
 /// on it.
 fn one_connection(limit: usize) -> (Arc<Table<&'static str>>, super::Grant<&'static str>) {
-    let table = Table::new(None);
+    let table = Table::new(None, 0);
     assert!(matches!(table.plan(1, limit), Plan::Dial));
     let grant = table.add("a", limit, 0);
     (table, grant)
@@ -16,11 +16,13 @@ fn one_connection(limit: usize) -> (Arc<Table<&'static str>>, super::Grant<&'sta
 #[test]
 fn leases_go_to_the_least_loaded_connection_and_never_past_its_limit() {
     model::check(|| {
-        let table = Table::new(None);
+        let table = Table::new(None, 0);
         assert!(matches!(table.plan(2, 2), Plan::Dial));
         let first = table.add("a", 2, 0);
-        assert!(matches!(table.plan(2, 2), Plan::Dial));
+        let filler = table.try_lease().expect("room on a");
+        assert!(matches!(table.plan(2, 2), Plan::Dial), "a is full");
         let second = table.add("b", 2, 0);
+        drop(filler);
         let third = table.try_lease().expect("room on both");
         let fourth = table.try_lease().expect("room on one");
         assert_ne!(third.entry().id, fourth.entry().id, "spread, not stacked");
@@ -30,6 +32,27 @@ fn leases_go_to_the_least_loaded_connection_and_never_past_its_limit() {
         assert!(entries.iter().all(|e| e.load() == 2));
         drop((first, second, third, fourth));
         assert!(table.connections().0.iter().all(|e| e.load() == 0));
+    });
+}
+
+#[test]
+fn a_caller_that_finds_the_queue_busy_but_room_free_is_served_not_dialed_for() {
+    model::check(|| {
+        // One connection of 2 places, one taken, one caller queued: the
+        // next caller must queue behind it (first come, first served), and
+        // the place free serves the first; no dial for room that exists.
+        let (table, held) = one_connection(2);
+        let Plan::Wait(first) = table.plan(4, 2) else {
+            panic!("a place is free: queue for it, do not dial")
+        };
+        let Some(Message::Lease(grant)) = table.withdraw(&first) else {
+            panic!("the free place was handed to the caller as it queued")
+        };
+        assert_eq!(grant.entry().id, held.entry().id);
+        assert_eq!(table.connections().1, 0, "no dial");
+        // Now full: the next caller dials.
+        assert!(matches!(table.plan(4, 2), Plan::Dial));
+        table.dial_failed();
     });
 }
 
@@ -80,7 +103,7 @@ fn a_draining_connection_takes_no_lease_and_retires_after_its_last() {
 #[test]
 fn a_connection_drains_after_its_last_allowed_request() {
     model::check(|| {
-        let table = Table::new(Some(3));
+        let table = Table::new(Some(3), 0);
         assert!(matches!(table.plan(1, 8), Plan::Dial));
         let first = table.add("a", 8, 0);
         let second = table.try_lease().unwrap();
@@ -96,7 +119,7 @@ fn a_connection_drains_after_its_last_allowed_request() {
 #[test]
 fn a_failed_dial_tells_the_oldest_waiter_to_look_again() {
     model::check(|| {
-        let table: Arc<Table<&'static str>> = Table::new(None);
+        let table: Arc<Table<&'static str>> = Table::new(None, 0);
         assert!(matches!(table.plan(1, 1), Plan::Dial));
         let Plan::Wait(waiter) = table.plan(1, 1) else {
             panic!("one dial in flight promises room for one")
