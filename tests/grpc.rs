@@ -650,3 +650,46 @@ async fn a_balanced_channel_spreads_calls_fails_over_and_follows_the_endpoint_se
     })
     .await;
 }
+
+/// Server-streaming calls through the channel: every message arrives in
+/// order, each call holds its place (one stream) until its last message,
+/// so four long streams over a 2-stream limit need two connections, and
+/// the places come back when the streams end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_calls_hold_their_stream_until_their_last_message() {
+    let server = Server::start(Options {
+        max_concurrent_streams: Some(2),
+        ..Options::default()
+    });
+    let channel = channel(server.address, 4);
+    let streams: Vec<_> = (0..4)
+        .map(|_| {
+            let mut client = EchoClient::new(channel.clone());
+            tokio::spawn(async move {
+                let mut stream = client
+                    .count(Request::new("20:5".into()))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                let mut got = Vec::new();
+                while let Some(message) = stream.message().await.unwrap() {
+                    got.push(message);
+                }
+                got
+            })
+        })
+        .collect();
+    eventually("four streams open at once", || {
+        channel.pool().stats().in_flight == 4
+    })
+    .await;
+    assert_eq!(channel.pool().stats().open, 2, "2 streams a connection");
+    let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    for stream in streams {
+        assert_eq!(stream.await.unwrap(), expected);
+    }
+    eventually("every place given back", || {
+        channel.pool().stats().in_flight == 0
+    })
+    .await;
+}

@@ -78,4 +78,18 @@ where
         let path = http::uri::PathAndQuery::from_static(path);
         self.inner.unary(request, path, TextCodec).await
     }
+
+    /// A server-streaming call of `path`.
+    pub async fn server_streaming(
+        &mut self,
+        path: &'static str,
+        request: Request<String>,
+    ) -> Result<Response<tonic::codec::Streaming<String>>, Status> {
+        self.inner
+            .ready()
+            .await
+            .map_err(|e| Status::unknown(format!("service was not ready: {}", e.into())))?;
+        let path = http::uri::PathAndQuery::from_static(path);
+        self.inner.server_streaming(request, path, TextCodec).await
+    }
 }

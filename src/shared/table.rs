@@ -107,6 +107,9 @@ pub(crate) struct Table<C: Send + Sync + 'static> {
     /// requests, idle.
     drained: [PlainU64; 4],
     next_id: PlainU64,
+    /// The limit of the connection dialed last (0 before the first): what
+    /// a dial in flight will likely carry.
+    last_limit: PlainU64,
 }
 
 /// A request's place on a connection; released on drop.
@@ -148,6 +151,7 @@ impl<C: Send + Sync + 'static> Table<C> {
             max_requests: PlainU64::new(max_requests.unwrap_or(0)),
             drained: [0; 4].map(PlainU64::new),
             next_id: PlainU64::new(first_id),
+            last_limit: PlainU64::new(0),
         })
     }
 
@@ -262,8 +266,15 @@ impl<C: Send + Sync + 'static> Table<C> {
                 // Room already there (places a release is handing to the
                 // callers queued) or promised by dials in flight serves the
                 // queue first; only demand beyond both dials.
+                // A dial promises what the last one carried, if smaller
+                // than the hint (a server's stream limit below it).
+                let last = self.last_limit.load(PlainOrdering::Relaxed) as usize;
+                let promise = match last {
+                    0 => streams_hint,
+                    last => last.min(streams_hint),
+                };
                 if open + conns.dialing < max_open
-                    && waiters.len() >= free + conns.dialing * streams_hint.max(1)
+                    && waiters.len() >= free + conns.dialing * promise.max(1)
                 {
                     conns.dialing += 1;
                     return Plan::Dial;
@@ -334,6 +345,7 @@ impl<C: Send + Sync + 'static> Table<C> {
             conns.entries.push(Arc::clone(&entry));
             self.snapshot.store(conns.entries.clone());
         }
+        self.last_limit.store(limit as u64, PlainOrdering::Relaxed);
         let max = self.max_requests.load(PlainOrdering::Relaxed);
         if max == 1 {
             self.mark_draining(&entry, DrainCause::Requests);
@@ -343,6 +355,12 @@ impl<C: Send + Sync + 'static> Table<C> {
             entry,
         };
         self.serve_waiters();
+        // The connection carried fewer than the callers counting on it
+        // (a server's stream limit below the hint): the oldest caller
+        // left looks again, and dials if the pool may.
+        if self.waiting() > 0 {
+            self.kick();
+        }
         grant
     }
 

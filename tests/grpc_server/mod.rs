@@ -50,6 +50,17 @@ where
     pub async fn say(&mut self, request: Request<String>) -> Result<Response<String>, Status> {
         self.inner.unary("/test.Echo/Say", request).await
     }
+
+    /// `test.Echo/Count`, a server-streaming call: `<n>:<ms>` answers `n`
+    /// messages, `ms` apart.
+    pub async fn count(
+        &mut self,
+        request: Request<String>,
+    ) -> Result<Response<tonic::codec::Streaming<String>>, Status> {
+        self.inner
+            .server_streaming("/test.Echo/Count", request)
+            .await
+    }
 }
 
 /// What the server saw.
@@ -116,11 +127,38 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for Echo {
                 *seen_timeout.last_grpc_timeout.lock().unwrap() =
                     timeout.to_str().ok().map(str::to_string);
             }
+            if request.uri().path() == "/test.Echo/Count" {
+                let counter = tower::service_fn(count);
+                return Ok(tonic::server::Grpc::new(TextCodec)
+                    .server_streaming(counter, request)
+                    .await);
+            }
             Ok(tonic::server::Grpc::new(TextCodec)
                 .unary(handler, request)
                 .await)
         })
     }
+}
+
+type Counting = Pin<Box<dyn tokio_stream::Stream<Item = Result<String, Status>> + Send>>;
+
+/// `test.Echo/Count`: for `<n>:<ms>`, the messages `0` to `n - 1`, one
+/// every `ms` milliseconds.
+async fn count(request: Request<String>) -> Result<Response<Counting>, Status> {
+    let message = request.into_inner();
+    let (n, ms) = message.split_once(':').unwrap_or((&message, "0"));
+    let (n, ms): (u64, u64) = (
+        n.parse().map_err(|_| Status::invalid_argument("n:ms"))?,
+        ms.parse().map_err(|_| Status::invalid_argument("n:ms"))?,
+    );
+    let stream = futures_util::stream::unfold(0, move |i| async move {
+        if i == n {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Some((Ok(i.to_string()), i + 1))
+    });
+    Ok(Response::new(Box::pin(stream)))
 }
 
 async fn say(seen: &Seen, request: Request<String>) -> Result<Response<String>, Status> {

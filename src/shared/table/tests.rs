@@ -57,6 +57,29 @@ fn a_caller_that_finds_the_queue_busy_but_room_free_is_served_not_dialed_for() {
 }
 
 #[test]
+fn a_dial_that_carries_fewer_than_its_waiters_counted_on_sends_one_to_dial() {
+    model::check(|| {
+        let table = Table::new(None, 0);
+        assert!(matches!(table.plan(4, 100), Plan::Dial));
+        // Two callers count on the dial's hinted 100 places.
+        let Plan::Wait(older) = table.plan(4, 100) else {
+            panic!("a dial in flight promises room: wait")
+        };
+        let Plan::Wait(younger) = table.plan(4, 100) else {
+            panic!("wait")
+        };
+        // It carries 1 (the dialer's request): the oldest looks again.
+        let dialer = table.add("a", 1, 0);
+        assert!(matches!(table.withdraw(&older), Some(Message::Retry)));
+        // It dials: the next dial promises what the last one carried.
+        assert!(matches!(table.plan(4, 100), Plan::Dial));
+        let second = table.add("b", 1, 0);
+        assert!(matches!(table.withdraw(&younger), Some(Message::Retry)));
+        drop((dialer, second));
+    });
+}
+
+#[test]
 fn a_caller_queues_at_the_bound_and_a_release_serves_the_oldest_first() {
     model::check(|| {
         let (table, held) = one_connection(1);
