@@ -409,3 +409,49 @@ fn a_shared_pool_reports_its_connections_requests_and_drains() {
         "a dropped pool reports nothing"
     );
 }
+
+#[test]
+fn a_shared_set_reports_each_endpoint_and_follows_the_set() {
+    use ringpool::multi::Endpoint;
+    use ringpool::shared::SharedSet;
+    let set = SharedSet::builder(|_: &Endpoint| Streams {
+        refuse: std::sync::atomic::AtomicBool::new(false),
+    })
+    .name("orders")
+    .endpoints(["10.0.0.1:50051", "10.0.0.2:50051"])
+    .build()
+    .unwrap();
+    let mut registry = Registry::default();
+    set.register_metrics(&mut registry);
+    let block_on = futures_executor::block_on;
+    let leases: Vec<_> = (0..3).map(|_| block_on(set.get()).unwrap()).collect();
+    let text = scrape(&registry);
+    let in_flight = |endpoint: &str| {
+        sample(
+            &text,
+            &format!(
+                r#"ringpool_shared_requests_in_flight{{pool="orders",endpoint="{endpoint}"}}"#
+            ),
+        )
+    };
+    assert_eq!(
+        in_flight("10.0.0.1:50051") + in_flight("10.0.0.2:50051"),
+        3.0
+    );
+    assert!(in_flight("10.0.0.1:50051") >= 1.0 && in_flight("10.0.0.2:50051") >= 1.0);
+    assert_eq!(
+        text.matches("# HELP ringpool_shared_requests_in_flight")
+            .count(),
+        1,
+        "each family described once"
+    );
+    drop(leases);
+    set.set_endpoints(["10.0.0.2:50051"]).unwrap();
+    let text = scrape(&registry);
+    assert!(
+        !text.contains("10.0.0.1"),
+        "a removed endpoint is gone:\n{text}"
+    );
+    drop(set);
+    assert!(!scrape(&registry).contains("ringpool_shared"));
+}

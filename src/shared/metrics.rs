@@ -10,6 +10,7 @@ use prometheus_client::registry::Registry;
 
 use super::manager::SharedManager;
 use super::pool::{SharedPool, SharedStats, WeakPool};
+use super::set::{SharedSet, WeakSet};
 use crate::metrics::prometheus::{count, gauge};
 
 impl<M: SharedManager> SharedPool<M> {
@@ -52,27 +53,63 @@ impl<M: SharedManager> SharedPool<M> {
     }
 }
 
-/// One scrape of a pool: its stats and its limits.
+impl<M: SharedManager> SharedSet<M> {
+    /// Registers the metrics of every endpoint's pool in `registry`: the
+    /// `ringpool_shared_` families, labelled `pool="<name>"` and
+    /// `endpoint="<address>"`, for the endpoints in the set at each scrape
+    /// (the registry holds the set weakly).
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        let label = (Cow::Borrowed("pool"), Cow::Owned(self.name().to_owned()));
+        registry
+            .sub_registry_with_label(label)
+            .register_collector(Box::new(SharedCollector {
+                read: Box::new(self.downgrade()),
+            }));
+    }
+}
+
+/// One scrape of a pool: its endpoint (in a set), its stats and its
+/// limits.
 struct Reading {
+    endpoint: Option<String>,
     stats: SharedStats,
     max_size: usize,
     max_streams: usize,
 }
 
-/// Reads a pool of any manager type, weakly.
+fn reading<M: SharedManager>(endpoint: Option<String>, pool: &SharedPool<M>) -> Reading {
+    let (max_size, max_streams) = pool.limits();
+    Reading {
+        endpoint,
+        stats: pool.stats(),
+        max_size,
+        max_streams,
+    }
+}
+
+/// Reads a pool, or every pool of a set, of any manager type, weakly.
 trait Read: Send + Sync + 'static {
-    fn read(&self) -> Option<Reading>;
+    fn read(&self) -> Vec<Reading>;
 }
 
 impl<M: SharedManager> Read for WeakPool<M> {
-    fn read(&self) -> Option<Reading> {
-        let pool = self.upgrade()?;
-        let (max_size, max_streams) = pool.limits();
-        Some(Reading {
-            stats: pool.stats(),
-            max_size,
-            max_streams,
-        })
+    fn read(&self) -> Vec<Reading> {
+        self.upgrade()
+            .map(|pool| reading(None, &pool))
+            .into_iter()
+            .collect()
+    }
+}
+
+impl<M: SharedManager> Read for WeakSet<M> {
+    fn read(&self) -> Vec<Reading> {
+        let Some(set) = self.upgrade() else {
+            return Vec::new();
+        };
+        set.members()
+            .iter()
+            .map(|(endpoint, pool)| reading(Some(endpoint.to_string()), pool))
+            .collect()
     }
 }
 
@@ -86,126 +123,146 @@ impl std::fmt::Debug for SharedCollector {
     }
 }
 
-/// Encodes one family: `(label value, value)` pairs under `label`, or one
-/// unlabelled value when `label` is `None`.
+/// Encodes one family over every reading: `(label value, value)` pairs
+/// under `label` (one unlabelled value when `label` is `None`), each
+/// sample also labelled with its reading's endpoint, if any.
 fn family<V: EncodeMetric>(
     encoder: &mut DescriptorEncoder<'_>,
+    readings: &[Reading],
     name: &str,
     help: &str,
     label: Option<&str>,
-    values: Vec<(&str, V)>,
+    values: impl Fn(&Reading) -> Vec<(&'static str, V)>,
 ) -> std::fmt::Result {
-    let Some((_, first)) = values.first() else {
+    let Some(first) = readings.first() else {
         return Ok(());
     };
-    let mut metric = encoder.encode_descriptor(name, help, None, first.metric_type())?;
-    for (value_label, value) in &values {
-        let labels: Vec<(&str, &str)> = label
-            .map(|label| (label, *value_label))
-            .into_iter()
-            .collect();
-        value.encode(metric.encode_family(&labels)?)?;
+    let Some((_, sample)) = values(first).into_iter().next() else {
+        return Ok(());
+    };
+    let mut metric = encoder.encode_descriptor(name, help, None, sample.metric_type())?;
+    for reading in readings {
+        for (value_label, value) in values(reading) {
+            let labels: Vec<(&str, &str)> = reading
+                .endpoint
+                .as_deref()
+                .map(|endpoint| ("endpoint", endpoint))
+                .into_iter()
+                .chain(label.map(|label| (label, value_label)))
+                .collect();
+            value.encode(metric.encode_family(&labels)?)?;
+        }
     }
     Ok(())
 }
 
 impl Collector for SharedCollector {
     fn encode(&self, mut e: DescriptorEncoder<'_>) -> std::fmt::Result {
-        let Some(Reading {
-            stats: s,
-            max_size,
-            max_streams,
-        }) = self.read.read()
-        else {
-            return Ok(());
-        };
+        let r = &self.read.read();
         let e = &mut e;
         family(
             e,
+            r,
             "ringpool_shared_connections",
             "Connections, by state: taking requests (open), finishing their last ones (draining), being dialed (dialing)",
             Some("state"),
-            vec![
-                ("open", gauge(s.open)),
-                ("draining", gauge(s.draining)),
-                ("dialing", gauge(s.dialing)),
-            ],
+            |r| {
+                vec![
+                    ("open", gauge(r.stats.open)),
+                    ("draining", gauge(r.stats.draining)),
+                    ("dialing", gauge(r.stats.dialing)),
+                ]
+            },
         )?;
         family(
             e,
+            r,
             "ringpool_shared_max_size",
             "The pool's max_size (open connections)",
             None,
-            vec![("", gauge(max_size))],
+            |r| vec![("", gauge(r.max_size))],
         )?;
         family(
             e,
+            r,
             "ringpool_shared_max_streams",
             "Requests one connection may carry at once, at most",
             None,
-            vec![("", gauge(max_streams))],
+            |r| vec![("", gauge(r.max_streams))],
         )?;
         family(
             e,
+            r,
             "ringpool_shared_requests_in_flight",
             "Requests in flight on all connections",
             None,
-            vec![("", gauge(s.in_flight))],
+            |r| vec![("", gauge(r.stats.in_flight))],
         )?;
-        let busiest = s.per_connection.iter().map(|&(_, load)| load).max();
         family(
             e,
+            r,
             "ringpool_shared_busiest_connection_requests",
             "Requests in flight on the most loaded open connection (against the mean, it shows uneven use)",
             None,
-            vec![("", gauge(busiest.unwrap_or(0)))],
+            |r| {
+                let busiest = r.stats.per_connection.iter().map(|&(_, load)| load).max();
+                vec![("", gauge(busiest.unwrap_or(0)))]
+            },
         )?;
         family(
             e,
+            r,
             "ringpool_shared_waiters",
             "Callers queued for room",
             None,
-            vec![("", gauge(s.waiting))],
+            |r| vec![("", gauge(r.stats.waiting))],
         )?;
         family(
             e,
+            r,
             "ringpool_shared_leases",
             "Places on a connection handed out (one per request)",
             None,
-            vec![("", count(s.leases))],
+            |r| vec![("", count(r.stats.leases))],
         )?;
         family(
             e,
+            r,
             "ringpool_shared_connects",
             "Connections opened",
             None,
-            vec![("", count(s.connects))],
+            |r| vec![("", count(r.stats.connects))],
         )?;
         family(
             e,
+            r,
             "ringpool_shared_connect_errors",
             "Dials that failed or timed out",
             None,
-            vec![("", count(s.connect_failures))],
+            |r| vec![("", count(r.stats.connect_failures))],
         )?;
         family(
             e,
+            r,
             "ringpool_shared_failed_dials_in_a_row",
             "Dials that failed in a row: dials back off, and the breaker opens at breaker_threshold",
             None,
-            vec![("", gauge(s.failed_dials_in_a_row as usize))],
+            |r| vec![("", gauge(r.stats.failed_dials_in_a_row as usize))],
         )?;
         family(
             e,
+            r,
             "ringpool_shared_drained",
             "Connections that stopped taking requests, by reason",
             Some("reason"),
-            vec![
-                ("closed", count(s.drained_closed)),
-                ("lifetime", count(s.drained_lifetime)),
-                ("requests", count(s.drained_requests)),
-                ("idle_timeout", count(s.drained_idle)),
-            ],
+            |r| {
+                vec![
+                    ("closed", count(r.stats.drained_closed)),
+                    ("lifetime", count(r.stats.drained_lifetime)),
+                    ("requests", count(r.stats.drained_requests)),
+                    ("idle_timeout", count(r.stats.drained_idle)),
+                ]
+            },
         )
     }
 }

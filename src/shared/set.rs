@@ -358,6 +358,39 @@ impl<M: SharedManager> SharedSet<M> {
     pub fn run_maintenance(&self) {
         self.inner.run_maintenance();
     }
+
+    /// The set's name ([`SharedSetBuilder::name`]).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// A handle that does not keep the set alive (for a metrics registry).
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn downgrade(&self) -> WeakSet<M> {
+        WeakSet(Arc::downgrade(&self.inner))
+    }
+
+    /// Each endpoint and its pool, now.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn members(&self) -> Vec<(Endpoint, SharedPool<M>)> {
+        self.inner
+            .members
+            .load_full()
+            .iter()
+            .map(|member| (member.endpoint.clone(), member.pool.clone()))
+            .collect()
+    }
+}
+
+/// A set held weakly.
+#[cfg(feature = "prometheus")]
+pub(crate) struct WeakSet<M: SharedManager>(Weak<SetInner<M>>);
+
+#[cfg(feature = "prometheus")]
+impl<M: SharedManager> WeakSet<M> {
+    pub(crate) fn upgrade(&self) -> Option<SharedSet<M>> {
+        self.0.upgrade().map(|inner| SharedSet { inner })
+    }
 }
 
 impl<M: SharedManager> Member<M> {
