@@ -40,6 +40,7 @@ fn tiny(target: Target, modes: Vec<Mode>) -> Config {
         client_threads: 2,
         target,
         protocol: Protocol::Line,
+        tls: false,
         endpoints: 1,
     }
 }
@@ -239,4 +240,46 @@ fn a_mode_of_the_other_protocol_is_refused_with_the_modes_that_fit() {
         .expect("refused")
         .to_string();
     assert!(message.contains("--protocol grpc"), "{message}");
+}
+
+/// The TLS modes against the embedded server over TLS: every request is
+/// answered in step; no-pool dials per request, and the pools reuse.
+#[test]
+fn the_tls_modes_answer_in_step_over_tls() {
+    let mut config = tiny(Target::Embedded(api()), Mode::TLS.to_vec());
+    config.tls = true;
+    config.concurrency = vec![4];
+    let report = engine::run(&config, &mut |_| {}).expect("the run completes");
+    let names: Vec<_> = report.cells.iter().map(|cell| cell.mode).collect();
+    assert_eq!(
+        names,
+        ["no-pool", "no-pool-resumed", "ringpool", "deadpool", "bb8"]
+    );
+    for cell in &report.cells {
+        assert!(
+            cell.requests > 0,
+            "{} answered nothing: {cell:?}",
+            cell.mode
+        );
+        assert_eq!(
+            (cell.errors, cell.desyncs),
+            (0, 0),
+            "{}: {cell:?}",
+            cell.mode
+        );
+        match cell.mode {
+            "no-pool" | "no-pool-resumed" => {
+                assert!(cell.reuse_rate < 0.1, "{}: {cell:?}", cell.mode)
+            }
+            _ => assert!(cell.reuse_rate > 0.9, "{}: {cell:?}", cell.mode),
+        }
+    }
+    let mut grpc = tiny(Target::Embedded(api()), vec![Mode::NoPool]);
+    grpc.tls = true;
+    grpc.protocol = Protocol::Grpc { max_streams: 4 };
+    let message = engine::run(&grpc, &mut |_| {})
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(message.contains("--tls"), "{message}");
 }

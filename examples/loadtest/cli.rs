@@ -18,7 +18,8 @@ pub struct Args {
 
     /// Modes to run, in this order [default: every mode of the protocol:
     /// no-pool, ringpool, ringpool-uring, dedicated, deadpool, bb8 for
-    /// `line`; no-pool, tonic-channel, ringpool, dedicated for `grpc`].
+    /// `line`; no-pool, no-pool-resumed, ringpool, deadpool, bb8 with
+    /// `--tls`; no-pool, tonic-channel, ringpool, dedicated for `grpc`].
     #[arg(long, value_delimiter = ',', value_parser = parse_mode)]
     pub modes: Option<Vec<Mode>>,
 
@@ -27,6 +28,14 @@ pub struct Args {
     /// HTTP/2, many at once per connection).
     #[arg(long, value_parser = ["line", "grpc"], default_value = "line")]
     pub protocol: String,
+
+    /// The line protocol over TLS: the embedded server terminates TLS 1.3
+    /// with a certificate the run makes; modes no-pool (a fresh client
+    /// config per request: full handshakes), no-pool-resumed (one shared
+    /// config: resumed handshakes), ringpool, deadpool and bb8, every pool
+    /// over the same connector.
+    #[arg(long)]
+    pub tls: bool,
 
     /// With `--protocol grpc`: the embedded server's limit on concurrent
     /// streams per connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
@@ -134,7 +143,7 @@ impl Args {
             modes: self
                 .modes
                 .clone()
-                .unwrap_or_else(|| Mode::of(protocol).to_vec()),
+                .unwrap_or_else(|| Mode::of(protocol, self.tls).to_vec()),
             concurrency: self.concurrency.clone(),
             duration: self.duration,
             warmup: self.warmup,
@@ -145,6 +154,7 @@ impl Args {
             client_threads: self.client_threads.unwrap_or(cores),
             target,
             protocol,
+            tls: self.tls,
             endpoints: self.endpoints,
         }
     }

@@ -79,12 +79,18 @@ struct Target {
     ratio: fn(&CellResult, &CellResult) -> (f64, bool),
 }
 
-const TARGETS: [Target; 8] = [
+const TARGETS: [Target; 9] = [
     Target {
         what: "QPS >= 3x no-pool (c >= 50)",
         applies: |c| c >= 50,
         against: "no-pool",
         ratio: |ring, other| qps_ratio(ring, other, 3.0),
+    },
+    Target {
+        what: "QPS >= 5x no-pool-resumed (TLS, c = 50)",
+        applies: |c| c == 50,
+        against: "no-pool-resumed",
+        ratio: |ring, other| qps_ratio(ring, other, 5.0),
     },
     Target {
         what: "QPS >= 0.97x dedicated",

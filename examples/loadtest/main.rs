@@ -25,8 +25,8 @@
 //! Run it (about 45 s with the defaults on two cores):
 //!
 //! ```sh
-//! cargo run --release --example loadtest --features tokio,tokio-uring,grpc
-//! cargo run --release --example loadtest --features tokio,tokio-uring,grpc -- \
+//! cargo run --release --example loadtest --features tokio,tokio-uring,grpc,tls
+//! cargo run --release --example loadtest --features tokio,tokio-uring,grpc,tls -- \
 //!     --concurrency 1,50 --modes no-pool,ringpool --duration 3s \
 //!     --json results.json --chart results.svg
 //! ```
@@ -40,8 +40,14 @@
 //! task), with the same table, targets and chart:
 //!
 //! ```sh
-//! cargo run --release --example loadtest --features tokio,tokio-uring,grpc -- --protocol grpc
+//! cargo run --release --example loadtest --features tokio,tokio-uring,grpc,tls -- --protocol grpc
 //! ```
+//!
+//! `--tls` runs the line protocol over TLS (the run makes the server's
+//! certificate and its CA, which the clients trust): `no-pool` makes a
+//! fresh client config per request (every handshake full),
+//! `no-pool-resumed` shares one (handshakes resume), and ringpool, deadpool
+//! and bb8 dial through the same connector.
 //!
 //! `--target host:port` sends the requests to a running server that speaks
 //! the same protocol instead; `cargo run --release --example gateway
@@ -142,6 +148,7 @@ fn describe(config: &Config, server: Option<&ServerSummary>) {
             server.addr,
             api.threads,
             match config.protocol {
+                Protocol::Line if config.tls => "line protocol over TLS 1.3".to_string(),
                 Protocol::Line => "line protocol".to_string(),
                 Protocol::Grpc { max_streams } =>
                     format!("gRPC over HTTP/2, at most {max_streams} streams per connection"),

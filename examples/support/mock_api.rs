@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 
 #[path = "mock_api_grpc.rs"]
 pub mod grpc;
@@ -92,9 +92,27 @@ pub struct MockApi {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+/// The TLS a line-protocol server terminates (feature `tls`).
+#[cfg(feature = "tls")]
+pub type Acceptor = tokio_rustls::TlsAcceptor;
+/// No TLS without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+pub type Acceptor = std::convert::Infallible;
+
 impl MockApi {
     /// Starts the server on `bind` (`127.0.0.1:0` for any free port).
+    #[allow(dead_code)] // the loadtest starts its servers with `start_with`
     pub fn start(bind: SocketAddr, config: MockApiConfig) -> io::Result<MockApi> {
+        MockApi::start_with(bind, config, None)
+    }
+
+    /// Starts the server on `bind`, its line protocol over TLS when
+    /// `tls` is given (every connection's handshake first).
+    pub fn start_with(
+        bind: SocketAddr,
+        config: MockApiConfig,
+        tls: Option<Acceptor>,
+    ) -> io::Result<MockApi> {
         let cpu_clocks = Arc::new(Mutex::new(Vec::new()));
         let clocks = Arc::clone(&cpu_clocks);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -128,6 +146,7 @@ impl MockApi {
                     config,
                     Arc::clone(&counters),
                     timers,
+                    tls,
                 ));
             }
             Protocol::Grpc { max_streams } => {
@@ -205,15 +224,29 @@ async fn accept_lines(
     config: MockApiConfig,
     counters: Arc<Counters>,
     timers: Arc<Timers>,
+    tls: Option<Acceptor>,
 ) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 counters.accepted.fetch_add(1, Ordering::Relaxed);
                 let (counters, timers) = (Arc::clone(&counters), Arc::clone(&timers));
+                let tls = tls.clone();
                 tokio::spawn(async move {
+                    if stream.set_nodelay(true).is_err() {
+                        return;
+                    }
                     // A connection's errors end that connection only.
-                    let _ = serve(stream, config, &counters, &timers).await;
+                    let _ = match tls {
+                        None => serve(stream, config, &counters, &timers).await,
+                        #[cfg(feature = "tls")]
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => serve(stream, config, &counters, &timers).await,
+                            Err(error) => Err(error),
+                        },
+                        #[cfg(not(feature = "tls"))]
+                        Some(never) => match never {},
+                    };
                 });
             }
             // Out of descriptors or a connection reset before it
@@ -224,13 +257,12 @@ async fn accept_lines(
 }
 
 /// Serves one connection until the peer closes it.
-async fn serve(
-    mut stream: TcpStream,
+async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
     config: MockApiConfig,
     counters: &Counters,
     timers: &Timers,
 ) -> io::Result<()> {
-    stream.set_nodelay(true)?;
     let mut buf = vec![0u8; MAX_LINE];
     let mut filled = 0;
     let mut reply = Vec::with_capacity(32);

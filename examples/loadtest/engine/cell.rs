@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use super::mock_api::{MockApi, Protocol};
 use super::recorder::Recorder;
 use super::sessions::{self, Session};
+use super::tls::Tls;
 use super::{CellResult, Config, Mode, grpc, peers, sys, uring};
 
 /// The multi-thread tokio runtime every tokio mode's client tasks share.
@@ -83,6 +84,7 @@ pub fn run(
     config: &Config,
     targets: &[String],
     servers: &[MockApi],
+    tls: Option<&Tls>,
     mode: Mode,
     concurrency: usize,
 ) -> Result<CellResult, BoxError> {
@@ -118,6 +120,43 @@ pub fn run(
     let speaks_grpc = config.protocol != Protocol::Line;
     let uri: Arc<str> = format!("http://{target}").into();
     let (start, end, reset) = match mode {
+        Mode::NoPool | Mode::NoPoolResumed if tls.is_some() => {
+            let shared = match mode {
+                Mode::NoPoolResumed => tls.map(Tls::connector),
+                _ => None,
+            };
+            measure(
+                &mut || {
+                    run_tokio(client, concurrency, &plan, |_| sessions::NoPoolTls {
+                        target: Arc::clone(&target),
+                        dials: Arc::clone(&dials),
+                        shared: shared.clone(),
+                    })
+                },
+                &counted,
+            )?
+        }
+        Mode::Ringpool if tls.is_some() => {
+            let _enter = client.runtime.enter();
+            let connector = tls.map(Tls::connector).expect("checked");
+            let pool = Pool::builder(TokioTcpManager::new(target.to_string()).tls(connector))
+                .config(config.ringpool.clone())
+                .max_size(config.pool_size)
+                .build()?;
+            let maintenance = client.runtime.spawn(pool.maintenance());
+            let stats = || pool.stats().connects;
+            let measured = measure(
+                &mut || {
+                    run_tokio(client, concurrency, &plan, |_| sessions::Ringpool {
+                        pool: pool.clone(),
+                    })
+                },
+                &stats,
+            );
+            pool.close();
+            let _ = client.runtime.block_on(maintenance);
+            measured?
+        }
         Mode::Ringpool if speaks_grpc => {
             let _enter = client.runtime.enter();
             let manager =
@@ -223,6 +262,7 @@ pub fn run(
             let _ = client.runtime.block_on(maintenance);
             measured?
         }
+        Mode::NoPoolResumed => return Err("no-pool-resumed runs over TLS only (--tls)".into()),
         Mode::NoPool => measure(
             &mut || {
                 run_tokio(client, concurrency, &plan, |_| sessions::NoPool {
@@ -246,6 +286,7 @@ pub fn run(
             let manager = peers::PeerManager {
                 target: Arc::clone(&target),
                 dials: Arc::clone(&dials),
+                tls: tls.map(Tls::connector),
             };
             let pool = peers::deadpool(manager, config.pool_size)?;
             measure(
@@ -261,6 +302,7 @@ pub fn run(
             let manager = peers::PeerManager {
                 target: Arc::clone(&target),
                 dials: Arc::clone(&dials),
+                tls: tls.map(Tls::connector),
             };
             // bb8 spawns its reaper on the runtime it is built in.
             let pool = {

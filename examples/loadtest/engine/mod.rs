@@ -21,6 +21,8 @@
 pub mod mock_api;
 #[path = "../../support/payment.rs"]
 pub mod payment;
+#[path = "../../../tests/test_certs/mod.rs"]
+pub mod test_certs;
 
 mod cell;
 mod grpc;
@@ -28,6 +30,7 @@ mod peers;
 mod recorder;
 mod sessions;
 mod sys;
+pub mod tls;
 mod uring;
 
 use std::net::SocketAddr;
@@ -56,11 +59,16 @@ pub enum Mode {
     /// gRPC only: one tonic `Channel` (one HTTP/2 connection) shared by
     /// every task.
     TonicChannel,
+    /// TLS only: a new connection per request whose handshake resumes the
+    /// session of an earlier one (one shared client config, no pool's
+    /// best case); `NoPool` over TLS makes a fresh config per request, so
+    /// every handshake is full.
+    NoPoolResumed,
 }
 
 impl Mode {
     /// Every mode.
-    pub const ALL: [Mode; 7] = [
+    pub const ALL: [Mode; 8] = [
         Mode::NoPool,
         Mode::Ringpool,
         Mode::RingpoolUring,
@@ -68,6 +76,7 @@ impl Mode {
         Mode::Deadpool,
         Mode::Bb8,
         Mode::TonicChannel,
+        Mode::NoPoolResumed,
     ];
 
     /// The modes of the line protocol, in the order they run by default.
@@ -88,11 +97,22 @@ impl Mode {
         Mode::Dedicated,
     ];
 
-    /// The modes that speak `protocol`, in their default order.
-    pub fn of(protocol: Protocol) -> &'static [Mode] {
-        match protocol {
-            Protocol::Line => &Mode::LINE,
-            Protocol::Grpc { .. } => &Mode::GRPC,
+    /// The modes of the line protocol over TLS, in their default order.
+    pub const TLS: [Mode; 5] = [
+        Mode::NoPool,
+        Mode::NoPoolResumed,
+        Mode::Ringpool,
+        Mode::Deadpool,
+        Mode::Bb8,
+    ];
+
+    /// The modes that speak `protocol` (over TLS if `tls`), in their
+    /// default order.
+    pub fn of(protocol: Protocol, tls: bool) -> &'static [Mode] {
+        match (protocol, tls) {
+            (Protocol::Line, false) => &Mode::LINE,
+            (Protocol::Line, true) => &Mode::TLS,
+            (Protocol::Grpc { .. }, _) => &Mode::GRPC,
         }
     }
 
@@ -106,6 +126,7 @@ impl Mode {
             Mode::Deadpool => "deadpool",
             Mode::Bb8 => "bb8",
             Mode::TonicChannel => "tonic-channel",
+            Mode::NoPoolResumed => "no-pool-resumed",
         }
     }
 
@@ -151,6 +172,9 @@ pub struct Config {
     /// What the requests are: the line protocol or gRPC (an embedded
     /// server is started speaking it, whatever its config says).
     pub protocol: Protocol,
+    /// The line protocol over TLS: the embedded server terminates it with
+    /// a certificate the run makes, which the clients trust.
+    pub tls: bool,
     /// Mock API servers the embedded target runs (at least 1). With more
     /// than one, `ringpool` spreads its requests over all of them with a
     /// `MultiPool` (round-robin, `pool_size` in all); every other mode
@@ -260,20 +284,32 @@ pub fn run(
                 .into(),
         );
     }
-    let speaks = Mode::of(config.protocol);
+    if config.tls
+        && (config.protocol != Protocol::Line || !matches!(config.target, Target::Embedded(_)))
+    {
+        return Err(
+            "--tls runs the line protocol against the embedded server (the run makes \
+                    its certificate); drop --protocol grpc or --target"
+                .into(),
+        );
+    }
+    let speaks = Mode::of(config.protocol, config.tls);
     if let Some(mode) = config.modes.iter().find(|mode| !speaks.contains(mode)) {
         let names: Vec<_> = speaks.iter().map(|mode| mode.name()).collect();
         return Err(format!(
             "mode {} does not speak {}; its modes are: {}",
             mode.name(),
-            match config.protocol {
-                Protocol::Line => "the line protocol (add --protocol grpc)",
-                Protocol::Grpc { .. } => "gRPC",
+            match (config.protocol, config.tls) {
+                (Protocol::Line, false) if *mode == Mode::NoPoolResumed => "plain TCP (add --tls)",
+                (Protocol::Line, false) => "the line protocol (add --protocol grpc)",
+                (Protocol::Line, true) => "TLS",
+                (Protocol::Grpc { .. }, _) => "gRPC",
             },
             names.join(", ")
         )
         .into());
     }
+    let tls = config.tls.then(tls::Tls::new).transpose()?;
     let servers = match &config.target {
         Target::Embedded(api) => (0..config.endpoints.max(1))
             .map(|_| {
@@ -281,7 +317,11 @@ pub fn run(
                     protocol: config.protocol,
                     ..*api
                 };
-                MockApi::start(SocketAddr::from(([127, 0, 0, 1], 0)), api)
+                MockApi::start_with(
+                    SocketAddr::from(([127, 0, 0, 1], 0)),
+                    api,
+                    tls.as_ref().map(tls::Tls::acceptor),
+                )
             })
             .collect::<Result<Vec<_>, _>>()?,
         Target::Remote(_) => Vec::new(),
@@ -316,7 +356,15 @@ pub fn run(
                 mode,
                 concurrency,
             });
-            let result = cell::run(&client, config, &targets, &servers, mode, concurrency)?;
+            let result = cell::run(
+                &client,
+                config,
+                &targets,
+                &servers,
+                tls.as_ref(),
+                mode,
+                concurrency,
+            )?;
             on_event(Event::Done(&result));
             results.push(result);
         }

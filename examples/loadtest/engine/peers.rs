@@ -3,32 +3,93 @@
 //! request did not finish cleanly. Both pools keep their defaults apart from
 //! `max_size`.
 
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::task::{Context, Poll};
 
+use ringpool::tcp::TlsConnector;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::sessions::dial;
 
 /// A pooled connection and whether a request on it is unfinished.
 pub struct PeerConn {
-    pub stream: TcpStream,
+    pub stream: PeerStream,
     pub dirty: bool,
+}
+
+/// A peer pool's socket: plain, or in TLS (`--tls`, the same connector
+/// and so the same TLS stack as ringpool's).
+pub enum PeerStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 /// Dials for either pool, counting its dials.
 pub struct PeerManager {
     pub target: Arc<str>,
     pub dials: Arc<AtomicU64>,
+    pub tls: Option<TlsConnector>,
 }
 
 impl PeerManager {
-    async fn open(&self) -> std::io::Result<PeerConn> {
+    async fn open(&self) -> io::Result<PeerConn> {
         let stream = dial(&self.target, &self.dials).await?;
+        let stream = match &self.tls {
+            None => PeerStream::Plain(stream),
+            Some(tls) => PeerStream::Tls(Box::new(
+                tls.handshake(&self.target, stream)
+                    .await
+                    .map_err(io::Error::other)?,
+            )),
+        };
         Ok(PeerConn {
             stream,
             dirty: false,
         })
+    }
+}
+
+impl AsyncRead for PeerStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            PeerStream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            PeerStream::Tls(stream) => Pin::new(&mut **stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for PeerStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            PeerStream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            PeerStream::Tls(stream) => Pin::new(&mut **stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            PeerStream::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            PeerStream::Tls(stream) => Pin::new(&mut **stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            PeerStream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            PeerStream::Tls(stream) => Pin::new(&mut **stream).poll_shutdown(cx),
+        }
     }
 }
 

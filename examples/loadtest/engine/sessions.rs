@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ringpool::Pool;
 use ringpool::multi::MultiPool;
-use ringpool::tcp::TokioTcpManager;
+use ringpool::tcp::{TlsConnector, TokioTcpManager};
+use ringpool::{Pool, SendManager};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::cell::Plan;
@@ -62,15 +63,48 @@ impl Session for NoPool {
     }
 }
 
-/// `ringpool`: one checkout from the public tokio manager's pool per
-/// request. A request that fails leaves its connection in an unknown state,
-/// so it is discarded; one cut off by the timeout is closed by the pool
-/// (the guard's connection is left dirty).
-pub struct Ringpool {
-    pub pool: Pool<TokioTcpManager>,
+/// `no-pool` and `no-pool-resumed` over TLS: a new connection and
+/// handshake per request, through the shared connector (its sessions
+/// resume) or a fresh one each time (every handshake full).
+pub struct NoPoolTls {
+    pub target: Arc<str>,
+    pub dials: Arc<AtomicU64>,
+    pub shared: Option<TlsConnector>,
 }
 
-impl Session for Ringpool {
+impl Session for NoPoolTls {
+    async fn request(
+        &mut self,
+        id: u64,
+        amount: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), RequestError> {
+        let stream = dial(&self.target, &self.dials).await?;
+        let connector = match &self.shared {
+            Some(connector) => connector.clone(),
+            None => super::test_certs::connector(),
+        };
+        let mut stream = connector
+            .handshake(&self.target, stream)
+            .await
+            .map_err(std::io::Error::other)?;
+        authorize(&mut stream, buf, id, amount).await
+    }
+}
+
+/// `ringpool`: one checkout from the public tokio manager's pool (plain
+/// or TLS) per request. A request that fails leaves its connection in an
+/// unknown state, so it is discarded; one cut off by the timeout is closed
+/// by the pool (the guard's connection is left dirty).
+pub struct Ringpool<M: SendManager = TokioTcpManager> {
+    pub pool: Pool<M>,
+}
+
+impl<M> Session for Ringpool<M>
+where
+    M: SendManager,
+    M::Connection: AsyncRead + AsyncWrite + Unpin,
+{
     async fn request(
         &mut self,
         id: u64,
