@@ -433,6 +433,9 @@ pub struct Nginx {
     dir: PathBuf,
     pub addr: SocketAddr,
     child: Option<Child>,
+    /// Files kept beside the configuration (certificates), removed on
+    /// drop.
+    extra_dir: Option<PathBuf>,
 }
 
 impl Nginx {
@@ -456,6 +459,44 @@ impl Nginx {
         )
     }
 
+    /// Starts one that serves HTTPS with `cert_pem` and `key_pem`,
+    /// closing a connection after `keepalive_requests` requests, and
+    /// logging whether each connection's handshake resumed a session
+    /// (`$ssl_session_reused`). With `client_ca_pem`, it requires a client
+    /// certificate that CA issued (mutual TLS).
+    pub fn start_https(
+        binary: PathBuf,
+        cert_pem: &str,
+        key_pem: &str,
+        client_ca_pem: Option<&str>,
+        keepalive_requests: u32,
+    ) -> Nginx {
+        let files = std::env::temp_dir().join(format!(
+            "ringpool-nginx-tls-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&files).unwrap();
+        std::fs::write(files.join("cert.pem"), cert_pem).unwrap();
+        std::fs::write(files.join("key.pem"), key_pem).unwrap();
+        let mut settings = format!(
+            "keepalive_requests {keepalive_requests};\n\
+             ssl_certificate {files}/cert.pem; ssl_certificate_key {files}/key.pem;\n\
+             ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:ringpool:1m;",
+            files = files.display()
+        );
+        if let Some(ca) = client_ca_pem {
+            std::fs::write(files.join("client-ca.pem"), ca).unwrap();
+            settings.push_str(&format!(
+                "\nssl_verify_client on; ssl_client_certificate {}/client-ca.pem;",
+                files.display()
+            ));
+        }
+        let mut nginx = Nginx::start_with(binary, " ssl", &settings);
+        nginx.extra_dir = Some(files);
+        nginx
+    }
+
     fn start_with(binary: PathBuf, listen: &str, settings: &str) -> Nginx {
         let port = free_port();
         let dir =
@@ -464,7 +505,7 @@ impl Nginx {
         let config = format!(
             "daemon off; master_process off; pid {dir}/nginx.pid; error_log {dir}/logs/error.log;\n\
              events {{}}\n\
-             http {{ log_format conn '$connection $connection_requests $request_uri';\n\
+             http {{ log_format conn '$connection $connection_requests $request_uri $ssl_session_reused';\n\
                access_log {dir}/logs/access.log conn;\n\
                {settings}\n\
                client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir};\n\
@@ -481,6 +522,7 @@ impl Nginx {
             dir,
             addr: format!("127.0.0.1:{port}").parse().unwrap(),
             child: None,
+            extra_dir: None,
         };
         nginx.restart();
         nginx
@@ -520,12 +562,31 @@ impl Nginx {
             })
             .collect()
     }
+
+    /// HTTPS: the connections that carried requests, and of those the
+    /// ones whose handshake resumed a session (`$ssl_session_reused` is
+    /// `r`), from the access log.
+    pub fn tls_sessions(&self) -> (usize, usize) {
+        let log = std::fs::read_to_string(self.dir.join("logs/access.log")).unwrap_or_default();
+        let mut connections = std::collections::HashMap::new();
+        for line in log.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            if let (Some(conn), Some(reused)) = (fields.first(), fields.get(3)) {
+                connections.insert(conn.to_string(), *reused == "r");
+            }
+        }
+        let resumed = connections.values().filter(|&&reused| reused).count();
+        (connections.len(), resumed)
+    }
 }
 
 impl Drop for Nginx {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(dir) = &self.extra_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
