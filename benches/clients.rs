@@ -10,7 +10,11 @@
 //! - in `clients_redis` only, `ringpool_shared`: a `SharedPool` of 4
 //!   multiplexed connections carrying up to 64 requests each
 //!   (`RedisManager::shared`), against `ringpool_4`, the exclusive pool at
-//!   the same 4 connections.
+//!   the same 4 connections;
+//! - group `clients_mysql`: a MariaDB `SELECT 1` through ringpool's
+//!   `MysqlManager` against `mysql_async_pool`, the pool MySQL users of
+//!   that client have today (`mysql_async::Pool`, 16 connections), and
+//!   `dedicated`.
 //!
 //! The servers are private, started by the bench on loopback (Debian's
 //! `postgresql` and `redis-server`); a group whose server is missing is
@@ -230,6 +234,70 @@ mod postgres {
     }
 }
 
+mod mysql {
+    use super::*;
+    use mysql_async::prelude::Queryable;
+    use ringpool::clients::mysql::MysqlManager;
+
+    async fn select_one(conn: &mut impl Queryable) {
+        let one: Option<u8> = conn.query_first("SELECT 1").await.unwrap();
+        assert_eq!(one, Some(1));
+    }
+
+    /// The group's functions at `tasks` concurrent tasks.
+    pub(super) fn functions(rt: &Runtime, url: &str, tasks: usize) -> Vec<(&'static str, Request)> {
+        let ringpool = rt.block_on(async {
+            let pool = ringpool::Pool::builder(MysqlManager::from_url(url).unwrap())
+                .max_size(POOL_SIZE)
+                .build()
+                .unwrap();
+            pool.warm_up().await.unwrap();
+            Rc::new(pool)
+        });
+        let opts = mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(url).unwrap())
+            .pool_opts(mysql_async::PoolOpts::default().with_constraints(
+                mysql_async::PoolConstraints::new(POOL_SIZE, POOL_SIZE).unwrap(),
+            ));
+        let native = Rc::new(mysql_async::Pool::new(opts));
+        let dedicated: Rc<Vec<std::cell::RefCell<Option<mysql_async::Conn>>>> =
+            Rc::new(rt.block_on(async {
+                let mut conns = Vec::new();
+                for _ in 0..tasks {
+                    let conn = mysql_async::Conn::from_url(url).await.unwrap();
+                    conns.push(std::cell::RefCell::new(Some(conn)));
+                }
+                conns
+            }));
+        vec![
+            (
+                "ringpool",
+                request(move |_| {
+                    let pool = Rc::clone(&ringpool);
+                    async move { select_one(&mut **pool.get().await.unwrap()).await }
+                }),
+            ),
+            (
+                "mysql_async_pool",
+                request(move |_| {
+                    let pool = Rc::clone(&native);
+                    async move { select_one(&mut pool.get_conn().await.unwrap()).await }
+                }),
+            ),
+            (
+                "dedicated",
+                request(move |task| {
+                    let conns = Rc::clone(&dedicated);
+                    async move {
+                        let mut conn = conns[task].borrow_mut().take().expect("one per task");
+                        select_one(&mut conn).await;
+                        *conns[task].borrow_mut() = Some(conn);
+                    }
+                }),
+            ),
+        ]
+    }
+}
+
 mod redis_get {
     use super::*;
     use redis::AsyncCommands;
@@ -402,6 +470,23 @@ fn clients(c: &mut Criterion) {
                 &rt,
                 "clients_redis",
                 |tasks| redis_get::functions(&rt, &url, tasks),
+                &mut percentiles,
+            );
+        }
+    }
+    match servers::find("mariadbd") {
+        None => {
+            eprintln!("clients_mysql skipped: mariadbd not found (apt-get install mariadb-server)")
+        }
+        Some(binary) => {
+            let server = servers::Mariadb::start(binary);
+            let rt = runtime();
+            let url = server.url();
+            bench_group(
+                c,
+                &rt,
+                "clients_mysql",
+                |tasks| mysql::functions(&rt, &url, tasks),
                 &mut percentiles,
             );
         }
