@@ -12,9 +12,11 @@
 //!   (`RedisManager::shared`), against `ringpool_4`, the exclusive pool at
 //!   the same 4 connections;
 //! - group `clients_mysql`: a MariaDB `SELECT 1` through ringpool's
-//!   `MysqlManager` against `mysql_async_pool`, the pool MySQL users of
-//!   that client have today (`mysql_async::Pool`, 16 connections), and
-//!   `dedicated`.
+//!   `MysqlManager` (which resets each session on return, a round trip)
+//!   against `mysql_async_pool`, the pool MySQL users of that client have
+//!   today (`mysql_async::Pool`, 16 connections, which also resets on
+//!   return), `ringpool_no_reset` (`reset_on_return(false)`, for
+//!   applications that keep no session state) and `dedicated`.
 //!
 //! The servers are private, started by the bench on loopback (Debian's
 //! `postgresql` and `redis-server`); a group whose server is missing is
@@ -254,6 +256,15 @@ mod mysql {
             pool.warm_up().await.unwrap();
             Rc::new(pool)
         });
+        let unreset = rt.block_on(async {
+            let manager = MysqlManager::from_url(url).unwrap().reset_on_return(false);
+            let pool = ringpool::Pool::builder(manager)
+                .max_size(POOL_SIZE)
+                .build()
+                .unwrap();
+            pool.warm_up().await.unwrap();
+            Rc::new(pool)
+        });
         let opts = mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(url).unwrap())
             .pool_opts(mysql_async::PoolOpts::default().with_constraints(
                 mysql_async::PoolConstraints::new(POOL_SIZE, POOL_SIZE).unwrap(),
@@ -273,6 +284,13 @@ mod mysql {
                 "ringpool",
                 request(move |_| {
                     let pool = Rc::clone(&ringpool);
+                    async move { select_one(&mut **pool.get().await.unwrap()).await }
+                }),
+            ),
+            (
+                "ringpool_no_reset",
+                request(move |_| {
+                    let pool = Rc::clone(&unreset);
                     async move { select_one(&mut **pool.get().await.unwrap()).await }
                 }),
             ),

@@ -139,23 +139,8 @@ pub fn run(
         Mode::Ringpool if tls.is_some() => {
             let _enter = client.runtime.enter();
             let connector = tls.map(Tls::connector).expect("checked");
-            let pool = Pool::builder(TokioTcpManager::new(target.to_string()).tls(connector))
-                .config(config.ringpool.clone())
-                .max_size(config.pool_size)
-                .build()?;
-            let maintenance = client.runtime.spawn(pool.maintenance());
-            let stats = || pool.stats().connects;
-            let measured = measure(
-                &mut || {
-                    run_tokio(client, concurrency, &plan, |_| sessions::Ringpool {
-                        pool: pool.clone(),
-                    })
-                },
-                &stats,
-            );
-            pool.close();
-            let _ = client.runtime.block_on(maintenance);
-            measured?
+            let manager = TokioTcpManager::new(target.to_string()).tls(connector);
+            ringpool_cell(client, config, manager, concurrency, &plan, &measure)?
         }
         Mode::Ringpool if speaks_grpc => {
             let _enter = client.runtime.enter();
@@ -244,23 +229,8 @@ pub fn run(
         }
         Mode::Ringpool => {
             let _enter = client.runtime.enter();
-            let pool = Pool::builder(TokioTcpManager::new(target.to_string()))
-                .config(config.ringpool.clone())
-                .max_size(config.pool_size)
-                .build()?;
-            let maintenance = client.runtime.spawn(pool.maintenance());
-            let stats = || pool.stats().connects;
-            let measured = measure(
-                &mut || {
-                    run_tokio(client, concurrency, &plan, |_| sessions::Ringpool {
-                        pool: pool.clone(),
-                    })
-                },
-                &stats,
-            );
-            pool.close();
-            let _ = client.runtime.block_on(maintenance);
-            measured?
+            let manager = TokioTcpManager::new(target.to_string());
+            ringpool_cell(client, config, manager, concurrency, &plan, &measure)?
         }
         Mode::NoPoolResumed => return Err("no-pool-resumed runs over TLS only (--tls)".into()),
         Mode::NoPool => measure(
@@ -331,6 +301,48 @@ pub fn run(
         reset,
         !servers.is_empty(),
     ))
+}
+
+/// What `measure` is: runs the load, and snapshots the process at the
+/// window's start and end, counting connects with the given counter.
+type Measure<'a> = dyn Fn(
+        &mut dyn FnMut() -> Result<(), BoxError>,
+        &(dyn Fn() -> u64 + Sync),
+    ) -> Result<(Snapshot, Snapshot, bool), BoxError>
+    + 'a;
+
+/// `ringpool` over the tokio manager, plain or TLS: the pool and its
+/// maintenance on the client runtime (entered by the caller), one checkout
+/// per request, closed after the cell.
+fn ringpool_cell<M>(
+    client: &ClientRuntime,
+    config: &Config,
+    manager: M,
+    concurrency: usize,
+    plan: &Arc<Plan>,
+    measure: &Measure<'_>,
+) -> Result<(Snapshot, Snapshot, bool), BoxError>
+where
+    M: ringpool::SendManager,
+    M::Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let pool = Pool::builder(manager)
+        .config(config.ringpool.clone())
+        .max_size(config.pool_size)
+        .build()?;
+    let maintenance = client.runtime.spawn(pool.maintenance());
+    let stats = || pool.stats().connects;
+    let measured = measure(
+        &mut || {
+            run_tokio(client, concurrency, plan, |_| sessions::Ringpool {
+                pool: pool.clone(),
+            })
+        },
+        &stats,
+    );
+    pool.close();
+    let _ = client.runtime.block_on(maintenance);
+    measured
 }
 
 /// Runs one task per unit of concurrency on the client runtime, each with
