@@ -52,29 +52,24 @@ mod sealed {
     impl Sealed for crate::shared::SharedSet<super::H2Manager> {}
 }
 
-impl Lend for SharedPool<H2Manager> {
-    async fn lease(
-        &self,
-        avoid: Option<u64>,
-    ) -> Result<Lease<H2Manager>, SharedError<H2ConnectError>> {
-        match avoid {
-            None => self.get().await,
-            Some(id) => self.get_other_than(id).await,
+/// Both lend the same way: `get`, or `get_other_than` the avoided id.
+macro_rules! lend_by_get {
+    ($($lender:ty),*) => {$(
+        impl Lend for $lender {
+            async fn lease(
+                &self,
+                avoid: Option<u64>,
+            ) -> Result<Lease<H2Manager>, SharedError<H2ConnectError>> {
+                match avoid {
+                    None => self.get().await,
+                    Some(id) => self.get_other_than(id).await,
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl Lend for SharedSet<H2Manager> {
-    async fn lease(
-        &self,
-        avoid: Option<u64>,
-    ) -> Result<Lease<H2Manager>, SharedError<H2ConnectError>> {
-        match avoid {
-            None => self.get().await,
-            Some(id) => self.get_other_than(id).await,
-        }
-    }
-}
+lend_by_get!(SharedPool<H2Manager>, SharedSet<H2Manager>);
 
 /// The scheme and authority every request of a pool carries.
 #[derive(Clone, Debug)]
