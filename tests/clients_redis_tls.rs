@@ -2,9 +2,10 @@
 //! `--tls-port`, with a certificate from a CA the test makes with
 //! `rcgen`): `rediss://` as the `redis` crate reads it, the server's view of
 //! where its clients came in (`CLIENT LIST`), sessions resumed by a refill,
-//! idle connections the server kills reaped above TLS, and an unknown
-//! issuer refused at once. A missing server is reported as not run, or
-//! failed under `RINGPOOL_REQUIRE_SERVERS=1`.
+//! idle connections the server kills reaped above TLS, an unknown issuer,
+//! a certificate for another name and an expired one refused at once, a
+//! restart under load, and mutual TLS. A missing server is reported as
+//! not run, or failed under `RINGPOOL_REQUIRE_SERVERS=1`.
 
 mod clients_common;
 mod servers;
@@ -30,6 +31,21 @@ fn main() {
             needs: "redis-server",
             run: rediss_with_an_unknown_issuer_is_refused_at_once,
         },
+        ServerTest {
+            name: "certificates_for_another_name_or_expired_are_refused_at_once_naming_why",
+            needs: "redis-server",
+            run: certificates_for_another_name_or_expired_are_refused_at_once_naming_why,
+        },
+        ServerTest {
+            name: "a_restart_under_load_over_tls_fails_no_command_after_the_first_success",
+            needs: "redis-server",
+            run: a_restart_under_load_over_tls_fails_no_command_after_the_first_success,
+        },
+        ServerTest {
+            name: "mutual_tls_is_accepted_with_the_client_certificate_and_refused_without",
+            needs: "redis-server",
+            run: mutual_tls_is_accepted_with_the_client_certificate_and_refused_without,
+        },
     ])
 }
 
@@ -46,30 +62,138 @@ impl Drop for Dir {
 /// port; returns it, the TLS port, and the directory of its certificate
 /// files (removed on drop, after the server).
 fn start_tls(binary: PathBuf) -> (Redis, u16, Dir) {
+    start_tls_with(binary, &certs().cert_pem, &certs().key_pem, false)
+}
+
+/// [`start_tls`] with this certificate, and with `require_client_cert`
+/// mutual TLS against the test CA.
+fn start_tls_with(
+    binary: PathBuf,
+    cert_pem: &str,
+    key_pem: &str,
+    require_client_cert: bool,
+) -> (Redis, u16, Dir) {
     let tls_port = free_port();
     let dir = std::env::temp_dir().join(format!("ringpool-redis-tls-{tls_port}"));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("server.crt"), &certs().cert_pem).unwrap();
-    std::fs::write(dir.join("server.key"), &certs().key_pem).unwrap();
-    let (port, cert, key) = (
+    std::fs::write(dir.join("server.crt"), cert_pem).unwrap();
+    std::fs::write(dir.join("server.key"), key_pem).unwrap();
+    std::fs::write(dir.join("ca.crt"), &certs().ca_pem).unwrap();
+    let (port, cert, key, ca) = (
         tls_port.to_string(),
         dir.join("server.crt").display().to_string(),
         dir.join("server.key").display().to_string(),
+        dir.join("ca.crt").display().to_string(),
     );
-    let redis = Redis::start(
-        binary,
-        &[
-            "--tls-port",
-            &port,
-            "--tls-cert-file",
-            &cert,
-            "--tls-key-file",
-            &key,
-            "--tls-auth-clients",
-            "no",
-        ],
-    );
+    let mut args = vec![
+        "--tls-port",
+        &port,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &ca,
+        "--tls-auth-clients",
+    ];
+    args.push(if require_client_cert { "yes" } else { "no" });
+    let redis = Redis::start(binary, &args);
     (redis, tls_port, Dir(dir))
+}
+
+fn tls_manager(tls_port: u16, connector: ringpool::tcp::TlsConnector) -> RedisManager {
+    RedisManager::from_url(&format!("redis://127.0.0.1:{tls_port}/0"))
+        .unwrap()
+        .tls(connector)
+}
+
+fn certificates_for_another_name_or_expired_are_refused_at_once_naming_why(binary: PathBuf) {
+    for (issued, says) in [
+        (&certs().wrong_name, "other.example"),
+        (&certs().expired, "expired"),
+    ] {
+        let (_redis, tls_port, _files) =
+            start_tls_with(binary.clone(), &issued.cert_pem, &issued.key_pem, false);
+        runtime().block_on(async {
+            let pool = clients_common::pool(tls_manager(tls_port, connector()), 1);
+            let error = clients_common::refused_at_once(&pool).await;
+            let cause = error.connect_error().expect("the dial's own error");
+            assert!(matches!(cause, RedisError::Tls(_)), "{cause:?}");
+            let text = cause.to_string();
+            assert!(text.contains(says), "the error says why: {text}");
+            pool.close();
+        });
+    }
+}
+
+fn a_restart_under_load_over_tls_fails_no_command_after_the_first_success(binary: PathBuf) {
+    let (redis, tls_port, _files) = start_tls(binary);
+    let redis = std::sync::Mutex::new(redis);
+    let rt = runtime();
+    let pool = rt.block_on(async { clients_common::pool(tls_manager(tls_port, connector()), 8) });
+    let recovery = clients_common::through_restart(
+        &rt,
+        8,
+        {
+            let pool = std::sync::Arc::clone(&pool);
+            move || {
+                let pool = std::sync::Arc::clone(&pool);
+                async move {
+                    let mut conn = pool.get().await.map_err(|error| error.to_string())?;
+                    redis::cmd("PING")
+                        .query_async::<String>(&mut *conn)
+                        .await
+                        .map(drop)
+                        .map_err(|error| error.to_string())
+                }
+            }
+        },
+        || redis.lock().unwrap().kill(),
+        || redis.lock().unwrap().restart(),
+    );
+    eprintln!("{recovery:?}");
+    assert_eq!(
+        recovery.errors_after, 0,
+        "no command started after the first success failed: {recovery:?}"
+    );
+    // A restarted server has new session-ticket keys: the dials after it
+    // make full handshakes, which is right.
+    assert!(pool.stats().tls_handshakes.full >= 2, "{:?}", pool.stats());
+    pool.close();
+}
+
+fn mutual_tls_is_accepted_with_the_client_certificate_and_refused_without(binary: PathBuf) {
+    let (_redis, tls_port, _files) =
+        start_tls_with(binary, &certs().cert_pem, &certs().key_pem, true);
+    runtime().block_on(async {
+        let with_cert = ringpool::tcp::TlsConnector::builder()
+            .add_root_pem(certs().ca_pem.as_bytes())
+            .unwrap()
+            .client_cert_pem(
+                certs().client.cert_pem.as_bytes(),
+                certs().client.key_pem.as_bytes(),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+        let pool = clients_common::pool(tls_manager(tls_port, with_cert), 1);
+        assert_eq!(incr(&pool).await, 1);
+        pool.close();
+        // Without one, TLS 1.3 completes the client's side of the
+        // handshake and the server drops the connection: the dial (the
+        // client library's first exchange) or the first command fails.
+        let pool = clients_common::pool(tls_manager(tls_port, connector()), 1);
+        let refused = match pool.get().await {
+            Err(_) => true,
+            Ok(mut conn) => redis::cmd("INCR")
+                .arg("counter")
+                .query_async::<i64>(&mut *conn)
+                .await
+                .is_err(),
+        };
+        assert!(refused, "served without a client certificate");
+        pool.close();
+    });
 }
 
 async fn incr(pool: &Pool<RedisManager>) -> i64 {
