@@ -47,8 +47,14 @@ fn main() {
 
 use clients_common::runtime;
 
+/// The `application_name` of the pool's sessions, so the server's view
+/// of them leaves out everything else (a readiness probe's backend still
+/// exiting on a loaded machine was once counted as the pool's).
+const POOL_APP: &str = "ringpool_test_pool";
+
 fn pool(server: &Postgres, max: usize) -> Arc<Pool<PostgresManager>> {
-    clients_common::pool(PostgresManager::from_url(&server.url()).unwrap(), max)
+    let url = format!("{}?application_name={POOL_APP}", server.url());
+    clients_common::pool(PostgresManager::from_url(&url).unwrap(), max)
 }
 
 /// A session of the test's own, outside the pool, for what only the
@@ -70,13 +76,13 @@ async fn admin(server: &Postgres) -> tokio_postgres::Client {
     }
 }
 
-/// Backend pids of the pool's sessions (everything but `admin`'s own).
+/// Backend pids of the pool's sessions.
 async fn pool_backends(admin: &tokio_postgres::Client) -> Vec<i32> {
     admin
         .query(
             "SELECT pid FROM pg_stat_activity \
-             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
-            &[],
+             WHERE backend_type = 'client backend' AND application_name = $1",
+            &[&POOL_APP],
         )
         .await
         .unwrap()
@@ -321,7 +327,8 @@ fn maintenance_rolls_back_at_once_and_closing_stays_an_option(initdb: PathBuf) {
         pool.close();
 
         // Closing instead, when asked.
-        let manager = PostgresManager::from_url(&server.url())
+        let url = format!("{}?application_name={POOL_APP}", server.url());
+        let manager = PostgresManager::from_url(&url)
             .unwrap()
             .rollback_on_return(false);
         let pool = clients_common::pool(manager, 1);
