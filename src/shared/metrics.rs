@@ -44,12 +44,7 @@ impl<M: SharedManager> SharedPool<M> {
     /// # });
     /// ```
     pub fn register_metrics(&self, registry: &mut Registry) {
-        let label = (Cow::Borrowed("pool"), Cow::Owned(self.name().to_owned()));
-        registry
-            .sub_registry_with_label(label)
-            .register_collector(Box::new(SharedCollector {
-                read: Box::new(self.downgrade()),
-            }));
+        register(registry, self.name(), Box::new(self.downgrade()));
     }
 }
 
@@ -59,13 +54,16 @@ impl<M: SharedManager> SharedSet<M> {
     /// `endpoint="<address>"`, for the endpoints in the set at each scrape
     /// (the registry holds the set weakly).
     pub fn register_metrics(&self, registry: &mut Registry) {
-        let label = (Cow::Borrowed("pool"), Cow::Owned(self.name().to_owned()));
-        registry
-            .sub_registry_with_label(label)
-            .register_collector(Box::new(SharedCollector {
-                read: Box::new(self.downgrade()),
-            }));
+        register(registry, self.name(), Box::new(self.downgrade()));
     }
+}
+
+/// Registers a collector over `read`, labelled `pool="<name>"`.
+fn register(registry: &mut Registry, name: &str, read: Box<dyn Read>) {
+    let label = (Cow::Borrowed("pool"), Cow::Owned(name.to_owned()));
+    registry
+        .sub_registry_with_label(label)
+        .register_collector(Box::new(SharedCollector { read }));
 }
 
 /// One scrape of a pool: its endpoint (in a set), its stats and its
