@@ -1,8 +1,11 @@
 //! The MySQL manager against a real MariaDB (Debian's `mariadb-server`, a
 //! private data directory on a loopback port): queries through the pool
 //! counted by the server, sessions reset on return (and not, when asked),
-//! and a connection the server killed while idle found by the ping and
-//! replaced. A missing server is reported as not run, or failed under
+//! a connection the server killed while idle found by the ping and
+//! replaced; over TLS (`require_secure_transport`): the server's
+//! certificate verified against the test CA, certificates for another
+//! name or expired refused at once naming why, a restart under load, and
+//! mutual TLS (a user `REQUIRE X509`). A missing server is reported as not run, or failed under
 //! `RINGPOOL_REQUIRE_SERVERS=1`.
 
 mod clients_common;
@@ -14,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
+use mysql_async::{ClientIdentity, Opts, OptsBuilder, SslOpts};
 use ringpool::Pool;
-use ringpool::clients::mysql::MysqlManager;
+use ringpool::clients::mysql::{MysqlError, MysqlManager};
 use servers::{Mariadb, ServerTest};
 
 use clients_common::runtime;
@@ -41,6 +45,21 @@ fn main() {
             name: "a_connection_killed_while_idle_is_found_by_the_ping_and_replaced",
             needs: "mariadbd",
             run: a_connection_killed_while_idle_is_found_by_the_ping_and_replaced,
+        },
+        ServerTest {
+            name: "certificates_for_another_name_or_expired_are_refused_at_once_naming_why",
+            needs: "mariadbd",
+            run: certificates_for_another_name_or_expired_are_refused_at_once_naming_why,
+        },
+        ServerTest {
+            name: "a_restart_under_load_over_tls_fails_no_query_after_the_first_success",
+            needs: "mariadbd",
+            run: a_restart_under_load_over_tls_fails_no_query_after_the_first_success,
+        },
+        ServerTest {
+            name: "mutual_tls_is_accepted_with_the_client_certificate_and_refused_without",
+            needs: "mariadbd",
+            run: mutual_tls_is_accepted_with_the_client_certificate_and_refused_without,
         },
     ])
 }
@@ -173,28 +192,62 @@ fn a_connection_killed_while_idle_is_found_by_the_ping_and_replaced(mariadbd: Pa
     });
 }
 
+/// A manager for `user` on `server` over TLS, verifying the server's
+/// certificate against the test CA (name and dates included), showing
+/// `client` as its certificate when given.
+fn verified(server: &Mariadb, user: &str, client: Option<&test_certs::Issued>) -> MysqlManager {
+    let pem = |text: &str| text.as_bytes().to_vec().into();
+    let mut ssl = SslOpts::default().with_root_certs(vec![pem(&test_certs::certs().ca_pem)]);
+    if let Some(client) = client {
+        ssl = ssl.with_client_identity(Some(ClientIdentity::new(
+            pem(&client.cert_pem),
+            pem(&client.key_pem),
+        )));
+    }
+    let opts = OptsBuilder::from_opts(Opts::from_url(&server.url_for(user)).unwrap()).ssl_opts(ssl);
+    MysqlManager::new(opts.into())
+}
+
+/// The test's own session on a server that requires TLS.
+async fn admin_tls(server: &Mariadb) -> mysql_async::Conn {
+    let url = format!(
+        "{}&require_ssl=true&verify_ca=false&verify_identity=false",
+        server.url()
+    );
+    mysql_async::Conn::new(Opts::from_url(&url).unwrap())
+        .await
+        .expect("the server accepts root over TLS")
+}
+
+async fn cipher(conn: &mut mysql_async::Conn) -> String {
+    let cipher: Option<(String, String)> = conn
+        .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        .await
+        .unwrap();
+    cipher.unwrap().1
+}
+
 fn sessions_over_tls_are_encrypted_and_plain_ones_refused(mariadbd: PathBuf) {
     let certs = test_certs::certs();
     let server = Mariadb::start_tls(mariadbd, &certs.cert_pem, &certs.key_pem);
     runtime().block_on(async {
-        // mysql_async's own TLS, from the URL: encrypt, trust the test CA
-        // by not verifying it (its roots are its own, not ringpool's).
+        // The server's certificate checked against the test CA, its name
+        // (127.0.0.1) and dates included.
+        let pool = clients_common::pool(verified(&server, "root", None), 2);
+        for _ in 0..20 {
+            let mut conn = pool.get().await.unwrap();
+            assert!(!cipher(&mut conn).await.is_empty(), "a plain session");
+        }
+        let stats = pool.stats();
+        assert!(stats.connects <= 2, "{stats:?}");
+        pool.close();
+        // Encrypted without checking the certificate, from the URL alone.
         let url = format!(
             "{}&require_ssl=true&verify_ca=false&verify_identity=false",
             server.url()
         );
-        let pool = clients_common::pool(MysqlManager::from_url(&url).unwrap(), 2);
-        for _ in 0..20 {
-            let mut conn = pool.get().await.unwrap();
-            let cipher: Option<(String, String)> = conn
-                .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-                .await
-                .unwrap();
-            let cipher = cipher.unwrap().1;
-            assert!(!cipher.is_empty(), "a plain session");
-        }
-        let stats = pool.stats();
-        assert!(stats.connects <= 2, "{stats:?}");
+        let pool = clients_common::pool(MysqlManager::from_url(&url).unwrap(), 1);
+        assert!(!cipher(&mut *pool.get().await.unwrap()).await.is_empty());
         pool.close();
         // The server requires TLS: a plain login is refused by the server,
         // and that is fatal (MariaDB answers it as access denied).
@@ -202,10 +255,109 @@ fn sessions_over_tls_are_encrypted_and_plain_ones_refused(mariadbd: PathBuf) {
         let error = clients_common::refused_at_once(&plain).await;
         let cause = error.connect_error().unwrap();
         assert!(
-            matches!(
-                cause,
-                ringpool::clients::mysql::MysqlError::Mysql(mysql_async::Error::Server(_))
-            ),
+            matches!(cause, MysqlError::Mysql(mysql_async::Error::Server(_))),
+            "{cause:?}"
+        );
+    });
+}
+
+fn certificates_for_another_name_or_expired_are_refused_at_once_naming_why(mariadbd: PathBuf) {
+    let certs = test_certs::certs();
+    for (issued, says, fix) in [
+        (&certs.wrong_name, "other.example", "SslOpts"),
+        (&certs.expired, "expired", "renew it"),
+    ] {
+        let server = Mariadb::start_tls(mariadbd.clone(), &issued.cert_pem, &issued.key_pem);
+        runtime().block_on(async {
+            let pool = clients_common::pool(verified(&server, "root", None), 1);
+            let error = clients_common::refused_at_once(&pool).await;
+            let cause = error.connect_error().expect("the dial's own error");
+            assert!(matches!(cause, MysqlError::Tls { .. }), "{cause:?}");
+            let text = cause.to_string();
+            assert!(text.contains(says), "the error says why: {text}");
+            assert!(text.contains(fix), "and how to fix it: {text}");
+            pool.close();
+        });
+    }
+    // A CA the client does not trust: the same, naming the roots setting.
+    let server = Mariadb::start_tls(mariadbd, &certs.cert_pem, &certs.key_pem);
+    runtime().block_on(async {
+        let url = format!("{}&require_ssl=true", server.url());
+        let pool = clients_common::pool(MysqlManager::from_url(&url).unwrap(), 1);
+        let error = clients_common::refused_at_once(&pool).await;
+        let text = error.connect_error().unwrap().to_string();
+        assert!(text.contains("with_root_certs"), "{text}");
+    });
+}
+
+fn a_restart_under_load_over_tls_fails_no_query_after_the_first_success(mariadbd: PathBuf) {
+    let certs = test_certs::certs();
+    let server = Mariadb::start_tls(mariadbd, &certs.cert_pem, &certs.key_pem);
+    let manager = verified(&server, "root", None);
+    let server = std::sync::Mutex::new(server);
+    let rt = runtime();
+    let pool = rt.block_on(async { clients_common::pool(manager, 8) });
+    let recovery = clients_common::through_restart(
+        &rt,
+        8,
+        {
+            let pool = Arc::clone(&pool);
+            move || {
+                let pool = Arc::clone(&pool);
+                async move {
+                    let mut conn = pool.get().await.map_err(|error| error.to_string())?;
+                    let one: Option<i64> = conn
+                        .query_first("SELECT 1")
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    assert_eq!(one, Some(1));
+                    Ok(())
+                }
+            }
+        },
+        || server.lock().unwrap().kill(),
+        || server.lock().unwrap().restart(),
+    );
+    eprintln!("{recovery:?}");
+    assert_eq!(
+        recovery.errors_after, 0,
+        "no query started after the first success failed: {recovery:?}"
+    );
+    let stats = pool.stats();
+    assert!(
+        stats.closed_total() >= 1,
+        "the killed sessions were closed: {stats:?}"
+    );
+    pool.close();
+}
+
+fn mutual_tls_is_accepted_with_the_client_certificate_and_refused_without(mariadbd: PathBuf) {
+    let certs = test_certs::certs();
+    let server =
+        Mariadb::start_mutual_tls(mariadbd, &certs.cert_pem, &certs.key_pem, &certs.ca_pem);
+    runtime().block_on(async {
+        let mut admin = admin_tls(&server).await;
+        admin
+            .query_drop(
+                "CREATE USER 'app'@'%' REQUIRE X509; CREATE USER 'app'@'localhost' REQUIRE X509; \
+                 GRANT SELECT ON mysql.* TO 'app'@'%'; GRANT SELECT ON mysql.* TO 'app'@'localhost'",
+            )
+            .await
+            .unwrap();
+        let pool = clients_common::pool(verified(&server, "app", Some(&certs.client)), 1);
+        let mut conn = pool.get().await.unwrap();
+        // Logged in as a user that requires a certificate issued by the CA.
+        let user: Option<String> = conn.query_first("SELECT CURRENT_USER()").await.unwrap();
+        assert!(user.unwrap().starts_with("app@"));
+        assert!(!cipher(&mut conn).await.is_empty());
+        drop(conn);
+        pool.close();
+        // Without one, the server refuses the login: fatal, not retried.
+        let pool = clients_common::pool(verified(&server, "app", None), 1);
+        let error = clients_common::refused_at_once(&pool).await;
+        let cause = error.connect_error().unwrap();
+        assert!(
+            matches!(cause, MysqlError::Mysql(mysql_async::Error::Server(_))),
             "{cause:?}"
         );
     });

@@ -29,9 +29,14 @@
 //! # TLS
 //!
 //! `mysql_async` reads TLS settings from the URL (`require_ssl=true`,
-//! `verify_ca`, `verify_identity`, `built_in_roots`) and runs rustls itself:
-//! ringpool's [`TlsConnector`](crate::tcp::TlsConnector) and its shared
-//! session store are not used here.
+//! `verify_ca`, `verify_identity`, `built_in_roots`) or from
+//! `mysql_async::SslOpts` (a private CA with `with_root_certs`, a client
+//! certificate for mutual TLS with `with_client_identity`), and runs rustls
+//! itself: ringpool's [`TlsConnector`](crate::tcp::TlsConnector) and its
+//! shared session store are not used here. A handshake refused for a
+//! certificate (expired, for another name, from an unknown CA; a client
+//! certificate missing or refused) is [`MysqlError::Tls`], fatal, saying
+//! what failed and which setting fixes it.
 //!
 //! # Examples
 //!
@@ -56,6 +61,7 @@ use tokio::runtime::Handle;
 
 use crate::manager::{CloseReason, ErrorClass};
 use crate::send_manager::SendManager;
+use crate::tcp::tls_problem::{Knobs, explain_refusal};
 
 /// Why a MySQL connection could not be made or checked.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +75,48 @@ pub enum MysqlError {
     /// dial.
     #[error("{0}")]
     Config(String),
+    /// The TLS handshake was refused: a server certificate this client
+    /// cannot accept (expired, for another name, from an unknown CA), or
+    /// a client certificate the server refused. Fatal: retrying cannot
+    /// help.
+    #[error("TLS handshake with {endpoint} refused: {problem}")]
+    Tls {
+        /// The server dialed, `host:port`.
+        endpoint: String,
+        /// What failed and how to fix it.
+        problem: String,
+        /// `mysql_async`'s error.
+        #[source]
+        source: mysql_async::Error,
+    },
+}
+
+/// `mysql_async`'s TLS settings, as a fix names them.
+const SSL_OPTS_KNOBS: Knobs = Knobs {
+    roots: "`SslOpts::with_root_certs` (or `verify_ca=false` in the URL to skip the check)",
+    server_name: "`SslOpts::with_danger_tls_hostname_override`",
+    client_cert: "`SslOpts::with_client_identity`",
+    alpn: "the server's TLS settings",
+};
+
+/// The rustls error somewhere in `error`'s chain (`mysql_async` wraps it in
+/// an `io::Error`, whose `source` skips what it wraps).
+fn rustls_cause(error: &mysql_async::Error) -> Option<&rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = next {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(tls) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        next = error.source();
+    }
+    None
 }
 
 /// A pooled MySQL connection: a `mysql_async::Conn` (it derefs to one).
@@ -131,6 +179,26 @@ impl MysqlManager {
         self
     }
 
+    /// A dial's error, with a refused TLS handshake said as what failed
+    /// and how to fix it.
+    fn explain(&self, error: mysql_async::Error) -> MysqlError {
+        let ssl = self.opts.ssl_opts();
+        let has_client_cert = ssl.is_some_and(|ssl| ssl.client_identity().is_some());
+        let name = ssl
+            .and_then(|ssl| ssl.tls_hostname_override())
+            .unwrap_or(self.opts.ip_or_hostname());
+        let refusal = rustls_cause(&error)
+            .map(|tls| explain_refusal(tls, name, has_client_cert, &SSL_OPTS_KNOBS));
+        match refusal {
+            Some((problem, true)) => MysqlError::Tls {
+                endpoint: format!("{}:{}", self.opts.ip_or_hostname(), self.opts.tcp_port()),
+                problem,
+                source: error,
+            },
+            _ => MysqlError::Mysql(error),
+        }
+    }
+
     /// The runtime to run `mysql_async` on: the caller's, else the one the
     /// manager was made in.
     fn runtime(&self) -> Result<Handle, MysqlError> {
@@ -158,7 +226,8 @@ impl SendManager for MysqlManager {
         let conn = runtime
             .spawn(async move { Conn::new(opts).await })
             .await
-            .map_err(|error| MysqlError::Config(format!("the dial task failed: {error}")))??;
+            .map_err(|error| MysqlError::Config(format!("the dial task failed: {error}")))?
+            .map_err(|error| self.explain(error))?;
         Ok(MysqlConn { conn })
     }
 
@@ -178,8 +247,8 @@ impl SendManager for MysqlManager {
         Ok(())
     }
 
-    /// A refused login, an unknown database or bad settings are fatal;
-    /// network errors are not.
+    /// A refused login, an unknown database, a refused TLS handshake or
+    /// bad settings are fatal; network errors are not.
     fn classify(&self, error: &MysqlError) -> ErrorClass {
         match error {
             MysqlError::Mysql(mysql_async::Error::Server(error))
@@ -187,9 +256,9 @@ impl SendManager for MysqlManager {
             {
                 ErrorClass::Fatal
             }
-            MysqlError::Mysql(mysql_async::Error::Url(_)) | MysqlError::Config(_) => {
-                ErrorClass::Fatal
-            }
+            MysqlError::Mysql(mysql_async::Error::Url(_))
+            | MysqlError::Config(_)
+            | MysqlError::Tls { .. } => ErrorClass::Fatal,
             MysqlError::Mysql(_) => ErrorClass::Retryable,
         }
     }

@@ -61,6 +61,8 @@ mod tls_conn;
 mod tls_counters;
 #[cfg(feature = "tls")]
 mod tls_manager;
+#[cfg(any(feature = "tls", feature = "mysql"))]
+pub(crate) mod tls_problem;
 #[cfg(all(feature = "tls", any(feature = "redis", feature = "postgres")))]
 pub(crate) mod tls_unverified;
 #[cfg(feature = "tokio")]

@@ -16,16 +16,16 @@
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use rustls::client::{Resumption, Tls12Resumption};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{AlertDescription, CertificateError, ClientConfig, HandshakeKind, RootCertStore};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, HandshakeKind, RootCertStore};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 
 use super::tls_counters::HandshakeCounters;
+use super::tls_problem::{Knobs, explain_refusal};
 use crate::manager::ErrorClass;
 use crate::manager::TlsHandshakes;
 
@@ -259,32 +259,7 @@ impl TlsConnector {
             };
         };
         let has_client_cert = self.config.client_auth_cert_resolver.has_certs();
-        let (problem, fatal) = match &tls {
-            rustls::Error::InvalidCertificate(certificate) => {
-                (certificate_problem(certificate, name), true)
-            }
-            rustls::Error::AlertReceived(alert) => alert_problem(*alert, has_client_cert),
-            rustls::Error::NoApplicationProtocol => (
-                "the server speaks none of the ALPN protocols the connector offers: \
-                 change `alpn` to one it supports"
-                    .to_string(),
-                true,
-            ),
-            rustls::Error::PeerIncompatible(why) => (
-                format!(
-                    "the server and this client share no TLS version or cipher suite ({why:?}): \
-                     enable TLS 1.2 or 1.3 with a modern suite on the server"
-                ),
-                true,
-            ),
-            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => (
-                "the server's reply is not TLS: check that this port serves TLS \
-                 (and is not a plain-text port)"
-                    .to_string(),
-                true,
-            ),
-            other => (format!("the handshake failed: {other}"), false),
-        };
+        let (problem, fatal) = explain_refusal(&tls, name, has_client_cert, &CONNECTOR_KNOBS);
         match fatal {
             true => TlsError::Refused {
                 target: target.to_string(),
@@ -588,113 +563,13 @@ impl TlsError {
     }
 }
 
-/// What is wrong with the server's certificate, and what to do about it.
-fn certificate_problem(error: &CertificateError, name: &str) -> String {
-    match error {
-        CertificateError::NotValidForNameContext { presented, .. } => format!(
-            "the server's certificate is not valid for name `{name}` (it names {}): connect with \
-             the name the certificate was issued for, or set `server_name`",
-            match presented.is_empty() {
-                true => "no name".to_string(),
-                false => presented
-                    .iter()
-                    .map(|name| format!("`{name}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }
-        ),
-        CertificateError::NotValidForName => format!(
-            "the server's certificate is not valid for name `{name}`: connect with the name the \
-             certificate was issued for, or set `server_name`"
-        ),
-        CertificateError::ExpiredContext { time, not_after } => format!(
-            "the server's certificate expired at {} (it is now {}): renew it on the server, or \
-             check this machine's clock",
-            show_time(*not_after),
-            show_time(*time)
-        ),
-        CertificateError::Expired => "the server's certificate has expired: renew it on the \
-                                      server, or check this machine's clock"
-            .to_string(),
-        CertificateError::NotValidYetContext { time, not_before } => format!(
-            "the server's certificate is not valid before {} (it is now {}): check the clocks of \
-             this machine and the server",
-            show_time(*not_before),
-            show_time(*time)
-        ),
-        CertificateError::NotValidYet => "the server's certificate is not valid yet: check the \
-                                          clocks of this machine and the server"
-            .to_string(),
-        CertificateError::UnknownIssuer => "the server's certificate was issued by a CA this \
-                                            client does not trust: add its CA with \
-                                            `add_root_pem` (or `native_roots()` for the \
-                                            platform's), or make the server send its \
-                                            intermediate certificates"
-            .to_string(),
-        CertificateError::BadSignature => "the server's certificate chain has a bad signature \
-                                           (a certificate not signed by the CA it names): \
-                                           reissue the server's certificate"
-            .to_string(),
-        CertificateError::Revoked => "the server's certificate has been revoked: issue it a new \
-                                      one"
-        .to_string(),
-        other => format!(
-            "the server's certificate was not accepted ({other}): check it with \
-                          `openssl s_client -connect host:port -showcerts`"
-        ),
-    }
-}
-
-/// What an alert from the server during the handshake means; whether it is
-/// fatal.
-fn alert_problem(alert: AlertDescription, has_client_cert: bool) -> (String, bool) {
-    use AlertDescription as A;
-    match alert {
-        A::CertificateRequired if !has_client_cert => (
-            "the server requires a client certificate (mutual TLS): set one with \
-             `client_cert_pem`"
-                .to_string(),
-            true,
-        ),
-        A::BadCertificate
-        | A::UnsupportedCertificate
-        | A::CertificateRevoked
-        | A::CertificateExpired
-        | A::CertificateUnknown
-        | A::UnknownCA
-        | A::CertificateRequired
-        | A::AccessDenied => (
-            format!(
-                "the server refused the client certificate (alert {alert:?}): {}",
-                match has_client_cert {
-                    true => "check that the server trusts its CA and that it has not expired",
-                    false =>
-                        "the server requires mutual TLS: set a client certificate with \
-                              `client_cert_pem`",
-                }
-            ),
-            true,
-        ),
-        A::HandshakeFailure | A::ProtocolVersion | A::InsufficientSecurity => (
-            format!(
-                "the server found no TLS version or cipher suite it shares with this client \
-                 (alert {alert:?}): enable TLS 1.2 or 1.3 with a modern suite on the server"
-            ),
-            true,
-        ),
-        A::NoApplicationProtocol => (
-            "the server speaks none of the ALPN protocols offered: change `alpn`".to_string(),
-            true,
-        ),
-        A::UnrecognisedName => (
-            "the server does not serve the name presented (SNI): set `server_name` to one it \
-             serves"
-                .to_string(),
-            true,
-        ),
-        other => (format!("the server sent alert {other:?}"), false),
-    }
-}
+/// The connector's settings, as a fix names them.
+const CONNECTOR_KNOBS: Knobs = Knobs {
+    roots: "`add_root_pem` (or `native_roots()` for the platform's)",
+    server_name: "`server_name`",
+    client_cert: "`client_cert_pem`",
+    alpn: "`alpn`",
+};
 
 /// The crypto provider of the connectors this crate builds: ring, not
 /// aws-lc-rs, because it builds with a C compiler alone; with X25519 as the
@@ -709,11 +584,6 @@ pub(crate) fn provider() -> rustls::crypto::CryptoProvider {
     let mut provider = rustls::crypto::ring::default_provider();
     provider.kx_groups = vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1];
     provider
-}
-
-fn show_time(time: UnixTime) -> String {
-    humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(time.as_secs()))
-        .to_string()
 }
 
 /// The host part of `host:port`, `[v6]:port` or a bare host.

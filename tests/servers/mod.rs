@@ -266,15 +266,27 @@ pub struct Postgres {
 impl Postgres {
     /// `initdb` names the binary the test found; its folder has `postgres`.
     pub fn start(initdb: PathBuf) -> Postgres {
-        Self::start_with(initdb, None)
+        Self::start_with(initdb, None, None)
     }
 
     /// `start`, with TLS on (`ssl = on`) with this certificate and key.
     pub fn start_tls(initdb: PathBuf, cert_pem: &str, key_pem: &str) -> Postgres {
-        Self::start_with(initdb, Some((cert_pem, key_pem)))
+        Self::start_with(initdb, Some((cert_pem, key_pem)), None)
     }
 
-    fn start_with(initdb: PathBuf, tls: Option<(&str, &str)>) -> Postgres {
+    /// `start_tls`, and every TLS login must show a client certificate
+    /// issued by `client_ca_pem` (`hostssl ... clientcert=verify-ca`).
+    /// Plain logins stay open on loopback for the readiness probe.
+    pub fn start_mutual_tls(
+        initdb: PathBuf,
+        cert_pem: &str,
+        key_pem: &str,
+        client_ca_pem: &str,
+    ) -> Postgres {
+        Self::start_with(initdb, Some((cert_pem, key_pem)), Some(client_ca_pem))
+    }
+
+    fn start_with(initdb: PathBuf, tls: Option<(&str, &str)>, client_ca: Option<&str>) -> Postgres {
         let bin = initdb.parent().unwrap().to_path_buf();
         let data = std::env::temp_dir().join(format!(
             "ringpool-pg-{}-{}",
@@ -309,6 +321,21 @@ impl Postgres {
                 as_server_user(&path);
             }
             extra.push("ssl=on".to_string());
+        }
+        if let Some(ca) = client_ca {
+            let path = data.join("client_ca.crt");
+            std::fs::write(&path, ca).unwrap();
+            as_server_user(&path);
+            // Relative paths are read from the data directory.
+            extra.push("ssl_ca_file=client_ca.crt".to_string());
+            let hba = data.join("pg_hba.conf");
+            std::fs::write(
+                &hba,
+                "hostssl all all 127.0.0.1/32 trust clientcert=verify-ca\n\
+                 hostnossl all all 127.0.0.1/32 trust\n",
+            )
+            .unwrap();
+            as_server_user(&hba);
         }
         let mut postgres = Postgres {
             bin,
@@ -597,6 +624,8 @@ impl Drop for Nginx {
 pub struct Mariadb {
     dir: PathBuf,
     pub addr: SocketAddr,
+    mariadbd: PathBuf,
+    args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -604,16 +633,31 @@ impl Mariadb {
     /// `mariadbd` names the server binary the test found; the installer
     /// is found on `PATH`.
     pub fn start(mariadbd: PathBuf) -> Mariadb {
-        Self::start_with(mariadbd, None)
+        Self::start_with(mariadbd, None, None)
     }
 
     /// `start`, with TLS on (`require_secure_transport`: plain logins are
     /// refused) with this certificate and key.
     pub fn start_tls(mariadbd: PathBuf, cert_pem: &str, key_pem: &str) -> Mariadb {
-        Self::start_with(mariadbd, Some((cert_pem, key_pem)))
+        Self::start_with(mariadbd, Some((cert_pem, key_pem)), None)
     }
 
-    fn start_with(mariadbd: PathBuf, tls: Option<(&str, &str)>) -> Mariadb {
+    /// `start_tls`, and client certificates issued by `client_ca_pem` are
+    /// checked (`--ssl-ca`), for users created `REQUIRE X509`.
+    pub fn start_mutual_tls(
+        mariadbd: PathBuf,
+        cert_pem: &str,
+        key_pem: &str,
+        client_ca_pem: &str,
+    ) -> Mariadb {
+        Self::start_with(mariadbd, Some((cert_pem, key_pem)), Some(client_ca_pem))
+    }
+
+    fn start_with(
+        mariadbd: PathBuf,
+        tls: Option<(&str, &str)>,
+        client_ca: Option<&str>,
+    ) -> Mariadb {
         let install = find("mariadb-install-db").expect("mariadb-install-db next to mariadbd");
         let port = free_port();
         let dir =
@@ -643,40 +687,85 @@ impl Mariadb {
             String::from_utf8_lossy(&installed.stderr)
         );
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut tls_args = Vec::new();
+        let mut args = vec![
+            "--no-defaults".to_string(),
+            format!("--datadir={}", dir.join("data").display()),
+            tmpdir,
+            format!("--socket={}", dir.join("sock").display()),
+            format!("--pid-file={}", dir.join("pid").display()),
+            format!("--port={port}"),
+            "--bind-address=127.0.0.1".to_string(),
+            format!("--user={user}"),
+            "--skip-log-bin".to_string(),
+            "--innodb-buffer-pool-size=16M".to_string(),
+            "--max-connections=200".to_string(),
+        ];
         if let Some((cert, key)) = tls {
             std::fs::write(dir.join("server.crt"), cert).unwrap();
             std::fs::write(dir.join("server.key"), key).unwrap();
-            tls_args = vec![
+            args.extend([
                 format!("--ssl-cert={}", dir.join("server.crt").display()),
                 format!("--ssl-key={}", dir.join("server.key").display()),
                 "--require-secure-transport=ON".to_string(),
-            ];
+            ]);
         }
-        let mut child = Command::new(mariadbd)
-            .args([
-                "--no-defaults".to_string(),
-                format!("--datadir={}", dir.join("data").display()),
-                tmpdir,
-                format!("--socket={}", dir.join("sock").display()),
-                format!("--pid-file={}", dir.join("pid").display()),
-                format!("--port={port}"),
-                "--bind-address=127.0.0.1".to_string(),
-                format!("--user={user}"),
-                "--skip-log-bin".to_string(),
-                "--innodb-buffer-pool-size=16M".to_string(),
-                "--max-connections=200".to_string(),
-            ])
-            .args(tls_args)
+        if let Some(ca) = client_ca {
+            std::fs::write(dir.join("client_ca.crt"), ca).unwrap();
+            args.push(format!("--ssl-ca={}", dir.join("client_ca.crt").display()));
+        }
+        let mut mariadb = Mariadb {
+            dir,
+            addr,
+            mariadbd,
+            args,
+            child: None,
+        };
+        mariadb.restart();
+        mariadb
+    }
+
+    /// Starts the server (again) on its port and data, and waits until it
+    /// listens.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let mut child = Command::new(&self.mariadbd)
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        wait_listening(addr, &mut child);
-        Mariadb {
-            dir,
-            addr,
-            child: Some(child),
+        wait_listening(self.addr, &mut child);
+        let started = Instant::now();
+        while !self.greets() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "mariadbd never greeted a client"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.child = Some(child);
+    }
+
+    /// Whether a client is greeted with the server's handshake (protocol
+    /// version 10), not an error packet: a server still starting may
+    /// listen before it serves.
+    fn greets(&self) -> bool {
+        use std::io::Read;
+        let Ok(mut stream) = TcpStream::connect(self.addr) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        // Three bytes of length, one of sequence, then the payload.
+        let mut header = [0u8; 5];
+        stream.read_exact(&mut header).is_ok() && header[4] == 10
+    }
+
+    /// Kills the server (`SIGKILL`: every session cut, no goodbye) and
+    /// waits until it exited.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 
@@ -684,8 +773,13 @@ impl Mariadb {
     /// (`mysql_async` would otherwise move a loopback connection to the
     /// server's Unix socket, a second connection each).
     pub fn url(&self) -> String {
+        self.url_for("root")
+    }
+
+    /// [`url`](Self::url) for another user (no password).
+    pub fn url_for(&self, user: &str) -> String {
         format!(
-            "mysql://root@{}:{}/mysql?prefer_socket=false",
+            "mysql://{user}@{}:{}/mysql?prefer_socket=false",
             self.addr.ip(),
             self.addr.port()
         )
@@ -703,10 +797,7 @@ fn mariadb_user() -> String {
 
 impl Drop for Mariadb {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
