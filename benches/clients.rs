@@ -12,11 +12,20 @@
 //!   (`RedisManager::shared`), against `ringpool_4`, the exclusive pool at
 //!   the same 4 connections;
 //! - group `clients_mysql`: a MariaDB `SELECT 1` through ringpool's
-//!   `MysqlManager` (which resets each session on return, a round trip)
-//!   against `mysql_async_pool`, the pool MySQL users of that client have
+//!   `MysqlManager` (which resets each session on return, a round trip,
+//!   in the pool's maintenance task, spawned as its docs say) against `mysql_async_pool`, the pool MySQL users of that client have
 //!   today (`mysql_async::Pool`, 16 connections, which also resets on
 //!   return), `ringpool_no_reset` (`reset_on_return(false)`, for
 //!   applications that keep no session state) and `dedicated`.
+//!
+//! - groups `clients_postgres_tls` and `clients_redis_tls`: the same
+//!   questions over TLS (the servers' certificates from a CA the bench
+//!   makes with `rcgen`, verified by every client). ringpool's managers
+//!   take a `TlsConnector`; the PostgreSQL peers and `dedicated` run
+//!   `tokio-postgres-rustls` over the very same rustls `ClientConfig`; the
+//!   Redis peers and `dedicated` the redis crate's own rustls (`rediss://`),
+//!   trusting the CA through `SSL_CERT_FILE`. The shared-against-exclusive
+//!   question is asked over plain TCP only.
 //!
 //! The servers are private, started by the bench on loopback (Debian's
 //! `postgresql` and `redis-server`); a group whose server is missing is
@@ -29,6 +38,9 @@
 #[path = "../tests/servers/mod.rs"]
 #[allow(unreachable_pub)]
 mod servers;
+#[path = "../tests/test_certs/mod.rs"]
+#[allow(unreachable_pub)]
+mod test_certs;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -153,7 +165,9 @@ fn bench_group(
 mod postgres {
     use super::*;
     use ringpool::clients::postgres::PostgresManager;
-    use tokio_postgres::NoTls;
+    use ringpool::tcp::TlsConnector;
+    use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+    use tokio_postgres::{NoTls, Socket};
 
     async fn select_one(client: &tokio_postgres::Client) {
         let messages = client.simple_query("SELECT 1").await.unwrap();
@@ -164,19 +178,64 @@ mod postgres {
         assert_eq!(one.as_deref(), Some("1"));
     }
 
-    /// The group's functions at `tasks` concurrent tasks.
-    pub(super) fn functions(rt: &Runtime, url: &str, tasks: usize) -> Vec<(&'static str, Request)> {
-        let config: tokio_postgres::Config = url.parse().unwrap();
+    /// The group's functions at `tasks` concurrent tasks; over TLS when
+    /// `tls` is given, every pool with the same rustls configuration (the
+    /// peers through `tokio-postgres-rustls`).
+    pub(super) fn functions(
+        rt: &Runtime,
+        url: &str,
+        tasks: usize,
+        tls: Option<&TlsConnector>,
+    ) -> Vec<(&'static str, Request)> {
+        let manager = match tls {
+            None => PostgresManager::from_url(url).unwrap(),
+            Some(connector) => PostgresManager::from_url(&format!("{url}?sslmode=verify-full"))
+                .unwrap()
+                .tls(connector.clone()),
+        };
         let ringpool = rt.block_on(async {
-            let pool = ringpool::Pool::builder(PostgresManager::from_url(url).unwrap())
+            let pool = ringpool::Pool::builder(manager)
                 .max_size(POOL_SIZE)
                 .build()
                 .unwrap();
             pool.warm_up().await.unwrap();
             Rc::new(pool)
         });
+        let mut functions = vec![(
+            "ringpool",
+            request(move |_| {
+                let pool = Rc::clone(&ringpool);
+                async move { select_one(&pool.get().await.unwrap()).await }
+            }),
+        )];
+        match tls {
+            None => functions.extend(peers(rt, url.parse().unwrap(), NoTls, tasks)),
+            Some(connector) => {
+                let config = format!("{url}?sslmode=require").parse().unwrap();
+                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
+                    connector.config().as_ref().clone(),
+                );
+                functions.extend(peers(rt, config, tls, tasks));
+            }
+        }
+        functions
+    }
+
+    /// deadpool, bb8 and dedicated clients over `tls`.
+    fn peers<T>(
+        rt: &Runtime,
+        config: tokio_postgres::Config,
+        tls: T,
+        tasks: usize,
+    ) -> Vec<(&'static str, Request)>
+    where
+        T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+        T::Stream: Send + Sync + 'static,
+        T::TlsConnect: Send + Sync,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
         let deadpool = {
-            let manager = deadpool_postgres::Manager::new(config.clone(), NoTls);
+            let manager = deadpool_postgres::Manager::new(config.clone(), tls.clone());
             Rc::new(
                 deadpool_postgres::Pool::builder(manager)
                     .max_size(POOL_SIZE)
@@ -185,7 +244,7 @@ mod postgres {
             )
         };
         let bb8 = rt.block_on(async {
-            let manager = bb8_postgres::PostgresConnectionManager::new(config.clone(), NoTls);
+            let manager = bb8_postgres::PostgresConnectionManager::new(config.clone(), tls.clone());
             Rc::new(
                 bb8::Pool::builder()
                     .max_size(POOL_SIZE as u32)
@@ -197,20 +256,13 @@ mod postgres {
         let dedicated: Rc<Vec<tokio_postgres::Client>> = Rc::new(rt.block_on(async {
             let mut clients = Vec::new();
             for _ in 0..tasks {
-                let (client, connection) = config.connect(NoTls).await.unwrap();
+                let (client, connection) = config.connect(tls.clone()).await.unwrap();
                 tokio::spawn(connection);
                 clients.push(client);
             }
             clients
         }));
         vec![
-            (
-                "ringpool",
-                request(move |_| {
-                    let pool = Rc::clone(&ringpool);
-                    async move { select_one(&pool.get().await.unwrap()).await }
-                }),
-            ),
             (
                 "deadpool_postgres",
                 request(move |_| {
@@ -248,23 +300,21 @@ mod mysql {
 
     /// The group's functions at `tasks` concurrent tasks.
     pub(super) fn functions(rt: &Runtime, url: &str, tasks: usize) -> Vec<(&'static str, Request)> {
-        let ringpool = rt.block_on(async {
-            let pool = ringpool::Pool::builder(MysqlManager::from_url(url).unwrap())
-                .max_size(POOL_SIZE)
-                .build()
-                .unwrap();
-            pool.warm_up().await.unwrap();
-            Rc::new(pool)
-        });
-        let unreset = rt.block_on(async {
-            let manager = MysqlManager::from_url(url).unwrap().reset_on_return(false);
-            let pool = ringpool::Pool::builder(manager)
-                .max_size(POOL_SIZE)
-                .build()
-                .unwrap();
-            pool.warm_up().await.unwrap();
-            Rc::new(pool)
-        });
+        // As the manager's docs say to run it: with the maintenance task,
+        // which resets returned sessions in the background.
+        let pool_of = |manager: MysqlManager| {
+            rt.block_on(async {
+                let pool = ringpool::Pool::builder(manager)
+                    .max_size(POOL_SIZE)
+                    .build()
+                    .unwrap();
+                pool.warm_up().await.unwrap();
+                tokio::spawn(pool.maintenance());
+                Rc::new(pool)
+            })
+        };
+        let ringpool = pool_of(MysqlManager::from_url(url).unwrap());
+        let unreset = pool_of(MysqlManager::from_url(url).unwrap().reset_on_return(false));
         let opts = mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(url).unwrap())
             .pool_opts(mysql_async::PoolOpts::default().with_constraints(
                 mysql_async::PoolConstraints::new(POOL_SIZE, POOL_SIZE).unwrap(),
@@ -330,11 +380,33 @@ mod redis_get {
         assert_eq!(value, "value");
     }
 
-    /// The group's functions at `tasks` concurrent tasks.
-    pub(super) fn functions(rt: &Runtime, url: &str, tasks: usize) -> Vec<(&'static str, Request)> {
-        let client = redis::Client::open(url).unwrap();
+    /// Where a group's pools connect.
+    pub(super) struct Target {
+        /// ringpool's URL (`redis://`, with `tls` on a TLS port).
+        pub(super) url: String,
+        /// The peers' URL (`rediss://` on a TLS port: the redis crate's
+        /// rustls, trusting the platform's roots, where the bench put the
+        /// test CA).
+        pub(super) peers_url: String,
+        /// ringpool's TLS connector, trusting the same CA.
+        pub(super) tls: Option<ringpool::tcp::TlsConnector>,
+    }
+
+    /// The group's functions at `tasks` concurrent tasks. Over TLS, the
+    /// shared-against-exclusive question is left out.
+    pub(super) fn functions(
+        rt: &Runtime,
+        target: &Target,
+        tasks: usize,
+    ) -> Vec<(&'static str, Request)> {
+        let url = target.url.as_str();
+        let manager = || match &target.tls {
+            None => RedisManager::from_url(url).unwrap(),
+            Some(connector) => RedisManager::from_url(url).unwrap().tls(connector.clone()),
+        };
+        let client = redis::Client::open(target.peers_url.as_str()).unwrap();
         let ringpool = rt.block_on(async {
-            let pool = ringpool::Pool::builder(RedisManager::from_url(url).unwrap())
+            let pool = ringpool::Pool::builder(manager())
                 .max_size(POOL_SIZE)
                 .build()
                 .unwrap();
@@ -345,36 +417,8 @@ mod redis_get {
             }
             Rc::new(pool)
         });
-        // Four connections, exclusive and shared: the question of
-        // `ringpool_shared` (many requests in flight on each connection)
-        // against `ringpool_4` (one at a time) at the same size.
-        let ringpool_4 = rt.block_on(async {
-            let pool = ringpool::Pool::builder(RedisManager::from_url(url).unwrap())
-                .max_size(SHARED_POOL_SIZE)
-                .build()
-                .unwrap();
-            pool.warm_up().await.unwrap();
-            Rc::new(pool)
-        });
-        let shared = rt.block_on(async {
-            let manager = RedisManager::from_url(url).unwrap().shared(64);
-            let pool = ringpool::shared::SharedPool::builder(manager)
-                .max_size(SHARED_POOL_SIZE)
-                .build()
-                .unwrap();
-            // Open the four connections before measuring.
-            let leases: Vec<_> = {
-                let mut leases = Vec::new();
-                for _ in 0..SHARED_POOL_SIZE * 64 {
-                    leases.push(pool.get().await.unwrap());
-                }
-                leases
-            };
-            drop(leases);
-            Rc::new(pool)
-        });
         let deadpool = Rc::new(
-            deadpool_redis::Config::from_url(url)
+            deadpool_redis::Config::from_url(target.peers_url.as_str())
                 .builder()
                 .unwrap()
                 .max_size(POOL_SIZE)
@@ -383,7 +427,8 @@ mod redis_get {
                 .unwrap(),
         );
         let bb8 = rt.block_on(async {
-            let manager = bb8_redis::RedisConnectionManager::new(url).unwrap();
+            let manager =
+                bb8_redis::RedisConnectionManager::new(target.peers_url.as_str()).unwrap();
             Rc::new(
                 bb8::Pool::builder()
                     .max_size(POOL_SIZE as u32)
@@ -400,29 +445,12 @@ mod redis_get {
             }
             conns
         }));
-        vec![
+        let mut functions = vec![
             (
                 "ringpool",
                 request(move |_| {
                     let pool = Rc::clone(&ringpool);
                     async move { get(&mut *pool.get().await.unwrap()).await }
-                }),
-            ),
-            (
-                "ringpool_4",
-                request(move |_| {
-                    let pool = Rc::clone(&ringpool_4);
-                    async move { get(&mut *pool.get().await.unwrap()).await }
-                }),
-            ),
-            (
-                "ringpool_shared",
-                request(move |_| {
-                    let pool = Rc::clone(&shared);
-                    async move {
-                        let lease = pool.get().await.unwrap();
-                        get(&mut (*lease).clone()).await;
-                    }
                 }),
             ),
             (
@@ -452,25 +480,99 @@ mod redis_get {
                     }
                 }),
             ),
+        ];
+        if target.tls.is_none() {
+            functions.extend(shared_question(rt, url));
+        }
+        functions
+    }
+
+    /// Four connections, exclusive and shared: the question of
+    /// `ringpool_shared` (many requests in flight on each connection)
+    /// against `ringpool_4` (one at a time) at the same size.
+    fn shared_question(rt: &Runtime, url: &str) -> Vec<(&'static str, Request)> {
+        let ringpool_4 = rt.block_on(async {
+            let pool = ringpool::Pool::builder(RedisManager::from_url(url).unwrap())
+                .max_size(SHARED_POOL_SIZE)
+                .build()
+                .unwrap();
+            pool.warm_up().await.unwrap();
+            Rc::new(pool)
+        });
+        let shared = rt.block_on(async {
+            let manager = RedisManager::from_url(url).unwrap().shared(64);
+            let pool = ringpool::shared::SharedPool::builder(manager)
+                .max_size(SHARED_POOL_SIZE)
+                .build()
+                .unwrap();
+            // Open the four connections before measuring.
+            let leases: Vec<_> = {
+                let mut leases = Vec::new();
+                for _ in 0..SHARED_POOL_SIZE * 64 {
+                    leases.push(pool.get().await.unwrap());
+                }
+                leases
+            };
+            drop(leases);
+            Rc::new(pool)
+        });
+        vec![
+            (
+                "ringpool_4",
+                request(move |_| {
+                    let pool = Rc::clone(&ringpool_4);
+                    async move { get(&mut *pool.get().await.unwrap()).await }
+                }),
+            ),
+            (
+                "ringpool_shared",
+                request(move |_| {
+                    let pool = Rc::clone(&shared);
+                    async move {
+                        let lease = pool.get().await.unwrap();
+                        get(&mut (*lease).clone()).await;
+                    }
+                }),
+            ),
         ]
     }
 }
 
 fn clients(c: &mut Criterion) {
+    let certs = test_certs::certs();
+    // The redis crate's rustls trusts the platform's roots: the test CA is
+    // given to it (and to nothing else here) through `SSL_CERT_FILE`.
+    let ca_file =
+        std::env::temp_dir().join(format!("ringpool-bench-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca_file, &certs.ca_pem).unwrap();
+    // SAFETY: no other thread runs yet (no runtime has been built), so
+    // nothing reads the environment concurrently.
+    unsafe { std::env::set_var("SSL_CERT_FILE", &ca_file) };
     let mut percentiles = Vec::new();
     match servers::find("initdb") {
         None => {
             eprintln!("clients_postgres skipped: initdb not found (apt-get install postgresql)")
         }
         Some(initdb) => {
-            let server = servers::Postgres::start(initdb);
+            let server = servers::Postgres::start(initdb.clone());
             let rt = runtime();
             let url = server.url();
             bench_group(
                 c,
                 &rt,
                 "clients_postgres",
-                |tasks| postgres::functions(&rt, &url, tasks),
+                |tasks| postgres::functions(&rt, &url, tasks, None),
+                &mut percentiles,
+            );
+            drop(server);
+            let server = servers::Postgres::start_tls(initdb, &certs.cert_pem, &certs.key_pem);
+            let url = server.url();
+            let connector = test_certs::connector();
+            bench_group(
+                c,
+                &rt,
+                "clients_postgres_tls",
+                |tasks| postgres::functions(&rt, &url, tasks, Some(&connector)),
                 &mut percentiles,
             );
         }
@@ -480,14 +582,39 @@ fn clients(c: &mut Criterion) {
             "clients_redis skipped: redis-server not found (apt-get install redis-server)"
         ),
         Some(binary) => {
-            let server = servers::Redis::start(binary, &[]);
+            let server = servers::Redis::start(binary.clone(), &[]);
             let rt = runtime();
             let url = format!("redis://{}/0", server.addr);
+            let plain = redis_get::Target {
+                url: url.clone(),
+                peers_url: url,
+                tls: None,
+            };
             bench_group(
                 c,
                 &rt,
                 "clients_redis",
-                |tasks| redis_get::functions(&rt, &url, tasks),
+                |tasks| redis_get::functions(&rt, &plain, tasks),
+                &mut percentiles,
+            );
+            drop(server);
+            let (_server, tls_port) = servers::Redis::start_tls(
+                binary,
+                &certs.cert_pem,
+                &certs.key_pem,
+                &certs.ca_pem,
+                false,
+            );
+            let tls = redis_get::Target {
+                url: format!("redis://127.0.0.1:{tls_port}/0"),
+                peers_url: format!("rediss://127.0.0.1:{tls_port}/0"),
+                tls: Some(test_certs::connector()),
+            };
+            bench_group(
+                c,
+                &rt,
+                "clients_redis_tls",
+                |tasks| redis_get::functions(&rt, &tls, tasks),
                 &mut percentiles,
             );
         }

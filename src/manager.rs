@@ -1,7 +1,5 @@
 //! The contract between the pool and whatever makes its connections.
 
-use std::future::Future;
-
 /// Whether a connect error is worth retrying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -50,6 +48,249 @@ pub enum CloseReason {
     Finished,
 }
 
+/// The manager's items, written once: [`Manager`] has them with futures
+/// that need not be `Send`, [`SendManager`](crate::SendManager) the same
+/// with `Send` futures, and the blanket implementation of `Manager` for
+/// every `SendManager` forwards each of them. `manager_items!(trait)` and
+/// `manager_items!(trait + Send)` expand to a trait's items,
+/// `manager_items!(forward SendManager)` to the forwarding implementation.
+macro_rules! manager_items {
+    (@emit [trait]
+        types { $($types:tt)* }
+        required { $( $(#[$rm:meta])* fn $rname:ident(&$rself:ident) -> $rout:ty; )* }
+        futures {
+            $( $(#[$fm:meta])* fn $fname:ident(&$fself:ident $(, $farg:ident : $fty:ty)*) -> $fout:ty $fbody:block )*
+        }
+        methods {
+            $( $(#[$mm:meta])* fn $mname:ident(&$mself:ident $(, $marg:ident : $mty:ty)*) $(-> $mret:ty)? $mbody:block )*
+        }
+    ) => {
+        $($types)*
+        $(
+            $(#[$rm])*
+            fn $rname(&$rself) -> impl ::core::future::Future<Output = $rout>;
+        )*
+        $(
+            $(#[$fm])*
+            fn $fname(&$fself $(, $farg: $fty)*) -> impl ::core::future::Future<Output = $fout> $fbody
+        )*
+        $(
+            $(#[$mm])*
+            fn $mname(&$mself $(, $marg: $mty)*) $(-> $mret)? $mbody
+        )*
+    };
+    (@emit [trait + Send]
+        types { $($types:tt)* }
+        required { $( $(#[$rm:meta])* fn $rname:ident(&$rself:ident) -> $rout:ty; )* }
+        futures {
+            $( $(#[$fm:meta])* fn $fname:ident(&$fself:ident $(, $farg:ident : $fty:ty)*) -> $fout:ty $fbody:block )*
+        }
+        methods {
+            $( $(#[$mm:meta])* fn $mname:ident(&$mself:ident $(, $marg:ident : $mty:ty)*) $(-> $mret:ty)? $mbody:block )*
+        }
+    ) => {
+        $($types)*
+        $(
+            $(#[$rm])*
+            fn $rname(&$rself) -> impl ::core::future::Future<Output = $rout> + Send;
+        )*
+        $(
+            $(#[$fm])*
+            fn $fname(&$fself $(, $farg: $fty)*) -> impl ::core::future::Future<Output = $fout> + Send $fbody
+        )*
+        $(
+            $(#[$mm])*
+            fn $mname(&$mself $(, $marg: $mty)*) $(-> $mret)? $mbody
+        )*
+    };
+    (@emit [forward $variant:ident]
+        types { $($types:tt)* }
+        required { $( $(#[$rm:meta])* fn $rname:ident(&self) -> $rout:ty; )* }
+        futures {
+            $( $(#[$fm:meta])* fn $fname:ident(&self $(, $farg:ident : $fty:ty)*) -> $fout:ty $fbody:block )*
+        }
+        methods {
+            $( $(#[$mm:meta])* fn $mname:ident(&self $(, $marg:ident : $mty:ty)*) $(-> $mret:ty)? $mbody:block )*
+        }
+    ) => {
+        type Connection = <Self as $variant>::Connection;
+        type Error = <Self as $variant>::Error;
+        $(
+            fn $rname(&self) -> impl ::core::future::Future<Output = $rout> {
+                <Self as $variant>::$rname(self)
+            }
+        )*
+        $(
+            fn $fname(&self $(, $farg: $fty)*) -> impl ::core::future::Future<Output = $fout> {
+                <Self as $variant>::$fname(self $(, $farg)*)
+            }
+        )*
+        $(
+            fn $mname(&self $(, $marg: $mty)*) $(-> $mret)? {
+                <Self as $variant>::$mname(self $(, $marg)*)
+            }
+        )*
+    };
+    ($($mode:tt)*) => {
+        $crate::manager::manager_items! { @emit [$($mode)*]
+        types {
+            /// What the pool hands out. `Send`, because idle connections are shared
+            /// by every thread that uses the pool and closed by whichever thread
+            /// finds them expired.
+            type Connection: Send + 'static;
+            /// What `connect` and `ping` fail with.
+            type Error: std::error::Error + Send + Sync + 'static;
+        }
+        required {
+            /// Opens a new connection.
+            fn connect(&self) -> Result<Self::Connection, Self::Error>;
+        }
+        futures {
+            /// The asynchronous recycle step (as `ROLLBACK`, `DISCARD ALL`, a
+            /// session reset): run on a connection given back for which
+            /// [`needs_recycle`](Manager::needs_recycle) said yes, off the
+            /// returning caller's path, before the connection is reused.
+            ///
+            /// The returned connection waits, counted in the pool's size but not
+            /// idle, until the maintenance task (woken at once) or the next get
+            /// that finds nothing idle runs this step on it, under
+            /// `recycle_timeout` (and the get's own deadline). `Ok` puts it back
+            /// into use; an error, the timeout or a panic closes it
+            /// ([`CloseReason::Broken`]) and frees its slot. A get or maintenance
+            /// task dropped mid-step closes it too: its state is unknown.
+            fn recycle(&self, _conn: &mut Self::Connection) -> Result<(), Self::Error> {
+                std::future::ready(Ok(()))
+            }
+
+            /// Protocol-level health check used by health checks (for Redis, `PING`).
+            fn ping(&self, _conn: &mut Self::Connection) -> Result<(), Self::Error> {
+                std::future::ready(Ok(()))
+            }
+        }
+        methods {
+            /// Cheap synchronous liveness check run at checkout (for TCP: a
+            /// non-blocking peek). `true` means the connection is dead; it is closed
+            /// and the get moves on without the caller seeing an error.
+            fn is_broken(&self, _conn: &mut Self::Connection) -> bool {
+                false
+            }
+
+            /// The liveness check of many idle connections at once, used by
+            /// background maintenance; `result[i]` is `true` when `conns[i]` is
+            /// dead. The default runs [`is_broken`](Manager::is_broken) on each; the
+            /// TCP manager checks them all in one io_uring submission.
+            fn is_broken_batch(&self, conns: &mut [&mut Self::Connection]) -> Vec<bool> {
+                conns.iter_mut().map(|conn| self.is_broken(conn)).collect()
+            }
+
+            /// Whether a connection given back to the pool may be reused. Must not
+            /// block or do I/O; `false` closes it with [`CloseReason::Broken`].
+            fn can_recycle(&self, _conn: &mut Self::Connection) -> bool {
+                true
+            }
+
+            /// Why a connection given back may not be reused, if it may not: the
+            /// reason it is closed with. The default asks
+            /// [`can_recycle`](Manager::can_recycle) and answers
+            /// [`CloseReason::Broken`] when it says no. A manager whose connections
+            /// know they were given back mid-request answers
+            /// [`CloseReason::Abandoned`]. Must not block or do I/O.
+            fn check_return(&self, conn: &mut Self::Connection) -> Result<(), CloseReason> {
+                match self.can_recycle(conn) {
+                    true => Ok(()),
+                    false => Err(CloseReason::Broken),
+        }
+            }
+
+            /// Whether a connection given back, and accepted by
+            /// [`check_return`](Manager::check_return), needs the asynchronous
+            /// [`recycle`](Manager::recycle) step before anybody reuses it (a
+            /// session left inside a transaction, state to reset). Called on every
+            /// return, so it must be cheap, must not block and must do no I/O. The
+            /// default says no, and a manager that keeps it pays nothing.
+            fn needs_recycle(&self, _conn: &mut Self::Connection) -> bool {
+                false
+            }
+
+            /// Classifies a connect error. Everything is retryable by default.
+            fn classify(&self, _error: &Self::Error) -> ErrorClass {
+                ErrorClass::Retryable
+            }
+
+            /// What this manager connects to (for TCP, the target as given), for
+            /// the pool's logs and metrics: every event the pool emits carries it
+            /// as the `endpoint` field. `None` (the default) leaves it empty.
+            fn endpoint(&self) -> Option<String> {
+                None
+            }
+
+            /// The TLS handshakes its dials completed so far, full and resumed, if
+            /// it dials TLS: [`Pool::stats`](crate::Pool::stats) reports them as
+            /// [`Stats::tls_handshakes`](crate::Stats::tls_handshakes) and the
+            /// Prometheus exporter as `ringpool_tls_handshakes_total`. The default
+            /// has none.
+            fn tls_handshakes(&self) -> Option<TlsHandshakes> {
+                None
+            }
+
+            /// The manager's idle watch, if it has one (see [`IdleWatcher`]): the
+            /// pool asks for it as it is built and at every move of a connection in
+            /// and out of the idle store. The default has none, and maintenance
+            /// checks idle connections itself.
+            ///
+            /// All of the watch sits behind this one method, so a manager that
+            /// wraps another (to count dials, to log, as a test double) keeps the
+            /// inner manager's watch by forwarding it alone:
+            ///
+            /// ```
+            /// use ringpool::{IdleWatcher, Manager};
+            ///
+            /// /// Counts dials, and is otherwise the manager it wraps.
+            /// struct Counting<M> {
+            ///     inner: M,
+            ///     dials: std::sync::atomic::AtomicU64,
+            /// }
+            ///
+            /// impl<M: Manager> Manager for Counting<M> {
+            ///     type Connection = M::Connection;
+            ///     type Error = M::Error;
+            ///     async fn connect(&self) -> Result<M::Connection, M::Error> {
+            ///         self.dials.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ///         self.inner.connect().await
+            ///     }
+            ///     fn is_broken(&self, conn: &mut M::Connection) -> bool {
+            ///         self.inner.is_broken(conn)
+            ///     }
+            ///     // ... the other methods, each forwarded ...
+            ///     fn idle_watcher(&self) -> Option<&dyn IdleWatcher<M::Connection>> {
+            ///         self.inner.idle_watcher()
+            ///     }
+            /// }
+            /// ```
+            ///
+            /// A manager whose connection type wraps the inner one's implements
+            /// [`IdleWatcher`] for its own type by forwarding each call to the inner
+            /// watcher with the inner connection, and answers `Some(self)` when the
+            /// inner manager has a watcher. The TCP manager logs a warning at its
+            /// first dial if no pool asked for its watch, which is what a wrapper
+            /// that forgot this method looks like.
+            fn idle_watcher(&self) -> Option<&dyn IdleWatcher<Self::Connection>> {
+                None
+            }
+
+            /// Closes a connection the pool is done with. Dropping it is the default.
+            ///
+            /// Background expiry calls it from the clock's timer thread, so it must
+            /// not block for long (the TCP manager hands the close to io_uring).
+            fn close(&self, conn: Self::Connection, _reason: CloseReason) {
+                drop(conn);
+            }
+        }
+        }
+    };
+}
+pub(crate) use manager_items;
+
 /// Makes, checks and closes connections for a [`Pool`](crate::Pool).
 ///
 /// The futures it returns need not be `Send`: a manager for a thread-per-core
@@ -73,157 +314,7 @@ pub enum CloseReason {
 /// }
 /// ```
 pub trait Manager: Send + Sync + 'static {
-    /// What the pool hands out. `Send`, because idle connections are shared
-    /// by every thread that uses the pool and closed by whichever thread
-    /// finds them expired.
-    type Connection: Send + 'static;
-    /// What `connect` and `ping` fail with.
-    type Error: std::error::Error + Send + Sync + 'static;
-
-    /// Opens a new connection.
-    fn connect(&self) -> impl Future<Output = Result<Self::Connection, Self::Error>>;
-
-    /// Cheap synchronous liveness check run at checkout (for TCP: a
-    /// non-blocking peek). `true` means the connection is dead; it is closed
-    /// and the get moves on without the caller seeing an error.
-    fn is_broken(&self, _conn: &mut Self::Connection) -> bool {
-        false
-    }
-
-    /// The liveness check of many idle connections at once, used by
-    /// background maintenance; `result[i]` is `true` when `conns[i]` is
-    /// dead. The default runs [`is_broken`](Manager::is_broken) on each; the
-    /// TCP manager checks them all in one io_uring submission.
-    fn is_broken_batch(&self, conns: &mut [&mut Self::Connection]) -> Vec<bool> {
-        conns.iter_mut().map(|conn| self.is_broken(conn)).collect()
-    }
-
-    /// Whether a connection given back to the pool may be reused. Must not
-    /// block or do I/O; `false` closes it with [`CloseReason::Broken`].
-    fn can_recycle(&self, _conn: &mut Self::Connection) -> bool {
-        true
-    }
-
-    /// Why a connection given back may not be reused, if it may not: the
-    /// reason it is closed with. The default asks
-    /// [`can_recycle`](Manager::can_recycle) and answers
-    /// [`CloseReason::Broken`] when it says no. A manager whose connections
-    /// know they were given back mid-request answers
-    /// [`CloseReason::Abandoned`]. Must not block or do I/O.
-    fn check_return(&self, conn: &mut Self::Connection) -> Result<(), CloseReason> {
-        match self.can_recycle(conn) {
-            true => Ok(()),
-            false => Err(CloseReason::Broken),
-        }
-    }
-
-    /// Whether a connection given back, and accepted by
-    /// [`check_return`](Manager::check_return), needs the asynchronous
-    /// [`recycle`](Manager::recycle) step before anybody reuses it (a
-    /// session left inside a transaction, state to reset). Called on every
-    /// return, so it must be cheap, must not block and must do no I/O. The
-    /// default says no, and a manager that keeps it pays nothing.
-    fn needs_recycle(&self, _conn: &mut Self::Connection) -> bool {
-        false
-    }
-
-    /// The asynchronous recycle step (as `ROLLBACK`, `DISCARD ALL`, a
-    /// session reset): run on a connection given back for which
-    /// [`needs_recycle`](Manager::needs_recycle) said yes, off the
-    /// returning caller's path, before the connection is reused.
-    ///
-    /// The returned connection waits, counted in the pool's size but not
-    /// idle, until the maintenance task (woken at once) or the next get
-    /// that finds nothing idle runs this step on it, under
-    /// `recycle_timeout` (and the get's own deadline). `Ok` puts it back
-    /// into use; an error, the timeout or a panic closes it
-    /// ([`CloseReason::Broken`]) and frees its slot. A get or maintenance
-    /// task dropped mid-step closes it too: its state is unknown.
-    fn recycle(
-        &self,
-        _conn: &mut Self::Connection,
-    ) -> impl Future<Output = Result<(), Self::Error>> {
-        std::future::ready(Ok(()))
-    }
-
-    /// Protocol-level health check used by health checks (for Redis, `PING`).
-    fn ping(&self, _conn: &mut Self::Connection) -> impl Future<Output = Result<(), Self::Error>> {
-        std::future::ready(Ok(()))
-    }
-
-    /// Classifies a connect error. Everything is retryable by default.
-    fn classify(&self, _error: &Self::Error) -> ErrorClass {
-        ErrorClass::Retryable
-    }
-
-    /// What this manager connects to (for TCP, the target as given), for
-    /// the pool's logs and metrics: every event the pool emits carries it
-    /// as the `endpoint` field. `None` (the default) leaves it empty.
-    fn endpoint(&self) -> Option<String> {
-        None
-    }
-
-    /// The TLS handshakes its dials completed so far, full and resumed, if
-    /// it dials TLS: [`Pool::stats`](crate::Pool::stats) reports them as
-    /// [`Stats::tls_handshakes`](crate::Stats::tls_handshakes) and the
-    /// Prometheus exporter as `ringpool_tls_handshakes_total`. The default
-    /// has none.
-    fn tls_handshakes(&self) -> Option<TlsHandshakes> {
-        None
-    }
-
-    /// The manager's idle watch, if it has one (see [`IdleWatcher`]): the
-    /// pool asks for it as it is built and at every move of a connection in
-    /// and out of the idle store. The default has none, and maintenance
-    /// checks idle connections itself.
-    ///
-    /// All of the watch sits behind this one method, so a manager that
-    /// wraps another (to count dials, to log, as a test double) keeps the
-    /// inner manager's watch by forwarding it alone:
-    ///
-    /// ```
-    /// use ringpool::{IdleWatcher, Manager};
-    ///
-    /// /// Counts dials, and is otherwise the manager it wraps.
-    /// struct Counting<M> {
-    ///     inner: M,
-    ///     dials: std::sync::atomic::AtomicU64,
-    /// }
-    ///
-    /// impl<M: Manager> Manager for Counting<M> {
-    ///     type Connection = M::Connection;
-    ///     type Error = M::Error;
-    ///     async fn connect(&self) -> Result<M::Connection, M::Error> {
-    ///         self.dials.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    ///         self.inner.connect().await
-    ///     }
-    ///     fn is_broken(&self, conn: &mut M::Connection) -> bool {
-    ///         self.inner.is_broken(conn)
-    ///     }
-    ///     // ... the other methods, each forwarded ...
-    ///     fn idle_watcher(&self) -> Option<&dyn IdleWatcher<M::Connection>> {
-    ///         self.inner.idle_watcher()
-    ///     }
-    /// }
-    /// ```
-    ///
-    /// A manager whose connection type wraps the inner one's implements
-    /// [`IdleWatcher`] for its own type by forwarding each call to the inner
-    /// watcher with the inner connection, and answers `Some(self)` when the
-    /// inner manager has a watcher. The TCP manager logs a warning at its
-    /// first dial if no pool asked for its watch, which is what a wrapper
-    /// that forgot this method looks like.
-    fn idle_watcher(&self) -> Option<&dyn IdleWatcher<Self::Connection>> {
-        None
-    }
-
-    /// Closes a connection the pool is done with. Dropping it is the default.
-    ///
-    /// Background expiry calls it from the clock's timer thread, so it must
-    /// not block for long (the TCP manager hands the close to io_uring).
-    fn close(&self, conn: Self::Connection, _reason: CloseReason) {
-        drop(conn);
-    }
+    manager_items!(trait);
 }
 
 /// A manager's idle watch ([`Manager::idle_watcher`]): instead of being

@@ -107,7 +107,7 @@ pub(crate) mod plain {
     // Some are used only by optional features (the clients' flags).
     #[allow(unused_imports)]
     pub(crate) use std::sync::atomic::{
-        AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+        AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
     };
 
     poison_free_mutex!(

@@ -247,7 +247,7 @@ fn sessions_over_tls_are_encrypted_and_plain_ones_refused(mariadbd: PathBuf) {
             server.url()
         );
         let pool = clients_common::pool(MysqlManager::from_url(&url).unwrap(), 1);
-        assert!(!cipher(&mut *pool.get().await.unwrap()).await.is_empty());
+        assert!(!cipher(&mut pool.get().await.unwrap()).await.is_empty());
         pool.close();
         // The server requires TLS: a plain login is refused by the server,
         // and that is fatal (MariaDB answers it as access denied).

@@ -13,7 +13,7 @@ mod test_certs;
 
 use ringpool::Pool;
 use ringpool::clients::redis::{RedisError, RedisManager};
-use servers::{Redis, ServerTest, free_port};
+use servers::{Redis, ServerTest};
 use std::path::PathBuf;
 use test_certs::{certs, connector};
 
@@ -49,19 +49,9 @@ fn main() {
     ])
 }
 
-/// A directory removed on drop.
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A server with a plain port (for the test's own commands) and a TLS
-/// port; returns it, the TLS port, and the directory of its certificate
-/// files (removed on drop, after the server).
-fn start_tls(binary: PathBuf) -> (Redis, u16, Dir) {
+/// port; returns it and the TLS port.
+fn start_tls(binary: PathBuf) -> (Redis, u16) {
     start_tls_with(binary, &certs().cert_pem, &certs().key_pem, false)
 }
 
@@ -72,33 +62,14 @@ fn start_tls_with(
     cert_pem: &str,
     key_pem: &str,
     require_client_cert: bool,
-) -> (Redis, u16, Dir) {
-    let tls_port = free_port();
-    let dir = std::env::temp_dir().join(format!("ringpool-redis-tls-{tls_port}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("server.crt"), cert_pem).unwrap();
-    std::fs::write(dir.join("server.key"), key_pem).unwrap();
-    std::fs::write(dir.join("ca.crt"), &certs().ca_pem).unwrap();
-    let (port, cert, key, ca) = (
-        tls_port.to_string(),
-        dir.join("server.crt").display().to_string(),
-        dir.join("server.key").display().to_string(),
-        dir.join("ca.crt").display().to_string(),
-    );
-    let mut args = vec![
-        "--tls-port",
-        &port,
-        "--tls-cert-file",
-        &cert,
-        "--tls-key-file",
-        &key,
-        "--tls-ca-cert-file",
-        &ca,
-        "--tls-auth-clients",
-    ];
-    args.push(if require_client_cert { "yes" } else { "no" });
-    let redis = Redis::start(binary, &args);
-    (redis, tls_port, Dir(dir))
+) -> (Redis, u16) {
+    Redis::start_tls(
+        binary,
+        cert_pem,
+        key_pem,
+        &certs().ca_pem,
+        require_client_cert,
+    )
 }
 
 fn tls_manager(tls_port: u16, connector: ringpool::tcp::TlsConnector) -> RedisManager {
@@ -112,7 +83,7 @@ fn certificates_for_another_name_or_expired_are_refused_at_once_naming_why(binar
         (&certs().wrong_name, "other.example"),
         (&certs().expired, "expired"),
     ] {
-        let (_redis, tls_port, _files) =
+        let (_redis, tls_port) =
             start_tls_with(binary.clone(), &issued.cert_pem, &issued.key_pem, false);
         runtime().block_on(async {
             let pool = clients_common::pool(tls_manager(tls_port, connector()), 1);
@@ -127,7 +98,7 @@ fn certificates_for_another_name_or_expired_are_refused_at_once_naming_why(binar
 }
 
 fn a_restart_under_load_over_tls_fails_no_command_after_the_first_success(binary: PathBuf) {
-    let (redis, tls_port, _files) = start_tls(binary);
+    let (redis, tls_port) = start_tls(binary);
     let redis = std::sync::Mutex::new(redis);
     let rt = runtime();
     let pool = rt.block_on(async { clients_common::pool(tls_manager(tls_port, connector()), 8) });
@@ -163,8 +134,7 @@ fn a_restart_under_load_over_tls_fails_no_command_after_the_first_success(binary
 }
 
 fn mutual_tls_is_accepted_with_the_client_certificate_and_refused_without(binary: PathBuf) {
-    let (_redis, tls_port, _files) =
-        start_tls_with(binary, &certs().cert_pem, &certs().key_pem, true);
+    let (_redis, tls_port) = start_tls_with(binary, &certs().cert_pem, &certs().key_pem, true);
     runtime().block_on(async {
         let with_cert = ringpool::tcp::TlsConnector::builder()
             .add_root_pem(certs().ca_pem.as_bytes())
@@ -206,7 +176,7 @@ async fn incr(pool: &Pool<RedisManager>) -> i64 {
 }
 
 fn rediss_encrypts_and_a_refill_after_a_kill_resumes_sessions(binary: PathBuf) {
-    let (redis, tls_port, _files) = start_tls(binary);
+    let (redis, tls_port) = start_tls(binary);
     runtime().block_on(async {
         let connector = connector();
         let manager = RedisManager::from_url(&format!("redis://127.0.0.1:{tls_port}/0"))
@@ -253,7 +223,7 @@ fn rediss_encrypts_and_a_refill_after_a_kill_resumes_sessions(binary: PathBuf) {
 }
 
 fn rediss_with_an_unknown_issuer_is_refused_at_once(binary: PathBuf) {
-    let (_redis, tls_port, _files) = start_tls(binary);
+    let (_redis, tls_port) = start_tls(binary);
     runtime().block_on(async {
         // The default roots (webpki-roots) do not know the test's CA.
         let manager = RedisManager::from_url(&format!("rediss://127.0.0.1:{tls_port}/0")).unwrap();

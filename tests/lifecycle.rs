@@ -277,6 +277,70 @@ fn a_leak_is_reported_once_with_its_call_site() {
 }
 
 #[test]
+fn a_new_leak_threshold_reaches_checkouts_already_out_and_none_stops_reports() {
+    let (clock, time) = Clock::mock();
+    let pool = Pool::builder(Mock::new())
+        .young_death_window(None)
+        .leak_threshold(Some(60 * SECOND))
+        .idle_timeout(None)
+        .clock(clock)
+        .build()
+        .unwrap();
+    let held = pool.get_blocking().unwrap();
+    let mut config = pool.config();
+    config.leak_threshold = Some(SECOND);
+    pool.reconfigure(config.clone()).unwrap();
+    time.advance(2 * SECOND);
+    assert_eq!(pool.stats().leaks, 1, "the shorter threshold applies to it");
+    // Off: a checkout held for ever is not reported.
+    config.leak_threshold = None;
+    pool.reconfigure(config.clone()).unwrap();
+    let unwatched = pool.get_blocking().unwrap();
+    time.advance(120 * SECOND);
+    assert_eq!(pool.stats().leaks, 1);
+    // On again: the sweep starts again with the next watched checkout.
+    config.leak_threshold = Some(SECOND);
+    pool.reconfigure(config).unwrap();
+    let watched = pool.get_blocking().unwrap();
+    time.advance(SECOND + SECOND / 2);
+    assert_eq!(pool.stats().leaks, 2, "reported within 1.25 thresholds");
+    drop((held, unwatched, watched));
+}
+
+#[test]
+fn checkouts_past_the_ledgers_places_are_watched_by_timers_of_their_own() {
+    let (clock, time) = Clock::mock();
+    let pool = Pool::builder(Mock::new())
+        .young_death_window(None)
+        .max_size(4)
+        .leak_threshold(Some(10 * SECOND))
+        .idle_timeout(None)
+        .clock(clock)
+        .build()
+        .unwrap();
+    // The ledger is made at the first watched checkout, with 16 places
+    // for a bound of 4; the bound then grows past them.
+    let first = pool.get_blocking().unwrap();
+    let mut config = pool.config();
+    config.max_size = 24;
+    pool.reconfigure(config).unwrap();
+    let mut held: Vec<_> = (0..23).map(|_| pool.get_blocking().unwrap()).collect();
+    held.push(first);
+    time.advance(9 * SECOND);
+    assert_eq!(pool.stats().leaks, 0, "not before the threshold");
+    time.advance(3 * SECOND);
+    assert_eq!(pool.stats().leaks, 24, "every one, in the ledger or not");
+    drop(held);
+    assert_eq!(pool.status().idle, 24);
+    time.advance(60 * SECOND);
+    assert_eq!(
+        pool.stats().leaks,
+        24,
+        "returned: reported once, never again"
+    );
+}
+
+#[test]
 fn drain_waits_for_returns_and_closes_them() {
     let mock = Mock::new();
     let (clock, time) = Clock::mock();

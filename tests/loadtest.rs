@@ -29,6 +29,7 @@ const FIELDS: [&str; 11] = [
 fn tiny(target: Target, modes: Vec<Mode>) -> Config {
     Config {
         modes,
+        rounds: 1,
         concurrency: vec![1, 8],
         duration: Duration::from_millis(150),
         warmup: Duration::from_millis(50),
@@ -115,6 +116,83 @@ fn every_mode_answers_in_step_and_reports_every_field() {
             mode.name()
         );
     }
+}
+
+#[test]
+fn rounds_rotate_the_modes_and_report_the_median_round_with_the_failures_of_all() {
+    let modes = vec![Mode::NoPool, Mode::Ringpool, Mode::Dedicated];
+    let mut config = tiny(Target::Embedded(api()), modes.clone());
+    config.concurrency = vec![4];
+    config.rounds = 3;
+    config.duration = Duration::from_millis(100);
+    let mut started = Vec::new();
+    let mut rounds: Vec<(&str, f64)> = Vec::new();
+    let report = engine::run(&config, &mut |event| match event {
+        engine::Event::Cell { mode, .. } => started.push(mode),
+        engine::Event::Done(cell) => rounds.push((cell.mode, cell.qps)),
+        engine::Event::Started { cells, .. } => assert_eq!(cells, 9),
+    })
+    .expect("the run completes");
+    // Each round starts one mode later.
+    use Mode::{Dedicated, NoPool, Ringpool};
+    assert_eq!(
+        started,
+        [
+            NoPool, Ringpool, Dedicated, Ringpool, Dedicated, NoPool, Dedicated, NoPool, Ringpool
+        ]
+    );
+    // One cell per mode, in the configured order, each the median of its
+    // own three rounds.
+    let cells: Vec<_> = report.cells.iter().map(|cell| cell.mode).collect();
+    assert_eq!(cells, ["no-pool", "ringpool", "dedicated"]);
+    for cell in &report.cells {
+        let mine: Vec<f64> = rounds
+            .iter()
+            .filter(|(mode, _)| *mode == cell.mode)
+            .map(|&(_, qps)| qps)
+            .collect();
+        assert_eq!(cell.rounds, 3);
+        assert_eq!(cell.qps_rounds, mine, "each round's QPS, in run order");
+        let mut sorted = mine.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert_eq!(cell.qps, sorted[1], "the median round");
+        assert_eq!((cell.qps_min, cell.qps_max), (sorted[0], sorted[2]));
+    }
+}
+
+#[test]
+fn the_median_round_carries_every_rounds_failures() {
+    let round = |qps: f64, errors: u64, first_error: Option<&str>| {
+        let mut cell = engine::rounds::median(vec![placeholder_cell()]);
+        cell.qps = qps;
+        cell.errors = errors;
+        cell.first_error = first_error.map(str::to_string);
+        cell
+    };
+    let cell = engine::rounds::median(vec![
+        round(300.0, 0, None),
+        round(100.0, 2, Some("timed out")),
+        round(200.0, 1, Some("reset")),
+    ]);
+    assert_eq!(cell.qps, 200.0);
+    assert_eq!(cell.errors, 3, "summed over every round");
+    assert_eq!(
+        cell.first_error.as_deref(),
+        Some("timed out"),
+        "the first seen"
+    );
+    assert_eq!(cell.qps_rounds, [300.0, 100.0, 200.0]);
+    assert!((engine::rounds::spread_pct(&cell) - 100.0).abs() < 1e-9);
+}
+
+/// A cell from a real tiny run, to vary.
+fn placeholder_cell() -> engine::CellResult {
+    let mut config = tiny(Target::Embedded(api()), vec![Mode::Dedicated]);
+    config.concurrency = vec![1];
+    config.duration = Duration::from_millis(20);
+    config.warmup = Duration::from_millis(1);
+    let report = engine::run(&config, &mut |_| {}).expect("the run completes");
+    report.cells.into_iter().next().expect("one cell")
 }
 
 #[test]

@@ -24,6 +24,9 @@ enum Step {
     Fail,
     Hang,
     Panic,
+    /// Finishes once this many steps have started (each is a round trip
+    /// the others must not wait behind).
+    AllTogether(usize),
 }
 
 /// A session with a flag its user leaves set (a transaction left open).
@@ -82,6 +85,19 @@ impl Manager for Recycling {
                 Ok(())
             }
             Step::Panic => panic!("the recycle step panics"),
+            Step::AllTogether(count) => {
+                poll_fn(|cx| match self.0.recycles.load(Ordering::SeqCst) >= count {
+                    true => Poll::Ready(()),
+                    false => {
+                        // Asks to be polled again, as a socket's readiness would.
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
+                })
+                .await;
+                conn.dirty = false;
+                Ok(())
+            }
         }
     }
     fn close(&self, _conn: Session, _reason: ringpool::CloseReason) {
@@ -148,6 +164,27 @@ fn maintenance_recycles_parked_connections_at_once_and_they_go_idle() {
     assert_eq!(sessions.recycles.load(Ordering::SeqCst), 2);
     assert_eq!(pool.status().idle, 2);
     assert_eq!(pool.stats().recycled, 2);
+}
+
+#[test]
+fn maintenance_runs_the_parked_connections_recycle_steps_side_by_side() {
+    let (pool, sessions, _clock) = pool(3);
+    let conns: Vec<_> = (0..3).map(|_| pool.get_blocking().unwrap()).collect();
+    for mut conn in conns {
+        conn.dirty = true;
+    }
+    // Each step finishes only once all three have started: one at a time,
+    // the first would wait for ever.
+    *sessions.step.lock().unwrap() = Some(Step::AllTogether(3));
+    let mut round = pin!(pool.run_maintenance());
+    let polls = (1..=10).find(|_| poll_once(round.as_mut()).is_ready());
+    assert!(
+        polls.is_some(),
+        "the round never ended: the steps ran one at a time"
+    );
+    assert_eq!(sessions.recycles.load(Ordering::SeqCst), 3);
+    assert_eq!(pool.status().idle, 3);
+    assert_eq!(pool.stats().recycled, 3);
 }
 
 #[test]

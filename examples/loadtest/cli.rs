@@ -42,9 +42,14 @@ pub struct Args {
     #[arg(long, default_value_t = 100)]
     pub max_streams: u32,
 
-    /// Measured time per cell.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1500ms")]
+    /// Measured time per cell and round.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
     pub duration: Duration,
+
+    /// Rounds per cell, the modes in a rotating order: each cell's figures
+    /// are its median round's, with the rounds' spread beside it.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
 
     /// Unrecorded load before each cell's measurement.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
@@ -145,6 +150,7 @@ impl Args {
                 .clone()
                 .unwrap_or_else(|| Mode::of(protocol, self.tls).to_vec()),
             concurrency: self.concurrency.clone(),
+            rounds: self.rounds,
             duration: self.duration,
             warmup: self.warmup,
             pool_size: self.pool_size,

@@ -15,14 +15,19 @@
 //! - `dedicated`: each task owns one connection (the ceiling);
 //! - `deadpool`, `bb8`: the same requests through those pools.
 //!
-//! It prints a table (QPS, average, p50 and p99 latency, CPU, peak memory,
-//! connections opened, reuse rate, errors and stalls per cell), then
+//! Each cell runs `--rounds` times (3), the modes in a rotating order, and
+//! reports its median round with the rounds' spread: on a shared machine a
+//! single window lets the cell's position and the machine's moment decide.
+//!
+//! It prints a table (QPS, the rounds' spread, average, p50 and p99
+//! latency, CPU, peak memory, connections opened, reuse rate, errors and
+//! stalls per cell), then
 //! ringpool's change over `no-pool` beside the figures of the article this
 //! experiment comes from, and the project's targets as ratios within the
 //! run. Every reply is checked against its own request; a mismatch is a
 //! desync and counts as an error.
 //!
-//! Run it (about 45 s with the defaults on two cores):
+//! Run it (about 90 s with the defaults on two cores):
 //!
 //! ```sh
 //! cargo run --release --example loadtest --features tokio,tokio-uring,grpc,tls
@@ -166,11 +171,12 @@ fn describe(config: &Config, server: Option<&ServerSummary>) {
         println!("ringpool settings: {}", config.ringpool);
     }
     println!(
-        "modes: {}; concurrency: {:?}; pool size {}; {:?} warm-up + {:?} measured per cell; \
-         request timeout {:?}; stall >= {:?}",
+        "modes: {}; concurrency: {:?}; pool size {}; {} rounds per cell, modes rotating, \
+         each {:?} warm-up + {:?} measured; request timeout {:?}; stall >= {:?}",
         modes.join(", "),
         config.concurrency,
         config.pool_size,
+        config.rounds,
         config.warmup,
         config.duration,
         config.timeout,
@@ -185,6 +191,6 @@ fn describe(config: &Config, server: Option<&ServerSummary>) {
 
 /// A lower bound on the run's length, for the progress bar.
 fn estimate(config: &Config) -> std::time::Duration {
-    let cells = (config.modes.len() * config.concurrency.len()) as u32;
+    let cells = (config.modes.len() * config.concurrency.len() * config.rounds) as u32;
     (config.warmup + config.duration) * cells
 }

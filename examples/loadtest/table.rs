@@ -2,6 +2,7 @@
 //! behind any non-zero error count.
 
 use crate::engine::CellResult;
+use crate::engine::rounds::spread_pct;
 
 /// Milliseconds from microseconds, with as many decimals as are useful.
 fn ms(micros: f64) -> String {
@@ -16,10 +17,11 @@ fn ms(micros: f64) -> String {
 /// Prints the table to stdout.
 pub fn print(cells: &[CellResult]) {
     println!(
-        "{:<15} {:>5} {:>8} {:>7} {:>7} {:>7} {:>6} {:>7} {:>6} {:>8} {:>6} {:>6} {:>6}",
+        "{:<15} {:>5} {:>8} {:>6} {:>7} {:>7} {:>7} {:>6} {:>7} {:>6} {:>8} {:>6} {:>6} {:>6}",
         "mode",
         "conc",
         "qps",
+        "spread",
         "avg ms",
         "p50 ms",
         "p99 ms",
@@ -38,10 +40,11 @@ pub fn print(cells: &[CellResult]) {
         }
         last_concurrency = Some(cell.concurrency);
         println!(
-            "{:<15} {:>5} {:>8.0} {:>7} {:>7} {:>7} {:>6.0} {:>7.1} {:>6.1} {:>8} {:>5.1}% {:>6} {:>6}",
+            "{:<15} {:>5} {:>8.0} {:>5.1}% {:>7} {:>7} {:>7} {:>6.0} {:>7.1} {:>6.1} {:>8} {:>5.1}% {:>6} {:>6}",
             cell.mode,
             cell.concurrency,
             cell.qps,
+            spread_pct(cell),
             ms(cell.avg_us),
             ms(cell.p50_us as f64),
             ms(cell.p99_us as f64),

@@ -43,7 +43,7 @@ use crate::pool::release::{close_and_release, release_slot};
 pub struct Pooled<'a, M: Manager> {
     pool: Handle<'a, M>,
     entry: Option<Entry<M::Connection>>,
-    leak: Option<Box<LeakWatch>>,
+    leak: Option<LeakWatch>,
 }
 
 /// The pool a guard returns its connection to: borrowed, or a handle of
@@ -128,7 +128,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
 
     /// The connection and its leak watch, out of this guard (whose drop
     /// then does nothing), so a guard owning the pool can take them over.
-    pub(crate) fn into_parts(mut self) -> (Option<Entry<M::Connection>>, Option<Box<LeakWatch>>) {
+    pub(crate) fn into_parts(mut self) -> (Option<Entry<M::Connection>>, Option<LeakWatch>) {
         (self.entry.take(), self.leak.take())
     }
 
@@ -137,7 +137,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
     pub(crate) fn owning(
         pool: Pool<M>,
         entry: Option<Entry<M::Connection>>,
-        leak: Option<Box<LeakWatch>>,
+        leak: Option<LeakWatch>,
     ) -> Pooled<'static, M> {
         Pooled {
             pool: Handle::Owned(pool),
@@ -155,7 +155,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// Takes the connection out; the guard's drop then does nothing.
     fn take(&mut self) -> Entry<M::Connection> {
         if let Some(watch) = self.leak.take() {
-            unwatch(&self.pool.inner, &watch);
+            unwatch(&self.pool.inner, watch);
         }
         self.entry
             .take()
@@ -221,7 +221,7 @@ impl<M: Manager> Drop for Pooled<'_, M> {
     #[inline]
     fn drop(&mut self) {
         if let Some(watch) = self.leak.take() {
-            unwatch(&self.pool.inner, &watch);
+            unwatch(&self.pool.inner, watch);
         }
         if let Some(entry) = self.entry.take() {
             put(&self.pool.inner, entry);

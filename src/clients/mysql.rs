@@ -22,9 +22,13 @@
 //! (`COM_RESET_CONNECTION`: an open transaction rolled back, user
 //! variables, temporary tables and prepared statements dropped), through
 //! the pool's recycle step ([`Manager::recycle`](crate::Manager::recycle)),
-//! off the returning caller's path. That costs one round trip per return;
-//! [`MysqlManager::reset_on_return`] turns it off for applications that
-//! keep no session state.
+//! off the returning caller's path. That costs one round trip per return.
+//! Spawn the pool's [`maintenance`](crate::Pool::maintenance) task (as in
+//! the example below): it resets every returned session at once, in the
+//! background, so a get finds a clean session idle; without it, a get
+//! that finds nothing idle resets a returned one itself, and waits that
+//! round trip. [`MysqlManager::reset_on_return`] turns the reset off for
+//! applications that keep no session state.
 //!
 //! # TLS
 //!
@@ -48,6 +52,8 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let manager = MysqlManager::from_url("mysql://app:secret@127.0.0.1:3306/app")?;
 //! let pool = Pool::builder(manager).max_size(16).build()?;
+//! // Resets returned sessions in the background (and refills, pings).
+//! tokio::spawn(pool.maintenance());
 //! let mut conn = pool.get().await?;
 //! let two: Option<i64> = conn.query_first("SELECT 1 + 1").await?;
 //! assert_eq!(two, Some(2));

@@ -178,7 +178,8 @@ declare_config! {
     /// refills, health checks), jittered by up to 10 %. Default 5 s.
     maintenance_interval: Duration = Duration::from_secs(5);
     /// A connection held longer than this is reported once (a `tracing`
-    /// warning naming where it was checked out, and a counter). `None`
+    /// warning naming where it was checked out, and a counter), between one
+    /// and one and a quarter thresholds after its checkout. `None`
     /// disables leak detection, which then costs nothing. Default `None`.
     leak_threshold: Option<Duration> = None;
     /// Keep the pool sized to the recent peak of concurrent use (in use plus

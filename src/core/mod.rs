@@ -36,6 +36,7 @@
 //! they are read through the facade as well.
 
 pub(crate) mod entry;
+pub(crate) mod grant;
 pub(crate) mod idle_stack;
 pub(crate) mod idle_store;
 pub(crate) mod parked;

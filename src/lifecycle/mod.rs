@@ -12,6 +12,7 @@
 pub(crate) mod close;
 pub(crate) mod housekeeping;
 pub(crate) mod leak;
+pub(crate) mod leak_ledger;
 pub(crate) mod maintenance;
 pub(crate) mod reap;
 pub(crate) mod reconfigure;

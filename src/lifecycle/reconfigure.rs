@@ -26,6 +26,7 @@ fn reconfigure<M: Manager>(inner: &Inner<M>, config: Config) -> Result<(), Confi
         .set_lifo(settings.config.idle_order == crate::config::IdleOrder::Lifo);
     tracing::info!(pool = %inner.name, endpoint = %inner.endpoint, config = %settings.config, "config replaced");
     inner.settings.store(settings);
+    crate::lifecycle::leak::reconfigured(inner);
     // Pairs with the fence in `Waiters::register`: a waiter queued before
     // the new limits were visible is served by the dispatch below.
     fence(Ordering::SeqCst);

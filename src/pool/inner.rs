@@ -13,6 +13,7 @@ use crate::core::slots::Slots;
 use crate::core::waiters::Waiters;
 use crate::dial::gate::DialGate;
 use crate::hooks::Hooks;
+use crate::lifecycle::leak_ledger::LeakLedger;
 use crate::lifecycle::warm::Lifecycle;
 use crate::manager::{CloseReason, IdleDeaths, IdleWatch, Manager};
 use crate::metrics::stats::{Counter, StatsCells};
@@ -103,6 +104,8 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) sweep_at: StdAtomicU64,
     /// Warm size, maintenance and drain wake-ups.
     pub(crate) lifecycle: Lifecycle,
+    /// The checkouts leak detection watches.
+    pub(crate) leaks: LeakLedger,
     /// What the manager's idle watch covers (`Manager::idle_watcher`).
     pub(crate) watch: IdleWatch,
     /// This pool, for timers that act on it (timeout sweep, housekeeping,
@@ -162,6 +165,7 @@ impl<M: Manager> Inner<M> {
             reconfiguring: plain::Mutex::new(()),
             sweep_at: StdAtomicU64::new(u64::MAX),
             lifecycle: Lifecycle::new(),
+            leaks: LeakLedger::default(),
             self_ref,
         }
     }

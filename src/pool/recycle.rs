@@ -2,6 +2,9 @@
 //! returned connection, run by whoever takes it from the parked queue: the
 //! maintenance task, or a get that found nothing idle.
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
 use crate::core::entry::Entry;
 use crate::drop_guard::DropGuard;
 use crate::manager::{CloseReason, Manager};
@@ -55,15 +58,20 @@ pub(crate) async fn recycle_entry<M: Manager>(
     None
 }
 
-/// Runs the recycle step on every connection parked now, one at a time,
-/// and puts each back into use (or closes it and frees its slot): the
-/// maintenance task's share, woken by every park.
+/// Runs the recycle step on every connection parked now, all at once (a
+/// reset is a round trip: one at a time, a burst of returns would wait
+/// for each other's), and puts each back into use (or closes it and frees
+/// its slot): the maintenance task's share, woken by every park.
 pub(crate) async fn recycle_parked<M: Manager>(inner: &Inner<M>) {
+    let mut running = FuturesUnordered::new();
     for _ in 0..inner.parked.len() {
         let Some(entry) = inner.parked.pop() else {
-            return;
+            break;
         };
-        match recycle_entry(inner, entry, u64::MAX).await {
+        running.push(recycle_entry(inner, entry, u64::MAX));
+    }
+    while let Some(outcome) = running.next().await {
+        match outcome {
             Some(entry) => recycled(inner, entry),
             None => release_slot(inner),
         }

@@ -24,6 +24,9 @@
 mod builder;
 mod error;
 mod handoff;
+mod inner;
+mod lease;
+mod maintenance;
 mod manager;
 #[cfg(feature = "prometheus")]
 mod metrics;

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::ops::Deref;
 use std::sync::{Arc, Weak};
 
 use crate::dial::gate::DialGate;
@@ -16,6 +15,9 @@ use crate::time::{Clock, Raced, Sleep, nanos, with_deadline};
 
 use super::error::SharedError;
 use super::handoff::{Handoff, Message};
+use super::inner::Inner;
+pub use super::lease::Lease;
+use super::maintenance::{round, sweep};
 use super::manager::SharedManager;
 use super::settings::SharedSettings;
 use super::table::{DrainCause, Grant, Plan, Table};
@@ -61,24 +63,6 @@ use super::table::{DrainCause, Grant, Plan, Table};
 /// ```
 pub struct SharedPool<M: SharedManager> {
     inner: Arc<Inner<M>>,
-}
-
-struct Inner<M: SharedManager> {
-    manager: M,
-    table: Arc<Table<M::Connection>>,
-    settings: SharedSettings,
-    clock: Clock,
-    /// Backoff after failed dials, and the breaker with its probe: the
-    /// exclusive pool's gate.
-    gate: DialGate,
-    gate_config: crate::Config,
-    last_connect_error: Mutex<Option<Arc<M::Error>>>,
-    /// Maintenance's notes on connections with no load: id -> (requests
-    /// started when first seen idle, when).
-    idle_since: Mutex<HashMap<u64, (u64, u64)>>,
-    connects: AtomicU64,
-    connect_failures: AtomicU64,
-    leases: AtomicU64,
 }
 
 impl<M: SharedManager> Clone for SharedPool<M> {
@@ -268,7 +252,7 @@ impl<M: SharedManager> SharedPool<M> {
             return None;
         }
         entry.set_limit(self.limit(&entry.conn));
-        Some(Lease { grant })
+        Some(Lease::new(grant))
     }
 
     fn limit(&self, conn: &M::Connection) -> usize {
@@ -482,69 +466,6 @@ impl<M: SharedManager> WeakPool<M> {
     }
 }
 
-/// One round, if the pool still exists.
-fn sweep<M: SharedManager>(pool: &Weak<Inner<M>>) -> bool {
-    match pool.upgrade() {
-        Some(inner) => {
-            round(&inner);
-            true
-        }
-        None => false,
-    }
-}
-
-fn round<M: SharedManager>(inner: &Inner<M>) {
-    let now = inner.clock.now();
-    let (entries, _) = inner.table.connections();
-    let mut idle_since = inner.idle_since.lock();
-    idle_since.retain(|id, _| entries.iter().any(|entry| entry.id == *id));
-    for entry in entries.iter().filter(|entry| !entry.is_draining()) {
-        let expired = inner
-            .settings
-            .max_lifetime
-            .is_some_and(|lifetime| now.saturating_sub(entry.born) >= nanos(lifetime));
-        if expired {
-            inner.table.drain(entry, DrainCause::Lifetime);
-            continue;
-        }
-        // User code: a panic is caught, logged, and the connection is
-        // taken as closed; maintenance goes on.
-        let open = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            inner.manager.is_open(&entry.conn)
-        }));
-        if !open.unwrap_or_else(|_| {
-            tracing::error!(
-                id = entry.id,
-                "shared pool: the manager's is_open panicked in maintenance; the connection drains"
-            );
-            false
-        }) {
-            tracing::debug!(id = entry.id, "shared pool: a connection closed while idle");
-            inner.table.drain(entry, DrainCause::Closed);
-            continue;
-        }
-        let Some(timeout) = inner.settings.idle_timeout else {
-            continue;
-        };
-        if entry.load() != 0 {
-            idle_since.remove(&entry.id);
-            continue;
-        }
-        let started = entry.started();
-        match idle_since.get(&entry.id) {
-            Some(&(seen, since)) if seen == started => {
-                if now.saturating_sub(since) >= nanos(timeout) {
-                    tracing::debug!(id = entry.id, "shared pool: an idle connection drains");
-                    inner.table.drain(entry, DrainCause::Idle);
-                }
-            }
-            _ => {
-                idle_since.insert(entry.id, (started, now));
-            }
-        }
-    }
-}
-
 fn end_probe(gate: &DialGate, (): (), _: Unwinding) {
     gate.end_probe();
 }
@@ -561,41 +482,4 @@ fn withdraw<C: Send + Sync + 'static>(
     // A place handed over as the caller gave up is dropped here, which
     // passes it to the next caller.
     drop(table.withdraw(&cell));
-}
-
-/// One request's place on a shared connection; the place is given back
-/// when it is dropped. It owns its share of the connection, so it can move
-/// into a response body that outlives the call that made it.
-pub struct Lease<M: SharedManager> {
-    grant: Grant<M::Connection>,
-}
-
-impl<M: SharedManager> Lease<M> {
-    /// The connection's id within its pool (for logs and tests).
-    pub fn connection_id(&self) -> u64 {
-        self.grant.entry().id
-    }
-
-    /// Stops new requests on this connection: the server is closing it, or
-    /// it broke. Requests in flight on it finish; then it is dropped, and
-    /// callers that need room get a new one.
-    pub fn drain(&self) {
-        self.grant.drain(DrainCause::Closed);
-    }
-}
-
-impl<M: SharedManager> Deref for Lease<M> {
-    type Target = M::Connection;
-
-    fn deref(&self) -> &M::Connection {
-        &self.grant.entry().conn
-    }
-}
-
-impl<M: SharedManager> fmt::Debug for Lease<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Lease")
-            .field("connection_id", &self.connection_id())
-            .finish_non_exhaustive()
-    }
 }

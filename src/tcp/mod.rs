@@ -60,6 +60,8 @@ mod tls_conn;
 #[cfg(feature = "tls")]
 mod tls_counters;
 #[cfg(feature = "tls")]
+mod tls_error;
+#[cfg(feature = "tls")]
 mod tls_manager;
 #[cfg(any(feature = "tls", feature = "mysql"))]
 pub(crate) mod tls_problem;

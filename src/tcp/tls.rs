@@ -25,8 +25,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 
 use super::tls_counters::HandshakeCounters;
+pub use super::tls_error::{TlsConfigError, TlsError};
 use super::tls_problem::{Knobs, explain_refusal};
-use crate::manager::ErrorClass;
 use crate::manager::TlsHandshakes;
 
 /// Sessions the in-memory store keeps (across all server names).
@@ -441,128 +441,6 @@ impl TlsConnectorBuilder {
     }
 }
 
-/// Why a [`TlsConnector`] could not be built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TlsConfigError {
-    /// No trusted root was added.
-    #[error(
-        "the TLS connector trusts no root: call `webpki_roots()`, `native_roots()` or \
-         `add_root_pem(...)` on the builder"
-    )]
-    NoRoots,
-    /// The platform's root store gave no usable certificate.
-    #[error(
-        "no platform root certificate could be loaded ({errors} errors, logged at warn): install \
-         the system's CA bundle (Debian: ca-certificates), set SSL_CERT_FILE, or use `webpki_roots()`"
-    )]
-    NoNativeRoots {
-        /// Errors met while loading them.
-        errors: usize,
-    },
-    /// A PEM input could not be read.
-    #[error("{what}: {problem}")]
-    Pem {
-        /// Which input.
-        what: &'static str,
-        /// What is wrong with it.
-        problem: String,
-    },
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    File {
-        /// The file.
-        path: String,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-    /// The server name is neither a DNS name nor an IP address.
-    #[error("`{name}` is not a TLS server name: give a DNS name (api.internal) or an IP address")]
-    ServerName {
-        /// The name given.
-        name: String,
-    },
-    /// rustls refused part of the configuration.
-    #[error("{what}: {source}")]
-    Rustls {
-        /// Which part.
-        what: &'static str,
-        /// rustls' error.
-        #[source]
-        source: rustls::Error,
-    },
-}
-
-/// Why a TLS dial failed. [`class`](TlsError::class) says whether the pool
-/// should dial again.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TlsError {
-    /// The TCP dial failed (refused, reset, timed out: see
-    /// [`Dialer::classify`](super::Dialer::classify)).
-    #[error("dial {target}: {source}")]
-    Dial {
-        /// The target dialed.
-        target: String,
-        /// What the dial failed with.
-        #[source]
-        source: io::Error,
-    },
-    /// The handshake was cut short (a reset, an end of file, a timeout):
-    /// retryable.
-    #[error("TLS handshake with {target}: {source}")]
-    Handshake {
-        /// The target dialed.
-        target: String,
-        /// What the handshake failed with.
-        #[source]
-        source: io::Error,
-    },
-    /// The handshake was refused: a certificate this client cannot accept,
-    /// a client certificate the server refused, or a server that does not
-    /// speak this client's TLS. Fatal: retrying cannot help.
-    #[error("TLS handshake with {target} refused: {problem}")]
-    Refused {
-        /// The target dialed.
-        target: String,
-        /// What failed and how to fix it.
-        problem: String,
-        /// rustls' error.
-        #[source]
-        source: rustls::Error,
-    },
-    /// The server name is neither a DNS name nor an IP address.
-    #[error(
-        "`{name}` is not a TLS server name: dial a host name or an IP address, or set `server_name`"
-    )]
-    ServerName {
-        /// The name.
-        name: String,
-    },
-}
-
-impl TlsError {
-    /// Whether retrying can help: a refused handshake or a bad server name
-    /// cannot; a cut-short handshake can; a TCP dial error as
-    /// [`Dialer::classify`](super::Dialer::classify) says.
-    pub fn class(&self) -> ErrorClass {
-        match self {
-            TlsError::Dial { source, .. } => super::ping::classify(source),
-            TlsError::Handshake { .. } => ErrorClass::Retryable,
-            TlsError::Refused { .. } | TlsError::ServerName { .. } => ErrorClass::Fatal,
-        }
-    }
-
-    /// The rustls error behind a refused handshake.
-    pub fn rustls_error(&self) -> Option<&rustls::Error> {
-        match self {
-            TlsError::Refused { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
 /// The connector's settings, as a fix names them.
 const CONNECTOR_KNOBS: Knobs = Knobs {
     roots: "`add_root_pem` (or `native_roots()` for the platform's)",
@@ -639,35 +517,4 @@ fn read_file(path: &Path) -> Result<Vec<u8>, TlsConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_server_name_is_the_targets_host_or_address() {
-        assert_eq!(host_of("api.internal:443"), "api.internal");
-        assert_eq!(host_of("127.0.0.1:443"), "127.0.0.1");
-        assert_eq!(host_of("[::1]:443"), "::1");
-        assert_eq!(host_of("api.internal"), "api.internal");
-        let tls = TlsConnector::webpki();
-        assert!(matches!(
-            tls.server_name_for("127.0.0.1:443"),
-            Ok(ServerName::IpAddress(_))
-        ));
-        assert!(matches!(
-            tls.server_name_for("[::1]:443"),
-            Ok(ServerName::IpAddress(_))
-        ));
-        assert!(matches!(
-            tls.server_name_for("localhost:443"),
-            Ok(ServerName::DnsName(_))
-        ));
-    }
-
-    #[test]
-    fn a_connector_without_roots_says_how_to_add_them() {
-        let error = TlsConnector::builder().build().unwrap_err();
-        assert!(error.to_string().contains("webpki_roots()"), "{error}");
-        let error = TlsConnector::builder().add_root_pem("not pem").unwrap_err();
-        assert!(error.to_string().contains("BEGIN CERTIFICATE"), "{error}");
-    }
-}
+mod tests;

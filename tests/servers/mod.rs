@@ -140,6 +140,8 @@ pub struct Redis {
     pub addr: SocketAddr,
     extra: Vec<String>,
     child: Option<Child>,
+    /// Files the server reads (its TLS certificate), removed on drop.
+    files: Option<PathBuf>,
 }
 
 impl Redis {
@@ -151,9 +153,50 @@ impl Redis {
             addr: format!("127.0.0.1:{port}").parse().unwrap(),
             extra: extra.iter().map(|arg| arg.to_string()).collect(),
             child: None,
+            files: None,
         };
         redis.restart();
         redis
+    }
+
+    /// Starts one with a plain port (`addr`, for the caller's own
+    /// commands) and a TLS port (returned) serving this certificate;
+    /// client certificates issued by `ca_pem` are required when
+    /// `require_client_cert`.
+    pub fn start_tls(
+        binary: PathBuf,
+        cert_pem: &str,
+        key_pem: &str,
+        ca_pem: &str,
+        require_client_cert: bool,
+    ) -> (Redis, u16) {
+        let tls_port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "ringpool-redis-tls-{}-{tls_port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, pem: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            path.display().to_string()
+        };
+        let args = [
+            "--tls-port".to_string(),
+            tls_port.to_string(),
+            "--tls-cert-file".to_string(),
+            file("server.crt", cert_pem),
+            "--tls-key-file".to_string(),
+            file("server.key", key_pem),
+            "--tls-ca-cert-file".to_string(),
+            file("ca.crt", ca_pem),
+            "--tls-auth-clients".to_string(),
+            if require_client_cert { "yes" } else { "no" }.to_string(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut redis = Redis::start(binary, &args);
+        redis.files = Some(dir);
+        (redis, tls_port)
     }
 
     /// Starts the server (again) on its port and waits until it listens.
@@ -247,6 +290,9 @@ fn complete(reply: &[u8]) -> bool {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
+        if let Some(files) = &self.files {
+            let _ = std::fs::remove_dir_all(files);
+        }
     }
 }
 

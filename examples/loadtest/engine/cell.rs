@@ -398,12 +398,13 @@ fn result(
         0 => 0,
         _ => tally.latencies.value_at_quantile(quantile),
     };
+    let qps = requests as f64 / secs;
     CellResult {
         mode: mode.name(),
         concurrency,
         requests,
         duration_s: secs,
-        qps: requests as f64 / secs,
+        qps,
         avg_us: if requests == 0 {
             0.0
         } else {
@@ -430,5 +431,9 @@ fn result(
         stalls: tally.stalls,
         first_error: tally.first_error,
         server_hold_us,
+        rounds: 1,
+        qps_rounds: vec![qps],
+        qps_min: qps,
+        qps_max: qps,
     }
 }

@@ -15,7 +15,9 @@
 //! runs a warm-up whose requests are not recorded, then a measured window.
 //! Cells run concurrency by concurrency, every mode at one concurrency
 //! before the next, so the cells compared with each other are close in time
-//! on a noisy machine.
+//! on a noisy machine; and each cell runs `rounds` times, the modes in a
+//! rotating order, its figure the median round's, with the spread beside
+//! it ([`rounds`]).
 
 #[path = "../../support/mock_api.rs"]
 pub mod mock_api;
@@ -28,6 +30,7 @@ mod cell;
 mod grpc;
 mod peers;
 mod recorder;
+pub mod rounds;
 mod sessions;
 mod sys;
 pub mod tls;
@@ -148,8 +151,12 @@ pub enum Target {
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The modes, run in this order at each concurrency.
+    /// The modes, run in this order at each concurrency (in the first
+    /// round; each later round starts one mode later).
     pub modes: Vec<Mode>,
+    /// Rounds per cell (at least 1): the cell's figures are its median
+    /// round's.
+    pub rounds: usize,
     /// Concurrent client tasks per cell.
     pub concurrency: Vec<usize>,
     /// Measured time per cell.
@@ -224,6 +231,14 @@ pub struct CellResult {
     pub stalls: u64,
     /// The first error seen, for the report.
     pub first_error: Option<String>,
+    /// Rounds the cell ran; `qps` and every other figure are its median
+    /// round's (by QPS), failures are summed over all of them.
+    pub rounds: usize,
+    /// Each round's QPS, in the order they ran.
+    pub qps_rounds: Vec<f64>,
+    /// The lowest and highest round's QPS.
+    pub qps_min: f64,
+    pub qps_max: f64,
     /// How long the embedded server held each request in the window, on
     /// average: the simulated service time plus the server's own delay in
     /// getting back to the request when its timer fired.
@@ -243,18 +258,19 @@ pub struct ServerSummary {
 
 /// Progress of a run.
 pub enum Event<'a> {
-    /// The embedded server (if any) is up; `cells` will run.
+    /// The embedded server (if any) is up; `cells` will run (each cell's
+    /// every round counts).
     Started {
         cells: usize,
         server: Option<&'a ServerSummary>,
     },
-    /// A cell starts.
+    /// A cell's round starts.
     Cell {
         index: usize,
         mode: Mode,
         concurrency: usize,
     },
-    /// A cell finished.
+    /// A cell's round finished (the report carries the median round).
     Done(&'a CellResult),
 }
 
@@ -274,8 +290,8 @@ pub fn run(
     if config.modes.is_empty() || config.concurrency.is_empty() {
         return Err("nothing to run: no modes or no concurrency levels".into());
     }
-    if config.concurrency.contains(&0) || config.pool_size == 0 {
-        return Err("concurrency levels and the pool size must be at least 1".into());
+    if config.concurrency.contains(&0) || config.pool_size == 0 || config.rounds == 0 {
+        return Err("concurrency levels, the pool size and --rounds must be at least 1".into());
     }
     if config.endpoints > 1 && config.protocol != Protocol::Line {
         return Err(
@@ -343,31 +359,37 @@ pub fn run(
         threads: server.config().threads,
     };
     let summary = server.map(summarize);
-    let cells = config.modes.len() * config.concurrency.len();
+    let runs = config.modes.len() * config.concurrency.len() * config.rounds;
     on_event(Event::Started {
-        cells,
+        cells: runs,
         server: summary.as_ref(),
     });
-    let mut results = Vec::with_capacity(cells);
+    let mut results = Vec::with_capacity(config.modes.len() * config.concurrency.len());
+    let mut index = 0;
     for &concurrency in &config.concurrency {
-        for &mode in &config.modes {
-            on_event(Event::Cell {
-                index: results.len(),
-                mode,
-                concurrency,
-            });
-            let result = cell::run(
-                &client,
-                config,
-                &targets,
-                &servers,
-                tls.as_ref(),
-                mode,
-                concurrency,
-            )?;
-            on_event(Event::Done(&result));
-            results.push(result);
+        let mut by_mode: Vec<Vec<CellResult>> = vec![Vec::new(); config.modes.len()];
+        for round in 0..config.rounds {
+            for (slot, mode) in rounds::rotated(&config.modes, round) {
+                on_event(Event::Cell {
+                    index,
+                    mode,
+                    concurrency,
+                });
+                index += 1;
+                let result = cell::run(
+                    &client,
+                    config,
+                    &targets,
+                    &servers,
+                    tls.as_ref(),
+                    mode,
+                    concurrency,
+                )?;
+                on_event(Event::Done(&result));
+                by_mode[slot].push(result);
+            }
         }
+        results.extend(by_mode.into_iter().map(rounds::median));
     }
     Ok(Report {
         cells: results,
