@@ -34,7 +34,7 @@ use crate::manager::Manager;
 /// whose manager is a [`SendManager`](crate::SendManager) keeps `Send` gets.
 pub type HookFuture<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;
 
-type AsyncHook<M> = Box<
+pub(crate) type AsyncHook<M> = Box<
     dyn for<'a> Fn(&'a mut <M as Manager>::Connection) -> HookFuture<'a, <M as Manager>::Error>
         + Send
         + Sync,

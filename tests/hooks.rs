@@ -256,3 +256,63 @@ fn a_panicking_after_connect_on_a_background_refill_is_caught_and_counted() {
     assert_eq!(h.pool.status().idle, 1, "maintenance went on and refilled");
     assert!(!h.run.maintenance_done.get());
 }
+
+#[test]
+fn a_multi_endpoint_pool_runs_its_hooks_on_every_endpoints_connections() {
+    use ringpool::multi::MultiPool;
+    let prepared = Arc::new(Mutex::new(Vec::new()));
+    let vetted = Arc::new(AtomicUsize::new(0));
+    let returned = Arc::new(AtomicUsize::new(0));
+    let (clock, _time) = Clock::mock();
+    let pool = MultiPool::builder(|_| Mock::new())
+        .endpoints(["a:1", "b:2"])
+        .max_per_endpoint(2)
+        .young_death_window(None)
+        .name("multi-hooks")
+        .clock(clock)
+        .after_connect({
+            let prepared = Arc::clone(&prepared);
+            move |conn| {
+                prepared.lock().unwrap().push(conn.id);
+                Box::pin(async { Ok(()) })
+            }
+        })
+        .before_checkout({
+            let vetted = Arc::clone(&vetted);
+            move |_| {
+                vetted.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        })
+        .on_return({
+            let returned = Arc::clone(&returned);
+            // Keeps the first two returns, refuses the ones after.
+            move |_| match returned.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Ok(()),
+                _ => Err(MockError::Denied),
+            }
+        })
+        .build()
+        .unwrap();
+    // Round-robin: two gets, one per endpoint, each a dial its hook saw.
+    let a = pool.get_blocking().unwrap();
+    let b = pool.get_blocking().unwrap();
+    assert_ne!(a.endpoint(), b.endpoint());
+    assert_eq!(
+        prepared.lock().unwrap().len(),
+        2,
+        "after_connect ran on both"
+    );
+    drop((a, b));
+    assert_eq!(returned.load(Ordering::SeqCst), 2, "on_return ran on both");
+    // Reused: before_checkout vets them; the second return is refused.
+    drop((pool.get_blocking().unwrap(), pool.get_blocking().unwrap()));
+    assert_eq!(vetted.load(Ordering::SeqCst), 2);
+    assert_eq!(returned.load(Ordering::SeqCst), 4);
+    let closed: u64 = pool
+        .endpoints()
+        .iter()
+        .map(|endpoint| endpoint.stats.closed.rejected)
+        .sum();
+    assert_eq!(closed, 2, "refused by on_return, on each endpoint");
+}

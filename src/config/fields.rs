@@ -77,7 +77,7 @@ macro_rules! declare_config {
                 $(
                     #[doc = concat!("Sets [`Config::", stringify!($name), "`].")]
                     pub fn $name(mut self, value: $ty) -> Self {
-                        self.config.$name = value;
+                        self.config_mut().$name = value;
                         self
                     }
                 )*

@@ -10,10 +10,10 @@ use super::endpoint::Endpoint;
 use super::health::Ejection;
 use super::select::Selection;
 use super::shared::{EndpointSet, Factory, Shared};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, IdleOrder};
 use crate::manager::Manager;
+use crate::pool::builder::{BuilderCore, core_setters};
 use crate::sync::{AtomicBool, AtomicUsize, SwapCell, plain};
-use crate::time::Clock;
 
 /// Builds a [`MultiPool`]; start with [`MultiPool::builder`].
 ///
@@ -46,13 +46,13 @@ use crate::time::Clock;
 pub struct MultiBuilder<M: Manager> {
     factory: Factory<M>,
     endpoints: Vec<Endpoint>,
-    config: Config,
+    /// The settings, idle capacity, clock, hooks and name, as a single
+    /// pool's builder has them (every sub-pool's).
+    core: BuilderCore<M>,
     max_total: Option<usize>,
     selection: Selection,
     ejection: Ejection,
     max_ejected_share: f64,
-    name: String,
-    clock: Option<Clock>,
 }
 
 /// The default [`MultiBuilder::max_ejected_share`].
@@ -62,28 +62,27 @@ impl<M: Manager> std::fmt::Debug for MultiBuilder<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MultiBuilder")
             .field("endpoints", &self.endpoints)
-            .field("config", &self.config)
+            .field("core", &self.core)
             .field("max_total", &self.max_total)
             .field("selection", &self.selection)
             .field("ejection", &self.ejection)
             .field("max_ejected_share", &self.max_ejected_share)
-            .field("name", &self.name)
             .finish_non_exhaustive()
     }
 }
 
 impl<M: Manager> MultiBuilder<M> {
+    core_setters!(M);
+
     pub(crate) fn new(factory: Factory<M>) -> Self {
         MultiBuilder {
             factory,
             endpoints: Vec::new(),
-            config: Config::default(),
+            core: BuilderCore::new(),
             max_total: None,
             selection: Selection::default(),
             ejection: Ejection::default(),
             max_ejected_share: DEFAULT_MAX_EJECTED_SHARE,
-            name: String::from("default"),
-            clock: None,
         }
     }
 
@@ -100,13 +99,13 @@ impl<M: Manager> MultiBuilder<M> {
     /// failed dial fails its gets at once, so they move on to another
     /// endpoint, and ejection takes the breaker's place.
     pub fn endpoint_config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.core.config = config;
         self
     }
 
     /// The per-endpoint cap (the sub-pools' `max_size`). Default 16.
     pub fn max_per_endpoint(mut self, max: usize) -> Self {
-        self.config.max_size = max;
+        self.core.config.max_size = max;
         self
     }
 
@@ -160,24 +159,9 @@ impl<M: Manager> MultiBuilder<M> {
         self
     }
 
-    /// The pool's name in logs and metrics (default `default`); every
-    /// sub-pool carries it, and each is told apart by its `endpoint` field
-    /// and label.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// The clock of every sub-pool and of ejection (default: the real one).
-    /// Tests pass [`Clock::mock`].
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.config
-            .validate(self.config.max_size.saturating_mul(4).max(64))?;
+    /// Validates the settings; the sub-pools' idle capacity.
+    fn validate(&self) -> Result<usize, ConfigError> {
+        let idle_capacity = self.core.checked_capacity()?;
         if self.max_total == Some(0) {
             return Err(ConfigError::new(
                 "max_total",
@@ -209,7 +193,7 @@ impl<M: Manager> MultiBuilder<M> {
                 "give a base above zero and no larger than max",
             ));
         }
-        Ok(())
+        Ok(idle_capacity)
     }
 
     /// Validates the settings and builds the pool, with a sub-pool for each
@@ -224,13 +208,16 @@ impl<M: Manager> MultiBuilder<M> {
     /// A [`ConfigError`] naming the first bad setting, what is wrong with
     /// it and how to fix it.
     pub fn build(mut self) -> Result<MultiPool<M>, ConfigError> {
-        self.validate()?;
-        self.config.breaker_threshold = Some(1);
+        let idle_capacity = self.validate()?;
+        self.core.config.breaker_threshold = Some(1);
+        let core = self.core;
         let shared = Arc::new_cyclic(|self_ref| Shared {
-            name: self.name.into(),
+            name: core.name.into(),
             factory: self.factory,
-            config: self.config,
-            clock: self.clock.unwrap_or_default(),
+            config: core.config,
+            idle_capacity,
+            hooks: Arc::new(core.hooks),
+            clock: core.clock.unwrap_or_default(),
             cap: Cap::new(self.max_total),
             selection: self.selection,
             ejection: self.ejection,

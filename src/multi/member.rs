@@ -24,6 +24,7 @@ use super::cap::{Cap, Unit};
 use super::endpoint::Endpoint;
 use super::health::{Health, Kind};
 use crate::drop_guard::{DropGuard, Unwinding};
+use crate::hooks::{AsyncHook, HookFuture, Hooks};
 use crate::manager::{CloseReason, ErrorClass, IdleDeaths, IdleWatch, IdleWatcher, Manager};
 use crate::time::{Clock, nanos};
 
@@ -231,4 +232,47 @@ impl<M: Manager> Manager for Member<M> {
         let Counted { conn, _unit } = conn;
         self.inner.close(conn, reason);
     }
+}
+
+/// A sub-pool's hooks: the multi-endpoint pool's, each given the
+/// connection inside the member's (shared by every sub-pool).
+pub(crate) fn member_hooks<M: Manager>(hooks: &Arc<Hooks<M>>) -> Hooks<Member<M>> {
+    let mut member = Hooks::default();
+    if hooks.after_connect.is_some() {
+        let hooks = Arc::clone(hooks);
+        member.after_connect = Some(async_hook::<M>(move |conn| match &hooks.after_connect {
+            Some(hook) => hook(&mut conn.conn),
+            None => Box::pin(std::future::ready(Ok(()))),
+        }));
+    }
+    if hooks.before_checkout.is_some() {
+        let hooks = Arc::clone(hooks);
+        member.before_checkout = Some(Box::new(move |conn: &mut Counted<M::Connection>| {
+            hooks
+                .before_checkout
+                .as_ref()
+                .map_or(Ok(()), |hook| hook(&mut conn.conn))
+        }));
+    }
+    if hooks.on_return.is_some() {
+        let hooks = Arc::clone(hooks);
+        member.on_return = Some(Box::new(move |conn: &mut Counted<M::Connection>| {
+            hooks
+                .on_return
+                .as_ref()
+                .map_or(Ok(()), |hook| hook(&mut conn.conn))
+        }));
+    }
+    member
+}
+
+/// Boxes an asynchronous hook over a member's connection (the bound makes
+/// the closure's signature hold for every borrow).
+fn async_hook<M: Manager>(
+    hook: impl for<'a> Fn(&'a mut Counted<M::Connection>) -> HookFuture<'a, M::Error>
+    + Send
+    + Sync
+    + 'static,
+) -> AsyncHook<Member<M>> {
+    Box::new(hook)
 }

@@ -23,10 +23,11 @@ use super::cap::Cap;
 use super::endpoint::Endpoint;
 use super::error::FactoryError;
 use super::health::{Ejection, Health, Kind};
-use super::member::{Member, SetEvents};
+use super::member::{Member, SetEvents, member_hooks};
 use super::node::Node;
 use super::select::Selection;
 use crate::config::{Config, ConfigError};
+use crate::hooks::Hooks;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::Pool;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, SwapCell, fence, plain};
@@ -91,6 +92,10 @@ pub(crate) struct Shared<M: Manager> {
     pub(crate) factory: Factory<M>,
     /// Every sub-pool's config (`max_size` is the per-endpoint cap).
     pub(crate) config: Config,
+    /// Every sub-pool's idle queue capacity.
+    pub(crate) idle_capacity: usize,
+    /// The hooks, run on every endpoint's connections.
+    pub(crate) hooks: Arc<Hooks<M>>,
     pub(crate) clock: Clock,
     pub(crate) cap: Arc<Cap>,
     pub(crate) selection: Selection,
@@ -160,8 +165,10 @@ impl<M: Manager> Shared<M> {
         };
         let pool = Pool::builder(member)
             .config(self.config.clone())
+            .idle_capacity(self.idle_capacity)
             .name(&*self.name)
             .clock(self.clock.clone())
+            .hooks(member_hooks(&self.hooks))
             .build()?;
         Ok(Arc::new(Node {
             endpoint,
