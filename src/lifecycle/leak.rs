@@ -4,12 +4,12 @@
 //! reports each checkout held longer than the threshold once (a `tracing`
 //! warning naming the call site, and `Stats::leaks`), so a report comes
 //! between one and one and a quarter thresholds after the checkout.
-//! Returning the connection later is still normal. Should every place be
-//! taken (`max_size` raised past twice the size the ledger was made for),
-//! the checkout arms a timer of its own instead. With the threshold unset,
-//! a checkout reads the pool's state word and nothing else.
+//! Returning the connection later is still normal. The ledger has a place
+//! for every connection the idle queue can hold, which bounds `max_size`
+//! for the pool's life, so every checkout finds one. With the threshold
+//! unset, a checkout reads the pool's state word and nothing else.
 
-use crate::sync::plain::{AtomicBool, Ordering};
+use crate::sync::plain::Ordering;
 use std::panic::Location;
 use std::sync::{Arc, Weak};
 use std::task::{Wake, Waker};
@@ -20,39 +20,10 @@ use crate::manager::Manager;
 use crate::metrics::stats::Counter;
 use crate::pool::inner::Inner;
 use crate::thread_number::thread_number;
-use crate::time::TimerKey as Key;
 
-/// What a watched checkout holds until it comes back.
-pub(crate) enum LeakWatch {
-    /// Its place in the ledger.
-    Place(u32),
-    /// A timer of its own (the ledger was full).
-    Timer(Box<TimerWatch>),
-}
-
-/// A checkout's own alarm, for when the ledger has no free place.
-pub(crate) struct TimerWatch {
-    key: Key,
-    returned: Arc<AtomicBool>,
-}
-
-struct LeakAlarm<M: Manager> {
-    pool: Weak<Inner<M>>,
-    returned: Arc<AtomicBool>,
-    checked_out_at: &'static Location<'static>,
-    threshold: Duration,
-}
-
-impl<M: Manager> Wake for LeakAlarm<M> {
-    fn wake(self: Arc<Self>) {
-        if self.returned.load(Ordering::Acquire) {
-            return;
-        }
-        if let Some(inner) = self.pool.upgrade() {
-            report(&inner, self.checked_out_at, self.threshold);
-        }
-    }
-}
+/// What a watched checkout holds until it comes back: its place in the
+/// ledger.
+pub(crate) type LeakWatch = u32;
 
 /// Counts and logs one checkout held longer than `threshold`.
 fn report<M: Manager>(
@@ -86,7 +57,7 @@ pub(crate) fn watch_for_leak<M: Manager>(
     if threshold == u64::MAX {
         return None;
     }
-    Some(write_down(inner, caller, threshold))
+    write_down(inner, caller, threshold)
 }
 
 #[cold]
@@ -94,23 +65,21 @@ fn write_down<M: Manager>(
     inner: &Inner<M>,
     caller: &'static Location<'static>,
     threshold: u64,
-) -> LeakWatch {
-    let ledger = inner.leaks.ledger.get_or_init(|| {
-        // Twice the bound: room for every checkout, and free places close
-        // to where each thread starts looking.
-        Ledger::new(inner.slots.max().saturating_mul(2).max(16))
-    });
+) -> Option<LeakWatch> {
+    // A place for every connection the idle queue can hold: `max_size`
+    // can never be raised past it, so connections out never outnumber it.
+    let ledger = inner
+        .leaks
+        .ledger
+        .get_or_init(|| Ledger::new(inner.idle.capacity().max(16)));
     // Each thread starts at a place of its own, so claims rarely meet.
     let hint = thread_number().wrapping_mul(8) % ledger.capacity();
-    match ledger.claim(hint, inner.clock.recent(), caller) {
-        Some(place) => {
-            if !inner.leaks.sweeping.swap(true, Ordering::AcqRel) {
-                schedule_sweep(inner, threshold);
-            }
-            LeakWatch::Place(place)
-        }
-        None => LeakWatch::Timer(Box::new(arm_alarm(inner, caller, threshold))),
+    let place = ledger.claim(hint, inner.clock.recent(), caller);
+    debug_assert!(place.is_some(), "more checkouts out than the idle capacity");
+    if place.is_some() && !inner.leaks.sweeping.swap(true, Ordering::AcqRel) {
+        schedule_sweep(inner, threshold);
     }
+    place
 }
 
 /// The sweep: reports what is due, then schedules the next one, until
@@ -179,34 +148,9 @@ pub(crate) fn reconfigured<M: Manager>(inner: &Inner<M>) {
     }
 }
 
-fn arm_alarm<M: Manager>(
-    inner: &Inner<M>,
-    caller: &'static Location<'static>,
-    threshold: u64,
-) -> TimerWatch {
-    let returned = Arc::new(AtomicBool::new(false));
-    let alarm = Waker::from(Arc::new(LeakAlarm {
-        pool: inner.self_ref.clone(),
-        returned: Arc::clone(&returned),
-        checked_out_at: caller,
-        threshold: Duration::from_nanos(threshold),
-    }));
-    let deadline = inner.clock.now().saturating_add(threshold);
-    let key = inner.clock.timers().arm_keyed(deadline, &alarm);
-    TimerWatch { key, returned }
-}
-
 /// The connection came back: it will not be reported.
-pub(crate) fn unwatch<M: Manager>(inner: &Inner<M>, watch: LeakWatch) {
-    match watch {
-        LeakWatch::Place(place) => {
-            if let Some(ledger) = inner.leaks.ledger.get() {
-                ledger.release(place);
-            }
-        }
-        LeakWatch::Timer(watch) => {
-            watch.returned.store(true, Ordering::Release);
-            inner.clock.timers().disarm(watch.key);
-        }
+pub(crate) fn unwatch<M: Manager>(inner: &Inner<M>, place: LeakWatch) {
+    if let Some(ledger) = inner.leaks.ledger.get() {
+        ledger.release(place);
     }
 }

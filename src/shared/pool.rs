@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use crate::dial::gate::DialGate;
 use crate::drop_guard::{DropGuard, Unwinding};
@@ -457,7 +457,7 @@ impl<M: SharedManager> SharedPool<M> {
 
 /// A pool held weakly.
 #[cfg(feature = "prometheus")]
-pub(crate) struct WeakPool<M: SharedManager>(Weak<Inner<M>>);
+pub(crate) struct WeakPool<M: SharedManager>(std::sync::Weak<Inner<M>>);
 
 #[cfg(feature = "prometheus")]
 impl<M: SharedManager> WeakPool<M> {

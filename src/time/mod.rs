@@ -18,7 +18,6 @@ mod timer;
 pub use clock::{Clock, MockClock, RECENT_TIME_INTERVAL};
 pub use driver::ClockDriver;
 pub(crate) use sleep::{Raced, Sleep, with_deadline};
-pub(crate) use timer::Key as TimerKey;
 
 /// Converts a duration to nanoseconds, saturating at `u64::MAX`.
 pub(crate) fn nanos(duration: std::time::Duration) -> u64 {

@@ -77,13 +77,6 @@ impl Timers {
         self.arm(deadline, &mut None, waker);
     }
 
-    /// Arms a timer the caller may disarm with the returned key.
-    pub(crate) fn arm_keyed(&self, deadline: u64, waker: &Waker) -> Key {
-        let mut key = None;
-        self.arm(deadline, &mut key, waker);
-        key.expect("arming assigns a key")
-    }
-
     /// Arms a timer at `deadline`, or updates the waker of the one `key`
     /// names if it is still armed.
     pub(crate) fn arm(&self, deadline: u64, key: &mut Option<Key>, waker: &Waker) {
