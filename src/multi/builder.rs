@@ -17,6 +17,13 @@ use crate::sync::{AtomicBool, AtomicUsize, SwapCell, plain};
 
 /// Builds a [`MultiPool`]; start with [`MultiPool::builder`].
 ///
+/// It has the single pool's [`Builder`](crate::Builder) setters: one per
+/// [`Config`] field (each endpoint's sub-pool's setting: `max_size` is the
+/// per-endpoint cap, and `breaker_threshold` is always 1 there, see
+/// [`endpoint_config`](MultiBuilder::endpoint_config)), the idle
+/// capacity, the name, the clock and the hooks (run on every endpoint's
+/// connections); and the methods below.
+///
 /// # Examples
 ///
 /// ```
