@@ -59,7 +59,7 @@ const SESSIONS: usize = 256;
 /// A certificate the connector cannot accept (expired, not valid for the
 /// name, an unknown issuer, a bad signature), a client certificate the
 /// server refuses, or a server that does not speak the connector's TLS is
-/// [`ErrorClass::Fatal`]: the pool fails waiting gets at once instead of
+/// [`ErrorClass::Fatal`](crate::ErrorClass::Fatal): the pool fails waiting gets at once instead of
 /// dialing again and again. A reset, an end of file or a timeout during
 /// the handshake is retryable, like a refused TCP dial.
 ///

@@ -4,7 +4,7 @@ use std::io;
 
 use crate::manager::ErrorClass;
 
-/// Why a [`TlsConnector`] could not be built.
+/// Why a [`TlsConnector`](super::TlsConnector) could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsConfigError {
