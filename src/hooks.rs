@@ -76,12 +76,12 @@ impl<M: Manager> Hooks<M> {
     /// the dial's.
     pub(crate) async fn connect(&self, manager: &M, pool: &str) -> Result<M::Connection, M::Error> {
         let mut conn = manager.connect().await?;
-        if let Some(hook) = &self.after_connect {
-            if let Err(error) = hook(&mut conn).await {
-                tracing::debug!(pool, %error, "after_connect hook refused a new connection");
-                close_unowned(manager, conn, pool);
-                return Err(error);
-            }
+        if let Some(hook) = &self.after_connect
+            && let Err(error) = hook(&mut conn).await
+        {
+            tracing::debug!(pool, %error, "after_connect hook refused a new connection");
+            close_unowned(manager, conn, pool);
+            return Err(error);
         }
         Ok(conn)
     }

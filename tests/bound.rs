@@ -22,10 +22,10 @@ fn live_connections_never_exceed_max_size_under_failing_dials() {
                             mock.script(&[Step::Refused]);
                         }
                         let mut get = pin!(pool.get());
-                        if let std::task::Poll::Ready(Ok(conn)) = poll_once(get.as_mut()) {
-                            if rng.bool() {
-                                conn.discard();
-                            }
+                        if let std::task::Poll::Ready(Ok(conn)) = poll_once(get.as_mut())
+                            && rng.bool()
+                        {
+                            conn.discard();
                         }
                         let status = pool.status();
                         assert!(status.size <= status.max_size, "{status:?}");

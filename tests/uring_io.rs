@@ -28,10 +28,10 @@ fn echo_server(release: Option<mpsc::Receiver<()>>) -> SocketAddr {
                 let mut buf = [0u8; MESSAGE];
                 let mut first = true;
                 while stream.read_exact(&mut buf).is_ok() {
-                    if std::mem::take(&mut first) {
-                        if let Some(gate) = release.lock().unwrap().take() {
-                            let _ = gate.recv();
-                        }
+                    if std::mem::take(&mut first)
+                        && let Some(gate) = release.lock().unwrap().take()
+                    {
+                        let _ = gate.recv();
                     }
                     if stream.write_all(&buf).is_err() {
                         return;

@@ -91,13 +91,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     })?;
     progress.finish();
 
-    if let Some(server) = &report.server {
-        if let Some(held) = server.measured_service_time_us {
-            println!(
-                "mock API held requests for {:.3} ms on average (timer overshoot included)",
-                held / 1000.0
-            );
-        }
+    if let Some(server) = &report.server
+        && let Some(held) = server.measured_service_time_us
+    {
+        println!(
+            "mock API held requests for {:.3} ms on average (timer overshoot included)",
+            held / 1000.0
+        );
     }
     if report.endpoint_requests.len() > 1 {
         println!("requests per endpoint (every mode but ringpool uses the first):");

@@ -119,10 +119,10 @@ impl MockApi {
             .worker_threads(config.threads.max(1))
             .thread_name("mock-api")
             .on_thread_start(move || {
-                if let Some(clock) = current_thread_cpu_clock() {
-                    if let Ok(mut clocks) = clocks.lock() {
-                        clocks.push(clock);
-                    }
+                if let Some(clock) = current_thread_cpu_clock()
+                    && let Ok(mut clocks) = clocks.lock()
+                {
+                    clocks.push(clock);
                 }
             })
             .enable_all()

@@ -166,10 +166,10 @@ pub(crate) struct Tracked<O: Observer> {
 impl<O: Observer> Drop for Tracked<O> {
     fn drop(&mut self) {
         self.link.ended.store(true, Ordering::Release);
-        if self.link.idle.load(Ordering::Acquire) {
-            if let Some(deaths) = &self.deaths {
-                deaths.notify();
-            }
+        if self.link.idle.load(Ordering::Acquire)
+            && let Some(deaths) = &self.deaths
+        {
+            deaths.notify();
         }
     }
 }

@@ -348,11 +348,11 @@ impl<T> Pass<'_, T> {
             // The node the pop freed is there for the push (or another
             // push took it, and then the queue has room: the store never
             // holds more than its capacity); never lose an entry anyway.
-            if let Err(value) = store.stack.push(List::Top, value) {
-                if let Err(value) = store.queue.push(value) {
-                    let _ = store.stack.push(List::Aside, value);
-                    break;
-                }
+            if let Err(value) = store.stack.push(List::Top, value)
+                && let Err(value) = store.queue.push(value)
+            {
+                let _ = store.stack.push(List::Aside, value);
+                break;
             }
         }
         moved

@@ -57,11 +57,11 @@ fn peek_chunk(ring: &mut IoUring, fds: &[RawFd]) -> Vec<bool> {
     let mut broken = vec![true; fds.len()];
     let mut reaped = 0;
     while reaped < fds.len() {
-        if let Err(error) = ring.submit_and_wait(fds.len() - reaped) {
-            if error.raw_os_error() != Some(libc::EINTR) {
-                tracing::error!(%error, "batched liveness check failed");
-                return fds.iter().map(|&fd| peek_says_broken(fd)).collect();
-            }
+        if let Err(error) = ring.submit_and_wait(fds.len() - reaped)
+            && error.raw_os_error() != Some(libc::EINTR)
+        {
+            tracing::error!(%error, "batched liveness check failed");
+            return fds.iter().map(|&fd| peek_says_broken(fd)).collect();
         }
         for cqe in ring.completion() {
             let result = cqe.result();

@@ -138,11 +138,11 @@ pub fn run_ops(ops: &[Op]) {
                 }
             }
             Op::Poll(n) => {
-                if let Some(i) = pick(n, pending.len()) {
-                    if let Poll::Ready(result) = poll_once(pending[i].as_mut()) {
-                        drop(pending.swap_remove(i));
-                        take(result, &mut held, &model);
-                    }
+                if let Some(i) = pick(n, pending.len())
+                    && let Poll::Ready(result) = poll_once(pending[i].as_mut())
+                {
+                    drop(pending.swap_remove(i));
+                    take(result, &mut held, &model);
                 }
             }
             Op::Cancel(n) => {
