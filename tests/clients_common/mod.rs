@@ -115,12 +115,15 @@ where
     let first = Arc::new(AtomicU64::new(u64::MAX));
     let calls_after = Arc::new(AtomicU64::new(0));
     let errors_after = Arc::new(AtomicU64::new(0));
+    // The latest failure, so a run that never gets going says why.
+    let last_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let tasks: Vec<_> = (0..workers)
         .map(|_| {
             let call = call.clone();
             let (halt, succeeded) = (Arc::clone(&halt), Arc::clone(&succeeded));
             let (restarted, first) = (Arc::clone(&restarted), Arc::clone(&first));
             let (calls_after, errors_after) = (Arc::clone(&calls_after), Arc::clone(&errors_after));
+            let last_error = Arc::clone(&last_error);
             runtime.spawn(async move {
                 while !halt.load(Ordering::Relaxed) {
                     let started = now();
@@ -138,16 +141,25 @@ where
                     } else if outcome.is_ok() && started >= restarted.load(Ordering::SeqCst) {
                         first.fetch_min(ended, Ordering::SeqCst);
                     }
-                    if outcome.is_err() {
+                    if let Err(error) = &outcome {
+                        *last_error.lock().unwrap() = Some(error.clone());
                         tokio::task::yield_now().await;
                     }
                 }
             })
         })
         .collect();
-    crate::servers::wait_until("200 calls before the restart", || {
-        succeeded.load(Ordering::Relaxed) >= 200
-    });
+    let started = Instant::now();
+    while succeeded.load(Ordering::Relaxed) < 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "timed out waiting for 200 calls before the restart: {} succeeded, the last \
+             error: {:?}",
+            succeeded.load(Ordering::Relaxed),
+            last_error.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     stop();
     restarted.store(now(), Ordering::SeqCst);
     start();
