@@ -11,7 +11,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use common::{Captured, Mock, SECOND, Step, assert_quiescent, poll_once};
+use common::{Mock, SECOND, Step, assert_quiescent, poll_once};
 use harness::Harness;
 use ringpool::{Clock, Error, Pool};
 
@@ -230,50 +230,6 @@ fn while_the_target_is_down_dials_are_bounded_and_gets_fail_fast() {
     assert!(!stale.contains(&conn.id), "no stale connection handed out");
     drop(conn);
     assert_quiescent(&h.pool, &h.mock);
-}
-
-#[test]
-fn a_leak_is_reported_once_with_its_call_site() {
-    let log = Captured::default();
-    let writer = {
-        let log = log.clone();
-        move || log.clone()
-    };
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let mock = Mock::new();
-        let (clock, time) = Clock::mock();
-        let pool = Pool::builder(mock.clone())
-            .young_death_window(None)
-            .leak_threshold(Some(10 * SECOND))
-            .idle_timeout(None)
-            .clock(clock)
-            .build()
-            .unwrap();
-        let returned_in_time = pool.get_blocking().unwrap();
-        let (leaked, leak_line) = (pool.get_blocking().unwrap(), line!());
-        time.advance(5 * SECOND);
-        drop(returned_in_time);
-        time.advance(6 * SECOND);
-        assert_eq!(pool.stats().leaks, 1, "only the held one is reported");
-        time.advance(60 * SECOND);
-        assert_eq!(pool.stats().leaks, 1, "reported once");
-        drop(leaked); // still a normal return
-        assert_eq!(pool.status().idle, 2);
-        let text = log.text();
-        assert!(
-            text.contains(&format!("tests/lifecycle.rs:{leak_line}")),
-            "{text}"
-        );
-        assert_eq!(
-            text.matches("possible connection leak").count(),
-            1,
-            "{text}"
-        );
-    });
 }
 
 #[test]

@@ -1,13 +1,17 @@
 //! Every event the pool logs names its pool and its endpoint, so the lines
-//! of two pools in one process can be told apart.
+//! of two pools in one process can be told apart; a leak report names the
+//! call site. (Tests that capture logs live here, apart from tests that
+//! emit the same events with no subscriber: `tracing` caches whether a
+//! call site is enabled process-wide, and a test racing to register it
+//! with no subscriber could leave it off for a capturing one.)
 
 mod common;
 
 use std::time::Duration;
 
-use common::Captured;
-use ringpool::Pool;
+use common::{Captured, Mock, SECOND};
 use ringpool::tcp::{TcpManager, TcpOptions};
+use ringpool::{Clock, Pool};
 
 #[test]
 fn a_failed_dial_is_logged_with_the_pools_name_and_endpoint() {
@@ -76,4 +80,45 @@ fn the_managers_own_events_are_inside_the_pools_span() {
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].contains("ringpool{pool=orders"), "{}", lines[0]);
     assert!(lines[1].contains("ringpool{pool=payments"), "{}", lines[1]);
+}
+
+#[test]
+fn a_leak_is_reported_once_with_its_call_site() {
+    let log = Captured::default();
+    let writer = {
+        let log = log.clone();
+        move || log.clone()
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let mock = Mock::new();
+        let (clock, time) = Clock::mock();
+        let pool = Pool::builder(mock.clone())
+            .young_death_window(None)
+            .leak_threshold(Some(10 * SECOND))
+            .idle_timeout(None)
+            .clock(clock)
+            .build()
+            .unwrap();
+        let returned_in_time = pool.get_blocking().unwrap();
+        let (leaked, leak_line) = (pool.get_blocking().unwrap(), line!());
+        time.advance(5 * SECOND);
+        drop(returned_in_time);
+        time.advance(6 * SECOND);
+        assert_eq!(pool.stats().leaks, 1, "only the held one is reported");
+        time.advance(60 * SECOND);
+        assert_eq!(pool.stats().leaks, 1, "reported once");
+        drop(leaked); // still a normal return
+        assert_eq!(pool.status().idle, 2);
+        let text = log.text();
+        assert!(text.contains(&format!("{}:{leak_line}", file!())), "{text}");
+        assert_eq!(
+            text.matches("possible connection leak").count(),
+            1,
+            "{text}"
+        );
+    });
 }
