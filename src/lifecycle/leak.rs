@@ -134,17 +134,19 @@ fn schedule_sweep<M: Manager>(inner: &Inner<M>, threshold: u64) {
     inner.clock.timers().arm_detached(next, &sweep);
 }
 
-/// The config was replaced: sweeps keep to the new threshold from now on,
-/// for the checkouts already out too.
-pub(crate) fn reconfigured<M: Manager>(inner: &Inner<M>) {
+/// The config was replaced: sweeps keep to the new `threshold` from now
+/// on, for the checkouts already out too. A pool that never watched a
+/// checkout has nothing to sweep, and this reads nothing shared.
+pub(crate) fn reconfigured<M: Manager>(inner: &Inner<M>, threshold: Option<Duration>) {
+    if inner.leaks.ledger.get().is_none() {
+        return;
+    }
     inner.leaks.generation.fetch_add(1, Ordering::AcqRel);
     inner.leaks.sweeping.store(false, Ordering::Release);
-    let threshold = threshold_ns(inner);
-    if threshold != u64::MAX
-        && inner.leaks.ledger.get().is_some()
+    if let Some(threshold) = threshold
         && !inner.leaks.sweeping.swap(true, Ordering::AcqRel)
     {
-        schedule_sweep(inner, threshold);
+        schedule_sweep(inner, crate::time::nanos(threshold));
     }
 }
 

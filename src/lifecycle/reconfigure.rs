@@ -25,8 +25,9 @@ fn reconfigure<M: Manager>(inner: &Inner<M>, config: Config) -> Result<(), Confi
         .idle
         .set_lifo(settings.config.idle_order == crate::config::IdleOrder::Lifo);
     tracing::info!(pool = %inner.name, endpoint = %inner.endpoint, config = %settings.config, "config replaced");
+    let leak_threshold = settings.config.leak_threshold;
     inner.settings.store(settings);
-    crate::lifecycle::leak::reconfigured(inner);
+    crate::lifecycle::leak::reconfigured(inner, leak_threshold);
     // Pairs with the fence in `Waiters::register`: a waiter queued before
     // the new limits were visible is served by the dispatch below.
     fence(Ordering::SeqCst);
