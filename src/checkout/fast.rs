@@ -14,7 +14,7 @@ use super::guard::Pooled;
 use super::slow::acquire;
 use super::validate::{Checked, validate, validate_in};
 use crate::core::entry::Entry;
-use crate::core::waiters::{Grant, flags_in, waiting_in};
+use crate::core::waiters::{Grant, flags_in};
 use crate::error::Error;
 use crate::lifecycle::housekeeping::refill_if_below_min_idle;
 use crate::manager::Manager;
@@ -40,11 +40,7 @@ pub(crate) enum Fast<C> {
 /// connection's timestamps when it is 0.
 #[inline]
 pub(crate) fn try_fast<M: Manager>(inner: &Inner<M>) -> Fast<M::Connection> {
-    let word = inner.waiters.word();
-    if waiting_in(word) || flags_in(word, path::CLOSED) {
-        return Fast::Miss(None);
-    }
-    let Some(entry) = inner.idle.pop() else {
+    let Some((entry, word)) = inner.core.take_fast() else {
         return Fast::Miss(None);
     };
     match validate_in(inner, entry, inner.clock.recent(), word) {
@@ -213,9 +209,9 @@ impl<M: Manager> Pool<M> {
             inner.stats.incr(Counter::SlowGets);
             return Err(Error::Closed);
         }
-        if inner.waiters.count() == 0 {
+        if inner.core.waiters.count() == 0 {
             let now = inner.clock.recent();
-            while let Some(entry) = inner.idle.pop() {
+            while let Some(entry) = inner.core.idle.pop() {
                 match validate(inner, entry, now) {
                     // try_get never waits, so it cannot ping: a connection
                     // due a ping is handed out after the synchronous checks.

@@ -31,10 +31,14 @@ pub(crate) async fn acquire<M: Manager>(
 ) -> Result<Entry<ConnOf<M>>, Error<ErrOf<M>>> {
     inner.stats.incr(Counter::SlowGets);
     if inner.hot.track_demand.load(crate::sync::Ordering::Relaxed) {
-        let in_use_or_dialing = inner.slots.size().saturating_sub(inner.idle.len());
+        let in_use_or_dialing = inner
+            .core
+            .slots
+            .size()
+            .saturating_sub(inner.core.idle.len());
         inner
             .lifecycle
-            .observe_demand(in_use_or_dialing + inner.waiters.count() + 1);
+            .observe_demand(in_use_or_dialing + inner.core.waiters.count() + 1);
     }
     let start = inner.clock.now();
     let timeout = timeout_ns.unwrap_or_else(|| inner.settings.load().acquire_timeout_ns);
@@ -217,7 +221,7 @@ async fn dial_into<'a, M: Manager>(
     slot: Claim<'a, M>,
     deadline: u64,
 ) -> Dialed<'a, M> {
-    if let Some(entry) = inner.idle.pop() {
+    if let Some(entry) = inner.core.idle.pop() {
         // A connection came back meanwhile: cheaper than a dial.
         drop(slot);
         return Dialed::Again(Some(claim(inner, Grant::Conn(entry))));

@@ -29,7 +29,7 @@ pub(crate) fn validate<M: Manager>(
     entry: Entry<M::Connection>,
     now: u64,
 ) -> Checked<M::Connection> {
-    validate_in(inner, entry, now, inner.waiters.word())
+    validate_in(inner, entry, now, inner.core.waiters.word())
 }
 
 /// `validate` with the pool's state word already read: a pool whose word
@@ -140,7 +140,7 @@ fn validate_idle<M: Manager>(
     let relaxed = crate::sync::Ordering::Relaxed;
     // Young and not yet proven alive after use: checked at every checkout.
     let young = age < inner.hot.young_death_window_ns.load(relaxed) && !entry.seen_alive();
-    let spare = || policy::is_spare(inner, inner.idle.len());
+    let spare = || policy::is_spare(inner, inner.core.idle.len());
     let mut reason = policy::expiry(&inner.hot, &entry, now, spare);
     // `is_broken` is user code: if it panics, the guard closes the
     // connection and frees its slot as the panic passes.

@@ -47,7 +47,7 @@ impl<M: Manager> Drop for Place<'_, M> {
     fn drop(&mut self) {
         // Unlinked before anything else runs: the node's memory is freed
         // right after this, and a panic in `give_back` cannot leave it queued.
-        if let Some(outcome) = self.inner.waiters.withdraw(&self.node) {
+        if let Some(outcome) = self.inner.core.waiters.withdraw(&self.node) {
             give_back(self.inner, outcome);
         }
     }
@@ -63,18 +63,18 @@ pub(crate) async fn take_or_wait<'a, M: Manager>(
     waited: &mut bool,
 ) -> WaitEnd<'a, M> {
     let gate = &inner.gate;
-    if inner.waiters.count() == 0 {
-        if let Some(entry) = inner.idle.pop().or_else(|| inner.parked.pop()) {
+    if inner.core.waiters.count() == 0 {
+        if let Some(entry) = inner.core.idle.pop().or_else(|| inner.core.parked.pop()) {
             return WaitEnd::Granted(claim(inner, Grant::Conn(entry)));
         }
         if gate.breaker_open() {
             // Only the probe dials; everybody else fails fast.
-            return match gate.is_open(now) && inner.slots.try_reserve() {
+            return match gate.is_open(now) && inner.core.slots.try_reserve() {
                 true => WaitEnd::Granted(claim(inner, Grant::Slot)),
                 false => WaitEnd::Unavailable,
             };
         }
-        if gate.can_dial(now) && inner.slots.try_reserve() {
+        if gate.can_dial(now) && inner.core.slots.try_reserve() {
             return WaitEnd::Granted(claim(inner, Grant::Slot));
         }
     } else if gate.breaker_open() {
@@ -102,13 +102,13 @@ async fn wait<M: Manager>(inner: &Inner<M>, now: u64, deadline: u64) -> WaitEnd<
     poll_fn(|cx| {
         loop {
             let (settled, now) = match registered {
-                true => match inner.waiters.poll(&node, cx) {
+                true => match inner.core.waiters.poll(&node, cx) {
                     Poll::Ready(outcome) => return Poll::Ready(wait_end(inner, outcome)),
                     // Read only now: a served get needs no clock.
                     Poll::Pending => (Poll::Pending, inner.clock.now()),
                 },
                 false => {
-                    let queued = inner.waiters.register(
+                    let queued = inner.core.waiters.register(
                         node,
                         cx.waker(),
                         || inner.is_closed(),
@@ -128,7 +128,7 @@ async fn wait<M: Manager>(inner: &Inner<M>, now: u64, deadline: u64) -> WaitEnd<
                 return Poll::Ready(wait_end(inner, outcome));
             }
             if now >= deadline {
-                return Poll::Ready(match inner.waiters.withdraw(&node) {
+                return Poll::Ready(match inner.core.waiters.withdraw(&node) {
                     None => WaitEnd::TimedOut,
                     Some(outcome) => wait_end(inner, outcome),
                 });
@@ -193,7 +193,7 @@ fn arm_timeout_sweep<M: Manager>(inner: &Inner<M>, deadline: u64) {
 fn sweep_timeouts<M: Manager>(inner: &Inner<M>) {
     // Pairs with the loads in `arm_timeout_sweep` (see there).
     inner.sweep_at.store(u64::MAX, StdOrdering::SeqCst);
-    if let Some(next) = inner.waiters.expire(inner.clock.now()) {
+    if let Some(next) = inner.core.waiters.expire(inner.clock.now()) {
         arm_timeout_sweep(inner, next);
     }
 }

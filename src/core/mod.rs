@@ -1,14 +1,17 @@
-//! The concurrent protocol's data structures, the part the loom models
-//! check: the slot counter (`slots`), the idle store (`idle_store`: the
-//! per-thread slots in front of the lock-free queue), the entry that moves
-//! between them (`entry`) and the intrusive waiter list (`waiters`).
+//! The concurrent protocol, the part the loom models check: one type,
+//! [`protocol::Core`], over the slot counter (`slots`), the idle store
+//! (`idle_store`: the per-thread slots in front of the lock-free queue),
+//! the parked connections (`parked`), the intrusive waiter list
+//! (`waiters`) and the closed flag, with the entry that moves between them
+//! (`entry`).
 //!
 //! The bottom layer: it imports only the sync facade (`crate::sync`) and
 //! the thread number, and knows nothing of managers, hooks, policies,
-//! statistics or the pool. Its operations hand values back (a waiter
-//! took it, the store is full, here is the entry) and the pool layer above
-//! (`pool::handoff`, `pool::release`) carries out the side effects: closes,
-//! hooks, the idle watch, counters.
+//! statistics or the pool. `Core`'s operations run the handshake below and
+//! hand back a decision (kept, and a waiter or a close needs serving; the
+//! pool is closed; surplus; take the general route) and the pool layer
+//! above (`pool::handoff`, `pool::release`) carries out the side effects:
+//! closes, hooks, the idle watch, counters.
 //!
 //! The state and its invariants (the bound, one owner per connection, FIFO,
 //! cancellation, ...) are listed, each with the tests that check it, in
@@ -19,15 +22,16 @@
 //!
 //! A returner publishes a resource (pushes a connection to the idle queue,
 //! or decrements the slot counter, or ends a dial), issues a `SeqCst` fence,
-//! then reads the waiter count (`pool::release::after_publish`, and the tail
-//! of `pool::handoff::publish`). A new waiter raises the waiter count, issues a
+//! then reads the waiter count (`Core::published`, which every store,
+//! park, slot release, dial end and pass runs). A new waiter raises the waiter count, issues a
 //! `SeqCst` fence, then looks for an idle connection or a free slot under
 //! the queue lock (`Waiters::register`). This is the store-buffering litmus
 //! test with a `SeqCst` fence on each side, which forbids both loads missing
 //! both stores: at least one side sees the other, so the waiter takes the
 //! resource itself or the returner dispatches it to the waiter. Closing
-//! uses the same pattern with the `closed` flag (`handoff::reinsert` pairs
-//! with `lifecycle::close`).
+//! uses the same pattern with the `closed` flag (`Core::published` pairs
+//! with `Core::close`). The models in `protocol/tests.rs` check both on
+//! the core alone.
 //!
 //! The dial gate and the mirrored limits are part of "a free slot": a slot
 //! is only dispatched while a dial may start (`next_grant`). Whoever
@@ -40,5 +44,6 @@ pub(crate) mod grant;
 pub(crate) mod idle_stack;
 pub(crate) mod idle_store;
 pub(crate) mod parked;
+pub(crate) mod protocol;
 pub(crate) mod slots;
 pub(crate) mod waiters;

@@ -336,8 +336,8 @@ impl<C, E> Waiters<C, E> {
         unsafe { queue.push_back(NonNull::from(node.get_ref())) };
         self.count.fetch_add(1, Ordering::SeqCst);
         // The waiter's half of the lost-wake-up handshake (core/mod.rs):
-        // pairs with the fence in `handoff::after_publish` and
-        // `handoff::reinsert`. Our raised count, or their published
+        // pairs with the fence in `Core::published` (run by every
+        // return, release and pass). Our raised count, or their published
         // resource, is seen by the other side.
         fence(Ordering::SeqCst);
         let wakeups = self.serve_locked(&mut queue, next_grant);

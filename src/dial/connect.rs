@@ -99,10 +99,10 @@ fn back_off<M: Manager>(
         "dial failed, backing off"
     );
     if inner.gate.breaker_open() {
-        inner.waiters.settle_all(|| Outcome::Unavailable);
+        inner.core.waiters.settle_all(|| Outcome::Unavailable);
     }
     drop(slot);
-    inner.waiters.wake_all();
+    inner.core.waiters.wake_all();
     DialEnd::Retry
 }
 
@@ -125,6 +125,7 @@ fn failed<M: Manager>(inner: &Inner<M>, slot: Claim<'_, M>, error: M::Error) -> 
             // Fail the queue before the slot is freed, or the slot would be
             // handed to a waiter to dial again.
             inner
+                .core
                 .waiters
                 .settle_all(|| Outcome::Failed(StdArc::clone(&error)));
             drop(slot);

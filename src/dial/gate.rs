@@ -100,7 +100,7 @@ impl DialGate {
     }
 
     /// Gives back the capacity `try_start` took. The caller publishes it to
-    /// waiters (`handoff::after_publish`).
+    /// waiters (`release::after_publish`).
     pub(crate) fn end(&self) {
         self.creating.fetch_sub(1, Ordering::AcqRel);
     }

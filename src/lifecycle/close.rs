@@ -7,28 +7,20 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::core::waiters::Outcome;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::Pool;
 use crate::pool::inner::Inner;
-use crate::sync::{Ordering, fence};
 use crate::time::{Sleep, nanos};
 
 /// Closes the pool: fails every waiter, closes idle connections, and wakes
 /// maintenance and a drain so they see it.
 pub(crate) fn close<M: Manager>(inner: &Inner<M>) {
-    // SeqCst with the fence below: the flag is published before we look for
-    // idle connections a returner may have pushed (see the fence's comment).
-    if !inner.closed.swap(true, Ordering::SeqCst) {
+    // The close's half of the handshake (`Core::close`): a returner that
+    // published before our flag was visible sees the flag, or we see what
+    // it published below.
+    if inner.core.close() {
         tracing::info!(pool = %inner.name, endpoint = %inner.endpoint, "pool closed");
     }
-    // The hot paths' view of it (they meet the flag itself where it counts).
-    let closed = crate::pool::inner::path::CLOSED;
-    inner.waiters.set_flags(closed, closed);
-    // Pairs with the fence in `handoff::reinsert`: a returner that pushed
-    // before our flag was visible sees the flag, or we see its push below.
-    fence(Ordering::SeqCst);
-    inner.waiters.settle_all(|| Outcome::Closed);
     inner.close_idle(CloseReason::PoolClosed);
     inner.lifecycle.wake_maintenance();
     inner.lifecycle.wake_drain();
@@ -80,19 +72,19 @@ impl<M: Manager> Pool<M> {
         let start = inner.clock.now();
         let mut sleep = Sleep::until(&inner.clock, start.saturating_add(nanos(timeout)));
         poll_fn(|cx| {
-            if inner.slots.size() == 0 {
+            if inner.core.slots.size() == 0 {
                 return Poll::Ready(());
             }
             inner.lifecycle.register_drain(cx.waker());
             // A return may have come before the registration.
-            if inner.slots.size() == 0 || Pin::new(&mut sleep).poll(cx).is_ready() {
+            if inner.core.slots.size() == 0 || Pin::new(&mut sleep).poll(cx).is_ready() {
                 return Poll::Ready(());
             }
             Poll::Pending
         })
         .await;
         let report = DrainReport {
-            still_in_use: inner.slots.size(),
+            still_in_use: inner.core.slots.size(),
             waited: Duration::from_nanos(inner.clock.now().saturating_sub(start)),
         };
         tracing::info!(pool = %inner.name, endpoint = %inner.endpoint, ?report, "drained");

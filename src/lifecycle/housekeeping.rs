@@ -73,9 +73,9 @@ fn expire_idle<M: Manager>(inner: &Inner<M>) {
     // still visits each entry once): holding them all until the end would
     // show concurrent gets an empty pool, and they would dial.
     let mut pass = crate::pool::pass::IdlePass::new(inner);
-    for _ in 0..inner.idle.len() {
+    for _ in 0..inner.core.idle.len() {
         let Some(entry) = pass.take() else { break };
-        let idle_others = inner.idle.len();
+        let idle_others = inner.core.idle.len();
         let spare = || policy::is_spare(inner, idle_others);
         match policy::expiry(&inner.hot, &entry, recent, spare) {
             Some(reason) => {
@@ -95,9 +95,9 @@ pub(crate) fn needs_refill<M: Manager>(inner: &Inner<M>) -> bool {
 /// As `needs_refill`, counting `dialing` refills as idle already.
 pub(crate) fn needs_refill_beyond<M: Manager>(inner: &Inner<M>, dialing: usize) -> bool {
     let min_idle = inner.hot.min_idle.load(crate::sync::Ordering::Relaxed);
-    let size = inner.slots.size();
-    size < inner.slots.max()
-        && (inner.idle.len() + dialing < min_idle
+    let size = inner.core.slots.size();
+    size < inner.core.slots.max()
+        && (inner.core.idle.len() + dialing < min_idle
             || size < inner.lifecycle.warm_target()
             || inner.lifecycle.owed_dials() > dialing)
 }
@@ -108,7 +108,7 @@ pub(crate) fn needs_refill_beyond<M: Manager>(inner: &Inner<M>, dialing: usize) 
 #[inline]
 pub(crate) fn refill_if_below_min_idle<M: Manager>(inner: &Inner<M>) {
     let min_idle = inner.hot.min_idle.load(crate::sync::Ordering::Relaxed);
-    if min_idle != 0 && inner.idle.len() < min_idle {
+    if min_idle != 0 && inner.core.idle.len() < min_idle {
         inner.lifecycle.request_refill();
     }
 }

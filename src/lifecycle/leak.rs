@@ -71,7 +71,7 @@ fn write_down<M: Manager>(
     let ledger = inner
         .leaks
         .ledger
-        .get_or_init(|| Ledger::new(inner.idle.capacity().max(16)));
+        .get_or_init(|| Ledger::new(inner.core.idle.capacity().max(16)));
     // Each thread starts at a place of its own, so claims rarely meet.
     let hint = thread_number().wrapping_mul(8) % ledger.capacity();
     let place = ledger.claim(hint, inner.clock.recent(), caller);

@@ -64,7 +64,7 @@ async fn refill<M: Manager>(inner: &Inner<M>) -> Result<usize, Error<M::Error>> 
             && refill_blocked_until(inner, inner.clock.now()).is_none()
             && needs_refill_beyond(inner, dials.len())
         {
-            if !inner.slots.try_reserve() {
+            if !inner.core.slots.try_reserve() {
                 break;
             }
             let slot = claim(inner, Grant::Slot);
@@ -125,7 +125,7 @@ async fn check_idle<M: Manager>(inner: &Inner<M>) {
     let mut due: Vec<Loan<'_, M>> = Vec::new();
     let mut pinged: Vec<Loan<'_, M>> = Vec::new();
     let mut pass = crate::pool::pass::IdlePass::new(inner);
-    for _ in 0..inner.idle.len() {
+    for _ in 0..inner.core.idle.len() {
         let Some(entry) = pass.take() else { break };
         let loan = DropGuard::new(inner, entry, give_back_loan);
         if recent.saturating_sub(loan.last_used) < check_after {

@@ -17,7 +17,7 @@ use crate::pool::watch::{leaving_idle, watcher};
 pub(crate) fn reap<M: Manager>(inner: &Inner<M>, reported: u64) -> u64 {
     let mut reaped = 0;
     let mut pass = crate::pool::pass::IdlePass::new(inner);
-    for _ in 0..inner.idle.len() {
+    for _ in 0..inner.core.idle.len() {
         if reaped >= reported {
             break;
         }

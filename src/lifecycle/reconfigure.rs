@@ -11,17 +11,18 @@ use crate::pool::release::dispatch;
 use crate::sync::{Ordering, fence};
 
 fn reconfigure<M: Manager>(inner: &Inner<M>, config: Config) -> Result<(), ConfigError> {
-    config.validate(inner.idle.capacity())?;
+    config.validate(inner.core.idle.capacity())?;
     let _one_at_a_time = inner.reconfiguring.lock();
     let settings = Settings::new(config);
     inner.hot.update(&settings.config);
-    inner.waiters.set_flags(
+    inner.core.waiters.set_flags(
         crate::pool::inner::path::FROM_CONFIG,
         crate::pool::inner::path::from_config(&settings.config),
     );
     inner.gate.set_limits(&settings.config);
-    inner.slots.set_max(settings.config.max_size);
+    inner.core.slots.set_max(settings.config.max_size);
     inner
+        .core
         .idle
         .set_lifo(settings.config.idle_order == crate::config::IdleOrder::Lifo);
     tracing::info!(pool = %inner.name, endpoint = %inner.endpoint, config = %settings.config, "config replaced");
@@ -39,9 +40,11 @@ fn reconfigure<M: Manager>(inner: &Inner<M>, config: Config) -> Result<(), Confi
 
 /// Closes idle connections while the pool is above its bound.
 pub(crate) fn shed_idle<M: Manager>(inner: &Inner<M>) {
-    while inner.slots.size() > inner.slots.max() {
-        let Some(entry) = inner.idle.pop() else { break };
-        if inner.slots.try_shed() {
+    while inner.core.slots.size() > inner.core.slots.max() {
+        let Some(entry) = inner.core.idle.pop() else {
+            break;
+        };
+        if inner.core.slots.try_shed() {
             inner.close_conn(entry, CloseReason::Resize);
         } else {
             put(inner, entry);

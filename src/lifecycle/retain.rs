@@ -42,7 +42,7 @@ impl<M: Manager> Pool<M> {
         let inner = &*self.inner;
         let mut closed = 0;
         let mut pass = crate::pool::pass::IdlePass::new(inner);
-        for _ in 0..inner.idle.len() {
+        for _ in 0..inner.core.idle.len() {
             let Some(entry) = pass.take() else { break };
             let judged = DropGuard::new(inner, entry, give_back);
             if keep(&judged.conn) {

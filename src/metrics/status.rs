@@ -43,8 +43,8 @@ pub struct Status {
 
 /// The pool's sizes, read together.
 pub(crate) fn status<M: Manager>(inner: &Inner<M>) -> Status {
-    let size = inner.slots.size();
-    let idle = inner.idle.len();
+    let size = inner.core.slots.size();
+    let idle = inner.core.idle.len();
     let creating = inner.gate.creating();
     let now = inner.clock.now();
     Status {
@@ -52,8 +52,8 @@ pub(crate) fn status<M: Manager>(inner: &Inner<M>) -> Status {
         idle,
         in_use: size.saturating_sub(idle + creating),
         creating,
-        waiting: inner.waiters.count(),
-        max_size: inner.slots.max(),
+        waiting: inner.core.waiters.count(),
+        max_size: inner.core.slots.max(),
         warm_target: inner.lifecycle.warm_target(),
         consecutive_dial_failures: inner.gate.consecutive_failures(),
         young_deaths_in_a_row: inner.gate.young_deaths(),

@@ -5,22 +5,22 @@
 //! half of the lost-wake-up handshake described in `core/mod.rs`.
 
 use super::policy;
-use super::release::{close_after_panic, close_and_release, dispatch, release_slot};
+use super::release::{carry_out, close_after_panic, close_and_release, release_slot};
 use super::watch;
 use crate::core::entry::Entry;
-use crate::core::waiters::{Grant, Outcome, flags_in, waiting_in};
+use crate::core::protocol::Stored;
+use crate::core::waiters::{Grant, Outcome, flags_in};
 use crate::drop_guard::DropGuard;
 use crate::hooks;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::{Inner, path};
-use crate::sync::{Ordering, fence};
 
 /// Returns a used connection to the pool, or closes it if it cannot stay:
 /// the manager refuses it (`check_return`), the `on_return` hook does, or
 /// it has outlived its lifetime.
 #[inline]
 pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
-    if flags_in(inner.waiters.word(), path::ON_RETURN) {
+    if flags_in(inner.core.waiters.word(), path::ON_RETURN) {
         // Its own path: the hook's call kept the guarded entry in memory
         // and cost every return about 10 ns when it shared this one.
         return put_through_hook(inner, entry);
@@ -84,10 +84,9 @@ fn park<M: Manager>(inner: &Inner<M>, mut entry: Entry<M::Connection>, now: u64)
     if inner.is_closed() {
         return close_and_release(inner, entry, CloseReason::PoolClosed);
     }
-    inner.parked.push(entry);
+    let then = inner.core.park(entry);
     inner.lifecycle.request_refill();
-    // The returner's half of the handshake, as after a push to idle.
-    after_push(inner, Ok(()));
+    carry_out(inner, then);
 }
 
 /// A connection whose recycle step succeeded, back into use as a return
@@ -115,40 +114,38 @@ pub(crate) fn reinsert_watched<M: Manager>(inner: &Inner<M>, entry: Entry<M::Con
 /// Publishes an idle connection: to the oldest waiter if any, else into
 /// the idle store (into this thread's slot when `returned` by its user,
 /// stamped last used at that time, and the order is last in, first out),
-/// then the returner's half of the handshake.
+/// then the returner's half of the handshake; the core decides, this
+/// carries it out.
 #[inline]
 fn publish<M: Manager>(
     inner: &Inner<M>,
-    mut entry: Entry<M::Connection>,
+    entry: Entry<M::Connection>,
     returned: Option<u64>,
     went_idle: bool,
 ) {
-    // One load for closed, waiters and the watch.
-    let word = inner.waiters.word();
-    if flags_in(word, path::CLOSED) {
-        return close_and_release(inner, entry, CloseReason::PoolClosed);
-    }
-    if inner.slots.try_shed() {
-        // Over a lowered max_size: this connection is the surplus.
-        return inner.close_conn(entry, CloseReason::Resize);
-    }
-    // Somebody waits, or the manager watches idle connections: stamp the
-    // entry now (off the common path) and take the general route.
-    let watched = went_idle && flags_in(word, path::WATCH);
-    if watched || waiting_in(word) {
-        if let Some(now) = returned {
-            entry.last_used = now;
-        }
-        return publish_slow(inner, entry, returned.is_some(), watched);
-    }
-    let pushed = match returned {
-        // Stamped where it lands: see `IdleStore::push_returned`.
-        Some(now) => inner
-            .idle
-            .push_returned(entry, |entry| entry.last_used = now),
-        None => inner.idle.push(entry),
+    let slow_if = match went_idle {
+        true => path::WATCH,
+        false => 0,
     };
-    after_push(inner, pushed);
+    match inner.core.store(entry, returned, slow_if) {
+        Stored::Slow(entry) => publish_slow(inner, entry, returned.is_some(), went_idle),
+        stored => settle(inner, stored),
+    }
+}
+
+/// Carries out what the core made of a stored connection (the general
+/// route is the caller's).
+#[inline]
+fn settle<M: Manager>(inner: &Inner<M>, stored: Stored<M::Connection>) {
+    match stored {
+        Stored::Kept(then) => carry_out(inner, then),
+        Stored::Slow(_) => unreachable!("the caller takes the general route"),
+        Stored::Closed(entry) => close_and_release(inner, entry, CloseReason::PoolClosed),
+        // Over a lowered max_size: this connection is the surplus.
+        Stored::Surplus(entry) => inner.close_conn(entry, CloseReason::Resize),
+        // Unreachable while max_size <= capacity; never lose it anyway.
+        Stored::Full(entry) => close_and_release(inner, entry, CloseReason::Resize),
+    }
 }
 
 /// `publish` with somebody waiting or the idle watch on: to the oldest
@@ -158,45 +155,18 @@ fn publish_slow<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<M::Connection>,
     returned: bool,
-    watched: bool,
+    went_idle: bool,
 ) {
-    // Somebody waits: hand the connection straight to the oldest waiter.
-    let entry = match inner.waiters.count() {
-        0 => entry,
-        _ => match inner.waiters.hand_over(entry) {
-            None => return,
-            Some(entry) => entry,
-        },
+    let Some(entry) = inner.core.hand_over(entry) else {
+        return;
     };
-    let entry = match watched {
+    // The watch flag is fixed at build: the word the core read said the
+    // same.
+    let entry = match went_idle && flags_in(inner.core.word(), path::WATCH) {
         true => watch::going_idle(inner, entry),
         false => entry,
     };
-    let pushed = match returned {
-        true => inner.idle.push_returned(entry, |_| {}),
-        false => inner.idle.push(entry),
-    };
-    after_push(inner, pushed);
-}
-
-/// The tail of `publish` once the entry is pushed (or refused).
-#[inline]
-fn after_push<M: Manager>(inner: &Inner<M>, pushed: Result<(), Entry<M::Connection>>) {
-    if let Err(entry) = pushed {
-        // Unreachable while max_size <= capacity; never lose it anyway.
-        return close_and_release(inner, entry, CloseReason::Resize);
-    }
-    // Pairs with the fence in `Waiters::register` (a waiter that came after
-    // our count check) and with the one in `lifecycle::close::close` (a
-    // close that missed our push): the other side sees our push, or we see
-    // its count or flag.
-    fence(Ordering::SeqCst);
-    if inner.closed.load(Ordering::Relaxed) {
-        inner.close_idle(CloseReason::PoolClosed);
-    }
-    if inner.waiters.count() != 0 {
-        dispatch(inner);
-    }
+    settle(inner, inner.core.store_idle(entry, returned));
 }
 
 /// Gives back whatever a withdrawn waiter had been handed.

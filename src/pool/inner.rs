@@ -7,17 +7,14 @@ use std::sync::Weak;
 use crate::config::IdleOrder;
 use crate::config::{Config, HotLimits, Settings};
 use crate::core::entry::Entry;
-use crate::core::idle_store::IdleStore;
-use crate::core::parked::Parked;
-use crate::core::slots::Slots;
-use crate::core::waiters::Waiters;
+use crate::core::protocol::Core;
 use crate::dial::gate::DialGate;
 use crate::hooks::Hooks;
 use crate::lifecycle::leak_ledger::LeakLedger;
 use crate::lifecycle::warm::Lifecycle;
 use crate::manager::{CloseReason, IdleDeaths, IdleWatch, Manager};
 use crate::metrics::stats::{Counter, StatsCells};
-use crate::sync::{AtomicBool, Ordering, SwapCell, plain};
+use crate::sync::{Ordering, SwapCell, plain};
 use crate::time::Clock;
 
 /// The optional steps a pool's checkout and return must run, decided at
@@ -29,9 +26,8 @@ use crate::time::Clock;
 pub(crate) mod path {
     use crate::config::Config;
 
-    /// `Pool::close` was called (mirrors `Inner::closed`, which stays the
-    /// flag the close handshake reads).
-    pub(crate) const CLOSED: u32 = 1;
+    // Bit 0 is the core's own: closed (`core::protocol::CLOSED`).
+
     /// The manager watches idle connections.
     pub(crate) const WATCH: u32 = 1 << 1;
     /// A `before_checkout` hook is set.
@@ -85,14 +81,9 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) clock: Clock,
     pub(crate) settings: SwapCell<Settings>,
     pub(crate) hot: HotLimits,
-    /// Written on dial and close only; padded so waiter traffic does not
-    /// evict it from the readers' caches.
-    pub(crate) slots: crossbeam_utils::CachePadded<Slots>,
-    pub(crate) idle: IdleStore<Entry<M::Connection>>,
-    /// Returned connections waiting for the manager's recycle step.
-    pub(crate) parked: Parked<Entry<M::Connection>>,
-    pub(crate) waiters: Waiters<M::Connection, M::Error>,
-    pub(crate) closed: AtomicBool,
+    /// The concurrent protocol: slots, idle store, parked connections,
+    /// waiters and the closed flag.
+    pub(crate) core: Core<M::Connection, M::Error>,
     pub(crate) gate: DialGate,
     pub(crate) stats: StatsCells,
     pub(crate) last_error: plain::Mutex<Option<std::sync::Arc<M::Error>>>,
@@ -142,8 +133,12 @@ impl<M: Manager> Inner<M> {
         ]
         .into_iter()
         .fold(0, |flags, (on, flag)| if on { flags | flag } else { flags });
-        let waiters = Waiters::new();
-        waiters.set_flags(u32::MAX, fixed | path::from_config(&settings.config));
+        let core = Core::new(
+            settings.config.max_size,
+            idle_capacity,
+            lifo,
+            fixed | path::from_config(&settings.config),
+        );
         Inner {
             watch,
             span: tracing::info_span!("ringpool", pool = %name, endpoint = %endpoint),
@@ -153,13 +148,9 @@ impl<M: Manager> Inner<M> {
             hooks,
             clock,
             hot: HotLimits::new(&settings.config),
-            slots: crossbeam_utils::CachePadded::new(Slots::new(settings.config.max_size)),
             gate: DialGate::new(&settings.config),
             settings: SwapCell::new(settings),
-            idle: IdleStore::new(idle_capacity, lifo),
-            parked: Parked::new(),
-            waiters,
-            closed: AtomicBool::new(false),
+            core,
             stats: StatsCells::new(),
             last_error: plain::Mutex::new(None),
             reconfiguring: plain::Mutex::new(()),
@@ -172,7 +163,7 @@ impl<M: Manager> Inner<M> {
 
     #[inline]
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.core.is_closed()
     }
 
     /// Hands a connection the pool is done with to `Manager::close`. A
@@ -244,7 +235,6 @@ impl<M: Manager> Inner<M> {
         }
     }
 
-    /// Closes every idle connection and frees its slot.
     /// The counters now, with the manager's TLS handshakes.
     pub(crate) fn stats_now(&self) -> crate::Stats {
         let mut stats = self.stats.snapshot();
@@ -255,9 +245,9 @@ impl<M: Manager> Inner<M> {
     /// Closes every idle connection, and every one parked for its recycle
     /// step, and frees their slots.
     pub(crate) fn close_idle(&self, reason: CloseReason) {
-        while let Some(entry) = self.idle.pop().or_else(|| self.parked.pop()) {
+        while let Some(entry) = self.core.take_idle() {
             self.close_conn(entry, reason);
-            self.slots.release();
+            self.core.slots.release();
         }
     }
 
@@ -274,7 +264,7 @@ impl<M: Manager> Drop for Inner<M> {
     fn drop(&mut self) {
         // Nothing else can reach the pool any more (`&mut self`); the flag
         // only tells the closes below why they happen.
-        self.closed.store(true, Ordering::Relaxed);
+        self.core.mark_closed();
         self.close_idle(CloseReason::PoolClosed);
     }
 }

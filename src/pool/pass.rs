@@ -3,10 +3,9 @@
 //! moved when it ends.
 
 use crate::core::idle_store::Pass;
-use crate::manager::{CloseReason, Manager};
+use crate::manager::Manager;
 use crate::pool::inner::Inner;
-use crate::pool::release::dispatch;
-use crate::sync::{Ordering, fence};
+use crate::pool::release::carry_out;
 
 /// [`Pass`] over `inner`'s idle store: take entries with `take`, close them
 /// or put them back with `reinsert_watched` / `reinsert` at once.
@@ -19,7 +18,7 @@ impl<'a, M: Manager> IdlePass<'a, M> {
     pub(crate) fn new(inner: &'a Inner<M>) -> Self {
         IdlePass {
             inner,
-            pass: inner.idle.pass(),
+            pass: inner.core.idle.pass(),
         }
     }
 
@@ -38,13 +37,7 @@ impl<M: Manager> Drop for IdlePass<'_, M> {
         // Those entries were out of the store for a moment: the returner's
         // half of the handshake, for a waiter or a close that looked then
         // (pairs with `Waiters::register` and `lifecycle::close`).
-        let inner = self.inner;
-        fence(Ordering::SeqCst);
-        if inner.closed.load(Ordering::Relaxed) {
-            inner.close_idle(CloseReason::PoolClosed);
-        }
-        if inner.waiters.count() != 0 {
-            dispatch(inner);
-        }
+        let then = self.inner.core.published();
+        carry_out(self.inner, then);
     }
 }

@@ -41,5 +41,5 @@ pub(crate) fn expiry<C>(
 /// pool stays above its warm size.
 pub(crate) fn is_spare<M: Manager>(inner: &Inner<M>, idle_others: usize) -> bool {
     let min_idle = inner.hot.min_idle.load(crate::sync::Ordering::Relaxed);
-    idle_others >= min_idle && inner.slots.size() > inner.lifecycle.warm_target()
+    idle_others >= min_idle && inner.core.slots.size() > inner.lifecycle.warm_target()
 }

@@ -64,8 +64,8 @@ pub(crate) async fn recycle_entry<M: Manager>(
 /// its slot): the maintenance task's share, woken by every park.
 pub(crate) async fn recycle_parked<M: Manager>(inner: &Inner<M>) {
     let mut running = FuturesUnordered::new();
-    for _ in 0..inner.parked.len() {
-        let Some(entry) = inner.parked.pop() else {
+    for _ in 0..inner.core.parked.len() {
+        let Some(entry) = inner.core.parked.pop() else {
             break;
         };
         running.push(recycle_entry(inner, entry, u64::MAX));

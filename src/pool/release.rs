@@ -2,11 +2,11 @@
 //! lost-wake-up handshake (`core/mod.rs`), and the closes that free a slot.
 
 use crate::core::entry::Entry;
+use crate::core::protocol::Then;
 use crate::core::waiters::Grant;
 use crate::drop_guard::Unwinding;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::Inner;
-use crate::sync::{Ordering, fence};
 
 /// A connection whose check panicked: closed (dropped, if the thread is
 /// unwinding, so no more user code runs) and its slot freed.
@@ -38,37 +38,51 @@ pub(crate) fn close_and_release<M: Manager>(
 
 /// Gives a slot back and lets a waiter have it.
 pub(crate) fn release_slot<M: Manager>(inner: &Inner<M>) {
-    inner.slots.release();
-    after_publish(inner);
-    if inner.is_closed() {
-        inner.lifecycle.wake_drain();
+    let then = inner.core.release_slot();
+    carry_out(inner, then);
+}
+
+/// The returner's half of the lost-wake-up handshake, after a resource the
+/// core does not hold (a dial ended, the dial gate reopened) was published.
+#[inline]
+pub(crate) fn after_publish<M: Manager>(inner: &Inner<M>) {
+    let then = inner.core.published();
+    carry_out(inner, then);
+}
+
+/// Does what the core's handshake asked: close what is idle in a closed
+/// pool (a close may have missed what was just published) and wake a
+/// drain; serve waiters.
+#[inline]
+pub(crate) fn carry_out<M: Manager>(inner: &Inner<M>, then: Then) {
+    if then.closed {
+        closed_after_publish(inner);
+    }
+    if then.waiting {
+        dispatch(inner);
     }
 }
 
-/// The returner's half of the lost-wake-up handshake.
-#[inline]
-pub(crate) fn after_publish<M: Manager>(inner: &Inner<M>) {
-    // Pairs with the fence in `Waiters::register`: our published resource,
-    // or the waiter's raised count, is seen by the other side.
-    fence(Ordering::SeqCst);
-    if inner.waiters.count() != 0 {
-        dispatch(inner);
-    }
+#[cold]
+fn closed_after_publish<M: Manager>(inner: &Inner<M>) {
+    inner.close_idle(CloseReason::PoolClosed);
+    inner.lifecycle.wake_drain();
 }
 
 /// Hands idle connections, then free slots, to waiters in arrival order.
 pub(crate) fn dispatch<M: Manager>(inner: &Inner<M>) {
     let now = inner.clock.now();
-    inner.waiters.serve(|| next_grant(inner, now));
+    inner.core.serve(|| may_dial(inner, now));
 }
 
 /// An idle connection, else a free slot if a dial may start at `now`.
 pub(crate) fn next_grant<M: Manager>(inner: &Inner<M>, now: u64) -> Option<Grant<M::Connection>> {
-    // A parked connection comes after the idle ones: its taker runs its
-    // recycle step first.
-    if let Some(entry) = inner.idle.pop().or_else(|| inner.parked.pop()) {
-        return Some(Grant::Conn(entry));
-    }
-    (inner.gate.can_dial(now) && !inner.gate.breaker_open() && inner.slots.try_reserve())
-        .then_some(Grant::Slot)
+    inner.core.next_grant(|| may_dial(inner, now))
+}
+
+/// Whether a dial may start at `now`: the gate is open and the breaker
+/// closed (a parked connection comes before it: its taker runs its recycle
+/// step first).
+fn may_dial<M: Manager>(inner: &Inner<M>, now: u64) -> bool {
+    inner.gate.can_dial(now) && !inner.gate.breaker_open()
 }
