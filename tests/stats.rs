@@ -76,3 +76,45 @@ fn counters_from_many_threads_add_up() {
     assert!(stats.connects <= 4 + stats.closed_total());
     assert_quiescent(&pool, &mock);
 }
+
+#[test]
+fn a_fast_take_whose_connection_fails_its_checks_is_not_counted_as_reuse() {
+    // The fast path counts a take from its thread's own slot in the slot
+    // itself, before the connection's checks: one that fails them (here,
+    // refused by the `before_checkout` hook) must come off that count.
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mock = common::Mock::new();
+    let refuse = Arc::new(AtomicBool::new(false));
+    let pool = ringpool::Pool::builder(mock.clone())
+        .young_death_window(None)
+        .max_size(1)
+        .before_checkout({
+            let refuse = Arc::clone(&refuse);
+            move |_| match refuse.swap(false, Ordering::Relaxed) {
+                true => Err(common::MockError::Denied),
+                false => Ok(()),
+            }
+        })
+        .build()
+        .unwrap();
+    drop(pool.get_blocking().unwrap()); // get 1: dial
+    drop(pool.get_blocking().unwrap()); // get 2: reused from this thread's slot
+    let fast = pool.stats();
+    assert_eq!(
+        (fast.gets, fast.reused, fast.connects),
+        (2, 1, 1),
+        "{fast:?}"
+    );
+    refuse.store(true, Ordering::Relaxed);
+    drop(pool.get_blocking().unwrap()); // get 3: the idle one is refused, dial
+    let stats = pool.stats();
+    assert_eq!(stats.gets, 3, "{stats:?}");
+    assert_eq!(
+        stats.reused, 1,
+        "the refused connection was not reused: {stats:?}"
+    );
+    assert_eq!(stats.connects, 2, "{stats:?}");
+    assert_eq!(stats.closed.rejected, 1, "{stats:?}");
+    assert_quiescent(&pool, &mock);
+}

@@ -14,6 +14,7 @@ use super::guard::Pooled;
 use super::slow::acquire;
 use super::validate::{Checked, validate, validate_in};
 use crate::core::entry::Entry;
+use crate::core::protocol::FastTake;
 use crate::core::waiters::{Grant, flags_in};
 use crate::error::Error;
 use crate::lifecycle::housekeeping::refill_if_below_min_idle;
@@ -40,20 +41,41 @@ pub(crate) enum Fast<C> {
 /// connection's timestamps when it is 0.
 #[inline]
 pub(crate) fn try_fast<M: Manager>(inner: &Inner<M>) -> Fast<M::Connection> {
-    let Some((entry, word)) = inner.core.take_fast() else {
+    let Some(FastTake {
+        entry,
+        word,
+        counted,
+    }) = inner.core.take_fast()
+    else {
         return Fast::Miss(None);
     };
     match validate_in(inner, entry, inner.clock.recent(), word) {
         Checked::Ready(entry) => {
-            inner.stats.incr(Counter::FastReuse);
+            if !counted {
+                inner.stats.incr(Counter::FastReuse);
+            }
             if flags_in(word, path::MIN_IDLE) {
                 refill_if_below_min_idle(inner);
             }
             Fast::Hit(entry, flags_in(word, path::LEAK))
         }
         // The slow path pings it.
-        Checked::NeedsPing(entry) => Fast::Miss(Some(Grant::Conn(entry))),
-        Checked::Closed => Fast::Miss(Some(Grant::Slot)),
+        Checked::NeedsPing(entry) => {
+            not_served_fast(inner, counted);
+            Fast::Miss(Some(Grant::Conn(entry)))
+        }
+        Checked::Closed => {
+            not_served_fast(inner, counted);
+            Fast::Miss(Some(Grant::Slot))
+        }
+    }
+}
+
+/// A take the idle store counted as a fast hit was not one after all.
+#[cold]
+fn not_served_fast<M: Manager>(inner: &Inner<M>, counted: bool) {
+    if counted {
+        inner.stats.incr(Counter::FastRefund);
     }
 }
 

@@ -11,7 +11,8 @@
 //! stores `EMPTY`. Neither ever waits: a slot in the other state (or busy)
 //! sends the caller to the shared queue. That is one atomic
 //! read-modify-write per fill and per take, where a lock would cost two and
-//! a count of fills a third. Every other reader (waiters, maintenance,
+//! a count of fills a third; the checkout fast path's hit count rides in
+//! the same word, above the state. Every other reader (waiters, maintenance,
 //! close, `len`) can reach every slot, so the store as a whole is still the
 //! single source of truth: `pop` takes the caller's own slot, then the
 //! shared queue, then any other slot.
@@ -26,7 +27,7 @@
 use crossbeam_utils::CachePadded;
 
 use super::idle_stack::{IdleStack, List};
-use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, IdleQueue, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, IdleQueue, Ordering, UnsafeCell};
 
 /// Slots per pool: enough for the cores of a typical server; threads beyond
 /// share them.
@@ -38,16 +39,24 @@ const SLOTS: usize = 16;
 const SLOTS: usize = 2;
 
 /// Holds no entry.
-const EMPTY: u32 = 0;
+const EMPTY: u64 = 0;
 /// Being filled or emptied by the thread that set it.
-const BUSY: u32 = 1;
+const BUSY: u64 = 1;
 /// Holds an entry.
-const FULL: u32 = 2;
+const FULL: u64 = 2;
+/// The state's bits of a slot's word.
+const STATE: u64 = 0b11;
+/// What a counted take ([`IdleStore::pop_counted`]) adds to the rest of
+/// the word: the count rides on the compare-and-swap the take does anyway,
+/// so the checkout fast path counts its hits with no read-modify-write of
+/// its own.
+const TAKE: u64 = 1 << 2;
 
 struct Slot<T> {
-    /// `EMPTY`, `BUSY` or `FULL`.
-    state: AtomicU32,
-    /// Written only by the thread that moved `state` to `BUSY`.
+    /// The state (`EMPTY`, `BUSY` or `FULL`) in the low bits, the counted
+    /// takes above them.
+    word: AtomicU64,
+    /// Written only by the thread that moved the state to `BUSY`.
     entry: UnsafeCell<Option<T>>,
 }
 
@@ -57,43 +66,58 @@ struct Slot<T> {
 // threads, which `T: Send` allows.
 unsafe impl<T: Send> Sync for Slot<T> {}
 
+/// `word` with its state replaced by `state`.
+#[inline]
+fn with_state(word: u64, state: u64) -> u64 {
+    (word & !STATE) | state
+}
+
 impl<T> Slot<T> {
+    /// Moves the state from `from` to `BUSY`, if it is `from`: the word it
+    /// replaced, to restore the count from.
+    #[inline]
+    fn claim(&self, from: u64) -> Option<u64> {
+        let word = self.word.load(Ordering::Relaxed);
+        if word & STATE != from {
+            return None;
+        }
+        self.word
+            .compare_exchange(
+                word,
+                with_state(word, BUSY),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .ok()
+    }
+
     /// Puts `value` in if the slot is empty and not busy, and runs
     /// `finish` on it there; else gives both back.
     #[inline]
     fn fill<F: FnOnce(&mut T)>(&self, value: T, finish: F) -> Result<(), (T, F)> {
-        if self.state.load(Ordering::Relaxed) != EMPTY
-            || self
-                .state
-                .compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-        {
+        let Some(word) = self.claim(EMPTY) else {
             return Err((value, finish));
-        }
+        };
         // SAFETY: `BUSY` is ours: no other thread reads or writes the
         // entry until we store a new state; the `Acquire` above saw the
         // last taker's `Release`, so its read is done.
         self.entry
             .with_mut(|entry| finish(unsafe { (*entry).insert(value) }));
-        self.state.store(FULL, Ordering::Release);
+        self.word.store(with_state(word, FULL), Ordering::Release);
         Ok(())
     }
 
-    /// Takes the entry out if the slot is full and not busy.
+    /// Takes the entry out if the slot is full and not busy, adding one to
+    /// its count of takes if `counted`.
     #[inline]
-    fn take(&self) -> Option<T> {
-        if self.state.load(Ordering::Relaxed) != FULL
-            || self
-                .state
-                .compare_exchange(FULL, BUSY, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-        {
-            return None;
-        }
+    fn take(&self, counted: bool) -> Option<T> {
+        let word = self.claim(FULL)?;
         // SAFETY: `BUSY` is ours, and the `Acquire` above saw the filler's
         // `Release`, so its write is visible and done.
         let value = self.entry.with_mut(|entry| unsafe { (*entry).take() });
-        self.state.store(EMPTY, Ordering::Release);
+        let count = if counted { TAKE } else { 0 };
+        self.word
+            .store(with_state(word, EMPTY) + count, Ordering::Release);
         value
     }
 
@@ -102,13 +126,9 @@ impl<T> Slot<T> {
     /// `value` and `finish` back.
     #[inline]
     fn replace<F: FnOnce(&mut T)>(&self, value: T, finish: F) -> Result<T, (T, F)> {
-        if self
-            .state
-            .compare_exchange(FULL, BUSY, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        let Some(word) = self.claim(FULL) else {
             return Err((value, finish));
-        }
+        };
         let old = self.entry.with_mut(|entry| {
             // SAFETY: `BUSY` is ours, and the `Acquire` above saw the
             // filler's `Release`, so its write is visible and done; nobody
@@ -118,14 +138,19 @@ impl<T> Slot<T> {
             finish(entry.insert(value));
             old
         });
-        self.state.store(FULL, Ordering::Release);
+        self.word.store(with_state(word, FULL), Ordering::Release);
         Ok(old.expect("a full slot holds an entry"))
     }
 
     /// Whether it holds an entry now (a snapshot).
     #[inline]
     fn is_full(&self) -> bool {
-        self.state.load(Ordering::Acquire) == FULL
+        self.word.load(Ordering::Acquire) & STATE == FULL
+    }
+
+    /// Its counted takes so far (a snapshot).
+    fn takes(&self) -> u64 {
+        self.word.load(Ordering::Relaxed) / TAKE
     }
 }
 
@@ -162,7 +187,7 @@ impl<T> IdleStore<T> {
             slots: (0..SLOTS)
                 .map(|_| {
                     CachePadded::new(Slot {
-                        state: AtomicU32::new(EMPTY),
+                        word: AtomicU64::new(EMPTY),
                         entry: UnsafeCell::new(None),
                     })
                 })
@@ -231,6 +256,32 @@ impl<T> IdleStore<T> {
         if let Some(value) = self.take(own) {
             return Some(value);
         }
+        self.pop_shared(own)
+    }
+
+    /// [`pop`](IdleStore::pop) that counts a take from the caller's own
+    /// slot in the slot itself (see [`taken_from_slots`]); `true` with an
+    /// entry taken so, `false` with one from anywhere else (the caller
+    /// counts it). The checkout fast path's pop.
+    ///
+    /// [`taken_from_slots`]: IdleStore::taken_from_slots
+    #[inline]
+    pub(crate) fn pop_counted(&self) -> Option<(T, bool)> {
+        let own = own_slot();
+        if let Some(value) = self.slots[own].take(true) {
+            return Some((value, true));
+        }
+        self.pop_shared(own).map(|value| (value, false))
+    }
+
+    /// The counted takes of every slot so far (a snapshot).
+    pub(crate) fn taken_from_slots(&self) -> u64 {
+        self.slots.iter().map(|slot| slot.takes()).sum()
+    }
+
+    /// `pop` past the caller's own slot (`own`).
+    #[inline]
+    fn pop_shared(&self, own: usize) -> Option<T> {
         let shared = if self.lifo.load(Ordering::Relaxed) {
             self.stack
                 .pop(List::Top)
@@ -264,7 +315,7 @@ impl<T> IdleStore<T> {
     /// Empties slot `index` if it holds an entry and is not busy.
     #[inline]
     fn take(&self, index: usize) -> Option<T> {
-        self.slots[index].take()
+        self.slots[index].take(false)
     }
 
     /// Entries held: the shared stores' plus the full slots' (a snapshot,

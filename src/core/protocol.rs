@@ -48,6 +48,16 @@ pub(crate) struct Then {
     pub(crate) waiting: bool,
 }
 
+/// A connection [`Core::take_fast`] took.
+pub(crate) struct FastTake<C> {
+    pub(crate) entry: Entry<C>,
+    /// The state word it read: the caller decides its optional steps from
+    /// the same load.
+    pub(crate) word: usize,
+    /// The take is counted already (`IdleStore::pop_counted`).
+    pub(crate) counted: bool,
+}
+
 /// What became of a connection offered to [`Core::store`].
 #[must_use = "a connection handed back must be closed or stored"]
 pub(crate) enum Stored<C> {
@@ -94,15 +104,19 @@ impl<C, E> Core<C, E> {
     }
 
     /// The lock-free checkout: an idle connection if nobody waits (first
-    /// come, first served) and the pool is open, with the state word it
-    /// read, so the caller decides its optional steps from the same load.
+    /// come, first served) and the pool is open.
     #[inline]
-    pub(crate) fn take_fast(&self) -> Option<(Entry<C>, usize)> {
+    pub(crate) fn take_fast(&self) -> Option<FastTake<C>> {
         let word = self.word();
         if waiting_in(word) || flags_in(word, CLOSED) {
             return None;
         }
-        self.idle.pop().map(|entry| (entry, word))
+        let (entry, counted) = self.idle.pop_counted()?;
+        Some(FastTake {
+            entry,
+            word,
+            counted,
+        })
     }
 
     /// Offers a connection the pool keeps: into the idle store (into this

@@ -17,8 +17,13 @@ use crate::manager::{CloseReason, TlsHandshakes};
 #[derive(Clone, Copy, Debug)]
 #[repr(usize)]
 pub(crate) enum Counter {
-    /// Gets served from idle without leaving the fast path.
+    /// Gets served from idle without leaving the fast path, but for those
+    /// served from their thread's own slot: the idle store counts these
+    /// (`IdleStore::taken_from_slots`) with no write of ours.
     FastReuse,
+    /// Of the fast path's takes the idle store counted, those whose
+    /// connection then failed its checks (not served there).
+    FastRefund,
     /// Gets that left the fast path (each is counted once).
     SlowGets,
     /// Slow-path gets served with an idle connection.
@@ -164,12 +169,17 @@ impl StatsCells {
             .sum()
     }
 
-    pub(crate) fn snapshot(&self) -> Stats {
+    /// The counters now; `slot_takes` is the idle store's count of fast
+    /// takes from threads' own slots (`IdleStore::taken_from_slots`).
+    pub(crate) fn snapshot(&self, slot_takes: u64) -> Stats {
         use Counter::*;
         let s = |c| self.sum(c);
+        // Each refund follows its take: read first, never more than them.
+        let refunds = s(FastRefund);
+        let fast = s(FastReuse) + slot_takes.saturating_sub(refunds);
         Stats {
-            gets: s(FastReuse) + s(SlowGets),
-            reused: s(FastReuse) + s(SlowReuse),
+            gets: fast + s(SlowGets),
+            reused: fast + s(SlowReuse),
             waited: s(Waited),
             timeouts: s(Timeouts),
             connects: s(Connects),

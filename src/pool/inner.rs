@@ -237,7 +237,7 @@ impl<M: Manager> Inner<M> {
 
     /// The counters now, with the manager's TLS handshakes.
     pub(crate) fn stats_now(&self) -> crate::Stats {
-        let mut stats = self.stats.snapshot();
+        let mut stats = self.stats.snapshot(self.core.idle.taken_from_slots());
         stats.tls_handshakes = self.manager.tls_handshakes().unwrap_or_default();
         stats
     }

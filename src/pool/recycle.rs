@@ -63,8 +63,14 @@ pub(crate) async fn recycle_entry<M: Manager>(
 /// for each other's), and puts each back into use (or closes it and frees
 /// its slot): the maintenance task's share, woken by every park.
 pub(crate) async fn recycle_parked<M: Manager>(inner: &Inner<M>) {
+    let parked = inner.core.parked.len();
+    if parked == 0 {
+        // Every maintenance round asks; most find nothing (and the set
+        // below allocates).
+        return;
+    }
     let mut running = FuturesUnordered::new();
-    for _ in 0..inner.core.parked.len() {
+    for _ in 0..parked {
         let Some(entry) = inner.core.parked.pop() else {
             break;
         };

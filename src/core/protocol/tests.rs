@@ -6,7 +6,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use super::{Core, Stored, Then};
+use super::{Core, FastTake, Stored, Then};
 use crate::core::entry::Entry;
 use crate::core::grant::{Grant, Outcome};
 use crate::core::waiters::Node;
@@ -183,8 +183,14 @@ fn the_fast_checkout_gives_way_to_waiters_and_a_close() {
                 waiting: false
             })
         ));
-        let (entry, word) = core.take_fast().expect("idle and nobody waits");
+        let FastTake {
+            entry,
+            word,
+            counted,
+        } = core.take_fast().expect("idle and nobody waits");
         assert_eq!((entry.conn, entry.last_used, word), (1, 1, 0));
+        assert!(counted, "from this thread's slot, counted there");
+        assert_eq!(core.idle.taken_from_slots(), 1);
         assert!(matches!(core.store(entry, None, 1 << 3), Stored::Kept(_)));
         // A flag the caller names sends it the general route.
         let core_flags = TestCore::new(2, 4, true, 1 << 3);
