@@ -73,10 +73,14 @@ fn write_down<M: Manager>(
         .ledger
         .get_or_init(|| Ledger::new(inner.core.idle.capacity().max(16)));
     // Each thread starts at a place of its own, so claims rarely meet.
-    let hint = thread_number().wrapping_mul(8) % ledger.capacity();
+    let hint = thread_number().wrapping_mul(8);
     let place = ledger.claim(hint, inner.clock.recent(), caller);
     debug_assert!(place.is_some(), "more checkouts out than the idle capacity");
-    if place.is_some() && !inner.leaks.sweeping.swap(true, Ordering::AcqRel) {
+    // Read before it is swapped: once the sweep runs, checkouts only read.
+    if place.is_some()
+        && !inner.leaks.sweeping.load(Ordering::Acquire)
+        && !inner.leaks.sweeping.swap(true, Ordering::AcqRel)
+    {
         schedule_sweep(inner, threshold);
     }
     place

@@ -31,16 +31,17 @@ struct Place {
     caller: AtomicPtr<Location<'static>>,
 }
 
-/// A fixed number of places.
+/// A fixed number of places, a power of two (an index wraps with a mask,
+/// not a division).
 pub(crate) struct Ledger {
     places: Box<[Place]>,
 }
 
 impl Ledger {
-    /// A ledger of `capacity` places.
+    /// A ledger of at least `capacity` places.
     pub(crate) fn new(capacity: usize) -> Self {
         Ledger {
-            places: (0..capacity)
+            places: (0..capacity.max(1).next_power_of_two())
                 .map(|_| Place {
                     since: AtomicU64::new(0),
                     caller: AtomicPtr::new(std::ptr::null_mut()),
@@ -50,7 +51,8 @@ impl Ledger {
     }
 
     /// Claims a free place for a checkout at `now` from `caller`, trying
-    /// from place `hint` on; `None` if every place is taken.
+    /// from place `hint` (any number: it wraps) on; `None` if every place
+    /// is taken.
     pub(crate) fn claim(
         &self,
         hint: usize,
@@ -60,7 +62,7 @@ impl Ledger {
         let count = self.places.len();
         let since = now.saturating_add(1) & !REPORTED;
         (0..count)
-            .map(|step| (hint + step) % count)
+            .map(|step| hint.wrapping_add(step) & (count - 1))
             .find(|&index| {
                 let place = &self.places[index];
                 let free = place.since.load(Ordering::Relaxed) == 0
@@ -119,7 +121,8 @@ impl Ledger {
         }
     }
 
-    /// How many places it has.
+    /// How many places it has (a power of two).
+    #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.places.len()
     }
@@ -165,5 +168,14 @@ mod tests {
         ledger.release(first);
         assert_eq!(ledger.claim(0, 0, here()), Some(first));
         assert_eq!(ledger.capacity(), 2);
+    }
+
+    #[test]
+    fn places_round_up_to_a_power_of_two_and_any_hint_wraps() {
+        let ledger = Ledger::new(5);
+        assert_eq!(ledger.capacity(), 8);
+        assert_eq!(ledger.claim(usize::MAX, 0, here()), Some(7));
+        assert_eq!(ledger.claim(usize::MAX, 0, here()), Some(0), "past the end");
+        assert_eq!(ledger.claim(13, 0, here()), Some(5), "13 wraps to 5");
     }
 }
