@@ -11,9 +11,10 @@
 //! stores `EMPTY`. Neither ever waits: a slot in the other state (or busy)
 //! sends the caller to the shared queue. That is one atomic
 //! read-modify-write per fill and per take, where a lock would cost two and
-//! a count of fills a third; the checkout fast path's hit count rides in
-//! the same word, above the state. Every other reader (waiters, maintenance,
-//! close, `len`) can reach every slot, so the store as a whole is still the
+//! a count of fills a third; the checkout fast path's hit count is a plain
+//! load and store beside the state, by the thread that holds the slot.
+//! Every other reader (waiters, maintenance, close, `len`) can reach every
+//! slot, so the store as a whole is still the
 //! single source of truth: `pop` takes the caller's own slot, then the
 //! shared queue, then any other slot.
 //!
@@ -27,7 +28,8 @@
 use crossbeam_utils::CachePadded;
 
 use super::idle_stack::{IdleStack, List};
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, IdleQueue, Ordering, UnsafeCell};
+use crate::sync::plain::AtomicU64 as PlainU64;
+use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, IdleQueue, Ordering, UnsafeCell};
 
 /// Slots per pool: enough for the cores of a typical server; threads beyond
 /// share them.
@@ -39,24 +41,22 @@ const SLOTS: usize = 16;
 const SLOTS: usize = 2;
 
 /// Holds no entry.
-const EMPTY: u64 = 0;
+const EMPTY: u32 = 0;
 /// Being filled or emptied by the thread that set it.
-const BUSY: u64 = 1;
+const BUSY: u32 = 1;
 /// Holds an entry.
-const FULL: u64 = 2;
-/// The state's bits of a slot's word.
-const STATE: u64 = 0b11;
-/// What a counted take ([`IdleStore::pop_counted`]) adds to the rest of
-/// the word: the count rides on the compare-and-swap the take does anyway,
-/// so the checkout fast path counts its hits with no read-modify-write of
-/// its own.
-const TAKE: u64 = 1 << 2;
+const FULL: u32 = 2;
 
 struct Slot<T> {
-    /// The state (`EMPTY`, `BUSY` or `FULL`) in the low bits, the counted
-    /// takes above them.
-    word: AtomicU64,
-    /// Written only by the thread that moved the state to `BUSY`.
+    /// `EMPTY`, `BUSY` or `FULL`.
+    state: AtomicU32,
+    /// Takes the checkout fast path counted here ([`IdleStore::pop_counted`]):
+    /// written only by the thread that holds the slot `BUSY`, so a load and
+    /// a store, not a read-modify-write, on the line the take just won.
+    /// Statistics, outside the protocol: a plain atomic, not the model
+    /// checker's.
+    takes: PlainU64,
+    /// Written only by the thread that moved `state` to `BUSY`.
     entry: UnsafeCell<Option<T>>,
 }
 
@@ -66,44 +66,25 @@ struct Slot<T> {
 // threads, which `T: Send` allows.
 unsafe impl<T: Send> Sync for Slot<T> {}
 
-/// `word` with its state replaced by `state`.
-#[inline]
-fn with_state(word: u64, state: u64) -> u64 {
-    (word & !STATE) | state
-}
-
 impl<T> Slot<T> {
-    /// Moves the state from `from` to `BUSY`, if it is `from`: the word it
-    /// replaced, to restore the count from.
-    #[inline]
-    fn claim(&self, from: u64) -> Option<u64> {
-        let word = self.word.load(Ordering::Relaxed);
-        if word & STATE != from {
-            return None;
-        }
-        self.word
-            .compare_exchange(
-                word,
-                with_state(word, BUSY),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .ok()
-    }
-
     /// Puts `value` in if the slot is empty and not busy, and runs
     /// `finish` on it there; else gives both back.
     #[inline]
     fn fill<F: FnOnce(&mut T)>(&self, value: T, finish: F) -> Result<(), (T, F)> {
-        let Some(word) = self.claim(EMPTY) else {
+        if self.state.load(Ordering::Relaxed) != EMPTY
+            || self
+                .state
+                .compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
             return Err((value, finish));
-        };
+        }
         // SAFETY: `BUSY` is ours: no other thread reads or writes the
         // entry until we store a new state; the `Acquire` above saw the
         // last taker's `Release`, so its read is done.
         self.entry
             .with_mut(|entry| finish(unsafe { (*entry).insert(value) }));
-        self.word.store(with_state(word, FULL), Ordering::Release);
+        self.state.store(FULL, Ordering::Release);
         Ok(())
     }
 
@@ -111,13 +92,23 @@ impl<T> Slot<T> {
     /// its count of takes if `counted`.
     #[inline]
     fn take(&self, counted: bool) -> Option<T> {
-        let word = self.claim(FULL)?;
+        if self.state.load(Ordering::Relaxed) != FULL
+            || self
+                .state
+                .compare_exchange(FULL, BUSY, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return None;
+        }
         // SAFETY: `BUSY` is ours, and the `Acquire` above saw the filler's
         // `Release`, so its write is visible and done.
         let value = self.entry.with_mut(|entry| unsafe { (*entry).take() });
-        let count = if counted { TAKE } else { 0 };
-        self.word
-            .store(with_state(word, EMPTY) + count, Ordering::Release);
+        if counted {
+            // Ours while `BUSY`; the next holder's `Acquire` sees it.
+            let takes = self.takes.load(Ordering::Relaxed);
+            self.takes.store(takes + 1, Ordering::Relaxed);
+        }
+        self.state.store(EMPTY, Ordering::Release);
         value
     }
 
@@ -126,9 +117,13 @@ impl<T> Slot<T> {
     /// `value` and `finish` back.
     #[inline]
     fn replace<F: FnOnce(&mut T)>(&self, value: T, finish: F) -> Result<T, (T, F)> {
-        let Some(word) = self.claim(FULL) else {
+        if self
+            .state
+            .compare_exchange(FULL, BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             return Err((value, finish));
-        };
+        }
         let old = self.entry.with_mut(|entry| {
             // SAFETY: `BUSY` is ours, and the `Acquire` above saw the
             // filler's `Release`, so its write is visible and done; nobody
@@ -138,19 +133,19 @@ impl<T> Slot<T> {
             finish(entry.insert(value));
             old
         });
-        self.word.store(with_state(word, FULL), Ordering::Release);
+        self.state.store(FULL, Ordering::Release);
         Ok(old.expect("a full slot holds an entry"))
     }
 
     /// Whether it holds an entry now (a snapshot).
     #[inline]
     fn is_full(&self) -> bool {
-        self.word.load(Ordering::Acquire) & STATE == FULL
+        self.state.load(Ordering::Acquire) == FULL
     }
 
     /// Its counted takes so far (a snapshot).
     fn takes(&self) -> u64 {
-        self.word.load(Ordering::Relaxed) / TAKE
+        self.takes.load(Ordering::Relaxed)
     }
 }
 
@@ -187,7 +182,8 @@ impl<T> IdleStore<T> {
             slots: (0..SLOTS)
                 .map(|_| {
                     CachePadded::new(Slot {
-                        word: AtomicU64::new(EMPTY),
+                        state: AtomicU32::new(EMPTY),
+                        takes: PlainU64::new(0),
                         entry: UnsafeCell::new(None),
                     })
                 })
