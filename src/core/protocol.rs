@@ -200,8 +200,8 @@ impl<C, E> Core<C, E> {
     }
 
     /// The returner's half of the handshake, after a resource (an idle or
-    /// parked connection, a free slot, a reopened dial gate, entries a pass
-    /// put back) was published: pairs with the fence in
+    /// parked connection, a free slot, entries a pass put back) was
+    /// published: pairs with the fence in
     /// `Waiters::register` (a waiter that came after our count check) and
     /// with the one in [`close`](Core::close) (a close that missed our
     /// publication). The other side sees our resource, or we see its count
@@ -215,6 +215,16 @@ impl<C, E> Core<C, E> {
             closed: self.closed.load(Ordering::Relaxed),
             waiting: self.waiters.count() != 0,
         }
+    }
+
+    /// The handshake after publishing what only a waiter can use (a dial
+    /// ended, the dial gate reopened): no connection was stored, so a close
+    /// has nothing to miss and only the waiters are read. Whether somebody
+    /// waits.
+    #[inline]
+    pub(crate) fn published_to_waiters(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.waiters.count() != 0
     }
 
     /// Serves waiters in arrival order: idle connections first, then

@@ -46,8 +46,9 @@ pub(crate) fn release_slot<M: Manager>(inner: &Inner<M>) {
 /// core does not hold (a dial ended, the dial gate reopened) was published.
 #[inline]
 pub(crate) fn after_publish<M: Manager>(inner: &Inner<M>) {
-    let then = inner.core.published();
-    carry_out(inner, then);
+    if inner.core.published_to_waiters() {
+        dispatch(inner);
+    }
 }
 
 /// Does what the core's handshake asked: close what is idle in a closed
