@@ -68,9 +68,10 @@ pub(crate) enum Stored<C> {
     Closed(Entry<C>),
     /// Over a lowered `max_size`: its slot is already given back; close it.
     Surplus(Entry<C>),
-    /// Somebody waits, or a flag of `slow_if` is set: the caller takes the
-    /// general route ([`Core::hand_over`], then [`Core::store_idle`]).
-    Slow(Entry<C>),
+    /// Somebody waits, or a flag of `slow_if` is set (in `word`, the state
+    /// word it read): the caller takes the general route
+    /// ([`Core::hand_over`], then [`Core::store_idle`]).
+    Slow { entry: Entry<C>, word: usize },
     /// The idle store is full (unreachable while `max_size` is at most its
     /// capacity): close it and give its slot back.
     Full(Entry<C>),
@@ -144,7 +145,7 @@ impl<C, E> Core<C, E> {
             if let Some(now) = returned {
                 entry.last_used = now;
             }
-            return Stored::Slow(entry);
+            return Stored::Slow { entry, word };
         }
         let pushed = match returned {
             // Stamped where it lands: see `IdleStore::push_returned`.

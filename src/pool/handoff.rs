@@ -128,7 +128,10 @@ fn publish<M: Manager>(
         false => 0,
     };
     match inner.core.store(entry, returned, slow_if) {
-        Stored::Slow(entry) => publish_slow(inner, entry, returned.is_some(), went_idle),
+        Stored::Slow { entry, word } => {
+            let watched = went_idle && flags_in(word, path::WATCH);
+            publish_slow(inner, entry, returned.is_some(), watched)
+        }
         stored => settle(inner, stored),
     }
 }
@@ -139,7 +142,7 @@ fn publish<M: Manager>(
 fn settle<M: Manager>(inner: &Inner<M>, stored: Stored<M::Connection>) {
     match stored {
         Stored::Kept(then) => carry_out(inner, then),
-        Stored::Slow(_) => unreachable!("the caller takes the general route"),
+        Stored::Slow { .. } => unreachable!("the caller takes the general route"),
         Stored::Closed(entry) => close_and_release(inner, entry, CloseReason::PoolClosed),
         // Over a lowered max_size: this connection is the surplus.
         Stored::Surplus(entry) => inner.close_conn(entry, CloseReason::Resize),
@@ -155,14 +158,12 @@ fn publish_slow<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<M::Connection>,
     returned: bool,
-    went_idle: bool,
+    watched: bool,
 ) {
     let Some(entry) = inner.core.hand_over(entry) else {
         return;
     };
-    // The watch flag is fixed at build: the word the core read said the
-    // same.
-    let entry = match went_idle && flags_in(inner.core.word(), path::WATCH) {
+    let entry = match watched {
         true => watch::going_idle(inner, entry),
         false => entry,
     };
