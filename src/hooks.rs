@@ -89,10 +89,13 @@ impl<M: Manager> Hooks<M> {
 
 /// Runs a synchronous hook (`before_checkout` at `point` "checkout",
 /// `on_return` at "return") on a connection the caller holds under its
-/// panic guard; `false` (logged) when the hook refuses it.
-#[inline(never)]
-pub(crate) fn accepts<M: Manager>(
-    (pool, endpoint): (&str, &str),
+/// panic guard; `false` (logged, with the pool's and endpoint's `names`)
+/// when the hook refuses it. The names are asked for only then: copied
+/// onto the stack for every call, they cost the hooked paths a
+/// store-forwarding stall each.
+#[inline]
+pub(crate) fn accepts<'a, M: Manager>(
+    names: impl FnOnce() -> (&'a str, &'a str),
     hook: &SyncHook<M>,
     conn: &mut M::Connection,
     point: &'static str,
@@ -100,11 +103,16 @@ pub(crate) fn accepts<M: Manager>(
     match hook(conn) {
         Ok(()) => true,
         Err(error) => {
-            tracing::debug!(pool, endpoint, point, %error,
-                "a hook refused a connection");
+            refused::<M>(names(), point, &error);
             false
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn refused<M: Manager>((pool, endpoint): (&str, &str), point: &'static str, error: &M::Error) {
+    tracing::debug!(pool, endpoint, point, %error, "a hook refused a connection");
 }
 
 /// Closes a connection the pool never counted as its own; a panicking

@@ -96,7 +96,7 @@ fn vet_with<M: Manager>(
     // its slot as the panic passes.
     let mut held = DropGuard::new(inner, entry, close_after_panic);
     let accepted = hooks::accepts::<M>(
-        (&inner.name, &inner.endpoint),
+        || (&inner.name, &inner.endpoint),
         hook,
         &mut held.conn,
         "checkout",

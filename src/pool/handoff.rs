@@ -47,7 +47,7 @@ fn put_through_hook<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
     }
     let hook = inner.hooks.on_return.as_ref().expect("checked by put");
     if !hooks::accepts::<M>(
-        (&inner.name, &inner.endpoint),
+        || (&inner.name, &inner.endpoint),
         hook,
         &mut held.conn,
         "return",
