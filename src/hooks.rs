@@ -112,7 +112,7 @@ pub(crate) fn accepts<'a, M: Manager>(
 #[cold]
 #[inline(never)]
 fn refused<M: Manager>((pool, endpoint): (&str, &str), point: &'static str, error: &M::Error) {
-    tracing::debug!(pool, endpoint, point, %error, "a hook refused a connection");
+    tracing::debug!(pool = %pool, endpoint = %endpoint, point, %error, "a hook refused a connection");
 }
 
 /// Closes a connection the pool never counted as its own; a panicking

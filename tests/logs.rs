@@ -122,3 +122,32 @@ fn a_leak_is_reported_once_with_its_call_site() {
         );
     });
 }
+
+#[test]
+fn a_hook_refusal_is_logged_with_the_pools_name_and_where() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let pool = Pool::builder(Mock::new())
+            .name("ledger")
+            .max_size(1)
+            .on_return(|_| Err(common::MockError::Denied))
+            .build()
+            .unwrap();
+        drop(pool.get_blocking().unwrap());
+        assert_eq!(pool.stats().closed.rejected, 1);
+    });
+    let text = captured.text();
+    let line = text
+        .lines()
+        .find(|line| line.contains("a hook refused a connection"))
+        .unwrap_or_else(|| panic!("no refusal logged:\n{text}"));
+    assert!(line.contains("pool=ledger"), "{line}");
+    assert!(line.contains("point=\"return\""), "{line}");
+    assert!(line.contains("bad credentials"), "{line}");
+}
