@@ -1,6 +1,7 @@
 //! A validated config in the form the pool reads: durations in
 //! nanoseconds, and the settings every checkout reads mirrored in atomics.
 
+use crate::sync::plain::AtomicU64 as PlainU64;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::time::nanos;
 
@@ -32,7 +33,9 @@ impl Settings {
 /// facade because `next_grant` and the checks read them mid-protocol.
 pub(crate) struct HotLimits {
     /// How long a get waits by default (every slow-path get reads it).
-    pub(crate) acquire_timeout_ns: AtomicU64,
+    /// Read before the protocol starts, never in it: a plain atomic, not
+    /// one the models check.
+    pub(crate) acquire_timeout_ns: PlainU64,
     pub(crate) idle_timeout_ns: AtomicU64,
     pub(crate) check_after_ns: AtomicU64,
     pub(crate) min_idle: AtomicUsize,
@@ -60,7 +63,7 @@ pub(crate) struct HotLimits {
 impl HotLimits {
     pub(crate) fn new(config: &Config) -> Self {
         let hot = HotLimits {
-            acquire_timeout_ns: AtomicU64::new(0),
+            acquire_timeout_ns: PlainU64::new(0),
             idle_timeout_ns: AtomicU64::new(0),
             check_after_ns: AtomicU64::new(0),
             min_idle: AtomicUsize::new(0),
