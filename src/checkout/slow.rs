@@ -41,12 +41,7 @@ pub(crate) async fn acquire<M: Manager>(
             .observe_demand(in_use_or_dialing + inner.core.waiters.count() + 1);
     }
     let start = inner.clock.now();
-    let timeout = timeout_ns.unwrap_or_else(|| {
-        inner
-            .hot
-            .acquire_timeout_ns
-            .load(crate::sync::Ordering::Relaxed)
-    });
+    let timeout = timeout_ns.unwrap_or_else(|| inner.settings.load().acquire_timeout_ns);
     let deadline = start.saturating_add(timeout);
     let mut waited = false;
     let result = match wait_first(inner, first, start, deadline, &mut waited).await {

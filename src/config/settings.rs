@@ -1,7 +1,6 @@
 //! A validated config in the form the pool reads: durations in
 //! nanoseconds, and the settings every checkout reads mirrored in atomics.
 
-use crate::sync::plain::AtomicU64 as PlainU64;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::time::nanos;
 
@@ -11,6 +10,7 @@ use super::fields::Config;
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) config: Config,
+    pub(crate) acquire_timeout_ns: u64,
     pub(crate) create_timeout_ns: u64,
     pub(crate) ping_timeout_ns: u64,
     pub(crate) recycle_timeout_ns: u64,
@@ -19,6 +19,7 @@ pub(crate) struct Settings {
 impl Settings {
     pub(crate) fn new(config: Config) -> Self {
         Settings {
+            acquire_timeout_ns: nanos(config.acquire_timeout),
             create_timeout_ns: nanos(config.create_timeout),
             ping_timeout_ns: nanos(config.ping_timeout),
             recycle_timeout_ns: nanos(config.recycle_timeout),
@@ -32,10 +33,6 @@ impl Settings {
 /// load. Written only by `reconfigure`, under its lock; through the loom
 /// facade because `next_grant` and the checks read them mid-protocol.
 pub(crate) struct HotLimits {
-    /// How long a get waits by default (every slow-path get reads it).
-    /// Read before the protocol starts, never in it: a plain atomic, not
-    /// one the models check.
-    pub(crate) acquire_timeout_ns: PlainU64,
     pub(crate) idle_timeout_ns: AtomicU64,
     pub(crate) check_after_ns: AtomicU64,
     pub(crate) min_idle: AtomicUsize,
@@ -63,7 +60,6 @@ pub(crate) struct HotLimits {
 impl HotLimits {
     pub(crate) fn new(config: &Config) -> Self {
         let hot = HotLimits {
-            acquire_timeout_ns: PlainU64::new(0),
             idle_timeout_ns: AtomicU64::new(0),
             check_after_ns: AtomicU64::new(0),
             min_idle: AtomicUsize::new(0),
@@ -88,8 +84,6 @@ impl HotLimits {
         let idle_timeout = config.idle_timeout.map_or(u64::MAX, nanos);
         let check_after = nanos(config.check_after);
         let ping_after = config.ping_after.map_or(u64::MAX, nanos);
-        self.acquire_timeout_ns
-            .store(nanos(config.acquire_timeout), relaxed);
         self.idle_timeout_ns.store(idle_timeout, relaxed);
         self.check_after_ns.store(check_after, relaxed);
         self.min_idle.store(config.min_idle, relaxed);

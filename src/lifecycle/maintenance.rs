@@ -379,11 +379,7 @@ impl<M: Manager> Pool<M> {
     pub async fn warm_up(&self) -> Result<usize, Error<M::Error>> {
         let inner = &*self.inner;
         let start = inner.clock.now();
-        let timeout = inner
-            .hot
-            .acquire_timeout_ns
-            .load(crate::sync::Ordering::Relaxed);
-        let deadline = start.saturating_add(timeout);
+        let deadline = start.saturating_add(inner.settings.load().acquire_timeout_ns);
         let mut opened = 0;
         loop {
             opened += refill(inner).await?;
