@@ -32,6 +32,10 @@
 //!   `fetch_add`/`fetch_sub` in-use counter, the least a lock-free pool can do;
 //! - `baseline_mutex_vec`: `Mutex<Vec<u64>>`: lock, pop, unlock, lock, push,
 //!   unlock.
+//! - `baseline_arrayqueue_arc` (`acquire_uncontended` only): the
+//!   `baseline_arrayqueue` get plus one `Arc` clone and drop of the floor's
+//!   handle, the least a guard that owns its pool handle adds: the floor of
+//!   `ringpool_owned` against `ringpool`.
 //!
 //! How async pools are driven: every async pool (ringpool's `get().await`
 //! included) is driven the same way. Uncontended: one `block_on` per
@@ -324,6 +328,14 @@ fn r2d2_gets<const HOLD: bool>(pool: &R2d2Pool, n: u64) {
 fn queue_gets(floor: &Arc<QueueFloor>, n: u64) {
     for _ in 0..n {
         floor.get_put();
+    }
+}
+
+fn queue_owned_gets(floor: &Arc<QueueFloor>, n: u64) {
+    for _ in 0..n {
+        let owned = black_box(Arc::clone(floor));
+        owned.get_put();
+        drop(owned);
     }
 }
 
@@ -636,6 +648,9 @@ fn acquire_uncontended(c: &mut Criterion) {
     });
     bench(&mut g, GROUP, "baseline_arrayqueue", |n| {
         run_threads(1, &queue, n, queue_gets)
+    });
+    bench(&mut g, GROUP, "baseline_arrayqueue_arc", |n| {
+        run_threads(1, &queue, n, queue_owned_gets)
     });
     bench(&mut g, GROUP, "baseline_mutex_vec", |n| {
         run_threads(1, &mutex, n, mutex_gets)
