@@ -41,6 +41,9 @@ pub(crate) async fn acquire<M: Manager>(
             .observe_demand(in_use_or_dialing + inner.core.waiters.count() + 1);
     }
     let start = inner.clock.now();
+    // The live config, not a mirrored atomic: this load orders the get
+    // after any earlier reconfigure, so the limits it reads next are the
+    // new ones (docs/design.md, "Hot limits mirrored in atomics").
     let timeout = timeout_ns.unwrap_or_else(|| inner.settings.load().acquire_timeout_ns);
     let deadline = start.saturating_add(timeout);
     let mut waited = false;
