@@ -1,5 +1,5 @@
 //! A real clock whose timers run on the application's runtime: no
-//! `ringpool-timer` thread, no `quanta-upkeep` thread.
+//! `ringpool-timer` thread, no `ringpool-clock` thread.
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -100,7 +100,7 @@ impl ClockDriver {
         let clock = self.clock.upgrade()?;
         let now = clock.now();
         clock.timers().fire_due(now);
-        quanta::set_recent(clock.source_now());
+        clock.refresh_recent();
         let next = clock.timers().earliest();
         let wait = next
             .map_or(RECENT_TIME_INTERVAL, |deadline| {
@@ -114,7 +114,7 @@ impl ClockDriver {
 impl Clock {
     /// A real clock whose timers are fired by a task on the application's
     /// own runtime instead of the `ringpool-timer` thread, and whose coarse
-    /// time is refreshed by that task instead of the `quanta-upkeep`
+    /// time is refreshed by that task instead of the `ringpool-clock`
     /// thread: for a thread-per-core service that starts no threads it does
     /// not own. Spawn the returned [`ClockDriver`]'s
     /// [`run`](ClockDriver::run) on the runtime, and give the clock to the
@@ -123,5 +123,23 @@ impl Clock {
         let clock = Clock::undriven();
         let driver = ClockDriver::new(&clock);
         (clock, driver)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Clock;
+
+    #[test]
+    fn the_driver_refreshes_its_clocks_coarse_time() {
+        let (clock, driver) = Clock::driven();
+        while clock.now() == 0 {
+            std::hint::spin_loop();
+        }
+        let before = clock.now();
+        assert_eq!(clock.recent(), 0, "no thread refreshes a driven clock");
+        driver.fire_due().expect("the clock is alive");
+        assert!(clock.recent() >= before, "refreshed to the driver's now");
+        assert!(clock.recent() <= clock.now());
     }
 }
