@@ -87,31 +87,17 @@ impl<M: Manager> Hooks<M> {
     }
 }
 
-/// Runs a synchronous hook (`before_checkout` at `point` "checkout",
-/// `on_return` at "return") on a connection the caller holds under its
-/// panic guard; `false` (logged, with the pool's and endpoint's `names`)
-/// when the hook refuses it. The names are asked for only then: copied
-/// onto the stack for every call, they cost the hooked paths a
-/// store-forwarding stall each.
-#[inline]
-pub(crate) fn accepts<'a, M: Manager>(
-    names: impl FnOnce() -> (&'a str, &'a str),
-    hook: &SyncHook<M>,
-    conn: &mut M::Connection,
-    point: &'static str,
-) -> bool {
-    match hook(conn) {
-        Ok(()) => true,
-        Err(error) => {
-            refused::<M>(names(), point, &error);
-            false
-        }
-    }
-}
-
+/// Logs a synchronous hook's refusal (`before_checkout` at `point`
+/// "checkout", `on_return` at "return") with the pool's and endpoint's
+/// names; the caller closes the connection. Out of line: the names are
+/// read only when a hook refuses.
 #[cold]
 #[inline(never)]
-fn refused<M: Manager>((pool, endpoint): (&str, &str), point: &'static str, error: &M::Error) {
+pub(crate) fn refused<M: Manager>(
+    (pool, endpoint): (&str, &str),
+    point: &'static str,
+    error: &M::Error,
+) {
     tracing::debug!(pool = %pool, endpoint = %endpoint, point, %error, "a hook refused a connection");
 }
 

@@ -316,3 +316,66 @@ fn a_multi_endpoint_pool_runs_its_hooks_on_every_endpoints_connections() {
         .sum();
     assert_eq!(closed, 2, "refused by on_return, on each endpoint");
 }
+
+/// A connection whose drop panics once `armed`: user code that fails
+/// twice in a row.
+struct Grenade {
+    armed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        if self.armed.load(Ordering::SeqCst) {
+            panic!("the connection's drop panicked");
+        }
+    }
+}
+
+struct Grenades {
+    armed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ringpool::Manager for Grenades {
+    type Connection = Grenade;
+    type Error = std::io::Error;
+
+    async fn connect(&self) -> Result<Grenade, std::io::Error> {
+        Ok(Grenade {
+            armed: Arc::clone(&self.armed),
+        })
+    }
+}
+
+#[test]
+fn a_hook_that_panics_on_a_connection_whose_drop_panics_too_still_frees_its_slot() {
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook_armed = Arc::clone(&armed);
+    let pool = Pool::builder(Grenades {
+        armed: Arc::clone(&armed),
+    })
+    .max_size(1)
+    .young_death_window(None)
+    .on_return(move |_conn| {
+        assert!(
+            !hook_armed.load(Ordering::SeqCst),
+            "on_return hook panicked"
+        );
+        Ok(())
+    })
+    .build()
+    .unwrap();
+    let conn = pool.get_blocking().unwrap();
+    armed.store(true, Ordering::SeqCst);
+    let panic =
+        catch_unwind(AssertUnwindSafe(|| drop(conn))).expect_err("a panic reaches the caller");
+    armed.store(false, Ordering::SeqCst);
+    assert_eq!(
+        panic.downcast_ref::<&str>(),
+        Some(&"the connection's drop panicked"),
+        "the last panic is the one that goes on"
+    );
+    let status = pool.status();
+    assert_eq!((status.size, status.in_use), (0, 0), "{status:?}");
+    assert_eq!(pool.stats().closed.broken, 1);
+    drop(pool.get_blocking().expect("the pool still serves"));
+}

@@ -7,7 +7,7 @@ use crate::drop_guard::DropGuard;
 use crate::hooks;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::{Inner, path};
-use crate::pool::release::close_after_panic;
+use crate::pool::release::{close_after_panic, guarded};
 use crate::pool::{policy, watch};
 use crate::time::{Raced, with_deadline};
 
@@ -84,7 +84,7 @@ fn vet<M: Manager>(
 }
 
 /// `vet` with a hook: out of line, so the checkout path without one stays
-/// small.
+/// small. The hook is user code, run panic-safe (`guarded`).
 #[inline(never)]
 fn vet_with<M: Manager>(
     inner: &Inner<M>,
@@ -92,21 +92,15 @@ fn vet_with<M: Manager>(
     entry: Entry<M::Connection>,
     passed: fn(Entry<M::Connection>) -> Checked<M::Connection>,
 ) -> Checked<M::Connection> {
-    // User code: if it panics, the guard closes the connection and frees
-    // its slot as the panic passes.
-    let mut held = DropGuard::new(inner, entry, close_after_panic);
-    let accepted = hooks::accepts::<M>(
-        || (&inner.name, &inner.endpoint),
-        hook,
-        &mut held.conn,
-        "checkout",
-    );
-    let entry = held.disarm();
-    if accepted {
-        return passed(entry);
+    let (entry, accepted) = guarded(inner, entry, |conn| hook(conn));
+    match accepted {
+        Ok(()) => passed(entry),
+        Err(error) => {
+            hooks::refused::<M>((&inner.name, &inner.endpoint), "checkout", &error);
+            inner.close_conn(entry, CloseReason::Rejected);
+            Checked::Closed
+        }
     }
-    inner.close_conn(entry, CloseReason::Rejected);
-    Checked::Closed
 }
 
 /// The full checks, for a connection idle or old enough to need one.

@@ -5,12 +5,11 @@
 //! half of the lost-wake-up handshake described in `core/mod.rs`.
 
 use super::policy;
-use super::release::{carry_out, close_after_panic, close_and_release, release_slot};
+use super::release::{carry_out, close_and_release, guarded, release_slot};
 use super::watch;
 use crate::core::entry::Entry;
 use crate::core::protocol::Stored;
 use crate::core::waiters::{Grant, Outcome, flags_in};
-use crate::drop_guard::DropGuard;
 use crate::hooks;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::{Inner, path};
@@ -21,42 +20,35 @@ use crate::pool::inner::{Inner, path};
 #[inline]
 pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
     if flags_in(inner.core.waiters.word(), path::ON_RETURN) {
-        // Its own path: the hook's call kept the guarded entry in memory
-        // and cost every return about 10 ns when it shared this one.
+        // Its own path, out of line, so a pool without the hook does not
+        // carry its code.
         return put_through_hook(inner, entry);
     }
-    // `can_recycle` is user code: if it panics, the guard closes the
-    // connection and frees its slot as the panic passes.
-    let mut held = DropGuard::new(inner, entry, close_after_panic);
-    if let Err(reason) = inner.manager.check_return(&mut held.conn) {
-        let entry = held.disarm();
+    // User code, each call panic-safe (`guarded`).
+    let (entry, checked) = guarded(inner, entry, |conn| inner.manager.check_return(conn));
+    if let Err(reason) = checked {
         return close_and_release(inner, entry, reason);
     }
-    let dirty = inner.manager.needs_recycle(&mut held.conn);
-    keep(inner, held.disarm(), dirty);
+    let (entry, dirty) = guarded(inner, entry, |conn| inner.manager.needs_recycle(conn));
+    keep(inner, entry, dirty);
 }
 
 /// `put` for a pool with an `on_return` hook: the manager's check, then
-/// the hook, both under the panic guard.
+/// the hook.
 #[inline(never)]
 fn put_through_hook<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
-    let mut held = DropGuard::new(inner, entry, close_after_panic);
-    if let Err(reason) = inner.manager.check_return(&mut held.conn) {
-        let entry = held.disarm();
+    let (entry, checked) = guarded(inner, entry, |conn| inner.manager.check_return(conn));
+    if let Err(reason) = checked {
         return close_and_release(inner, entry, reason);
     }
     let hook = inner.hooks.on_return.as_ref().expect("checked by put");
-    if !hooks::accepts::<M>(
-        || (&inner.name, &inner.endpoint),
-        hook,
-        &mut held.conn,
-        "return",
-    ) {
-        let entry = held.disarm();
+    let (entry, accepted) = guarded(inner, entry, |conn| hook(conn));
+    if let Err(error) = accepted {
+        hooks::refused::<M>((&inner.name, &inner.endpoint), "return", &error);
         return close_and_release(inner, entry, CloseReason::Rejected);
     }
-    let dirty = inner.manager.needs_recycle(&mut held.conn);
-    keep(inner, held.disarm(), dirty);
+    let (entry, dirty) = guarded(inner, entry, |conn| inner.manager.needs_recycle(conn));
+    keep(inner, entry, dirty);
 }
 
 /// A returned connection that passed its checks: back to idle (or a

@@ -1,10 +1,13 @@
 //! Giving slots back and serving waiters: the returner's half of the
 //! lost-wake-up handshake (`core/mod.rs`), and the closes that free a slot.
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
 use crate::core::entry::Entry;
 use crate::core::protocol::Then;
 use crate::core::waiters::Grant;
-use crate::drop_guard::Unwinding;
+use crate::drop_guard::{DropGuard, Unwinding};
 use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::Inner;
 
@@ -23,6 +26,43 @@ pub(crate) fn close_after_panic<M: Manager>(
         Unwinding(false) => inner.close_conn(entry, CloseReason::Broken),
     }
     release_slot(inner);
+}
+
+/// Runs synchronous user code (a hook, a manager's check) on the
+/// connection of `entry`, which the pool owns and a slot counts. If it
+/// panics, the connection is dropped (no more user code runs on it),
+/// counted as broken, its slot freed, and the panic goes on.
+///
+/// The connection stays where it is while `check` runs: a guard that owns
+/// it moves it in and out of an `Option`, and those copies (at other widths
+/// than the stores that wrote them) stalled every hooked checkout and
+/// return on store forwarding.
+#[inline(always)]
+pub(crate) fn guarded<M: Manager, R>(
+    inner: &Inner<M>,
+    mut entry: Entry<M::Connection>,
+    check: impl FnOnce(&mut M::Connection) -> R,
+) -> (Entry<M::Connection>, R) {
+    match catch_unwind(AssertUnwindSafe(|| check(&mut entry.conn))) {
+        Ok(verdict) => (entry, verdict),
+        Err(panic) => abandon_after_panic(inner, entry, panic),
+    }
+}
+
+/// A connection whose check panicked: dropped, counted, its slot freed
+/// (even if its own drop panics), and the check's panic resumed.
+#[cold]
+#[inline(never)]
+fn abandon_after_panic<M: Manager>(
+    inner: &Inner<M>,
+    entry: Entry<M::Connection>,
+    panic: Box<dyn Any + Send>,
+) -> ! {
+    let slot = DropGuard::new(inner, (), |inner, (), _| release_slot(inner));
+    inner.stats.closed(CloseReason::Broken);
+    drop(entry);
+    drop(slot);
+    resume_unwind(panic)
 }
 
 /// Closes a connection and frees its slot (the uncommon return paths).
