@@ -61,10 +61,30 @@ pub(crate) fn validate_in<M: Manager>(
     {
         return match flags_in(word, path::BEFORE_CHECKOUT) {
             false => Checked::Ready(entry),
-            true => vet(inner, entry, Checked::Ready),
+            true => vet(inner, entry, Passed::Ready),
         };
     }
     validate_idle(inner, entry, now, idle_for, age)
+}
+
+/// What a connection that passed the pool's checks is if the hook accepts
+/// it too. (A value, not the `Checked` constructor as a function: called
+/// through a pointer from the out-of-line `vet_with`, that was an indirect
+/// call and a copy of the entry on every hooked checkout.)
+#[derive(Clone, Copy)]
+enum Passed {
+    Ready,
+    NeedsPing,
+}
+
+impl Passed {
+    #[inline(always)]
+    fn checked<C>(self, entry: Entry<C>) -> Checked<C> {
+        match self {
+            Passed::Ready => Checked::Ready(entry),
+            Passed::NeedsPing => Checked::NeedsPing(entry),
+        }
+    }
 }
 
 /// Runs the `before_checkout` hook, if any, on a connection that passed the
@@ -75,10 +95,10 @@ pub(crate) fn validate_in<M: Manager>(
 fn vet<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<M::Connection>,
-    passed: fn(Entry<M::Connection>) -> Checked<M::Connection>,
+    passed: Passed,
 ) -> Checked<M::Connection> {
     match &inner.hooks.before_checkout {
-        None => passed(entry),
+        None => passed.checked(entry),
         Some(hook) => vet_with(inner, hook, entry, passed),
     }
 }
@@ -90,11 +110,11 @@ fn vet_with<M: Manager>(
     inner: &Inner<M>,
     hook: &hooks::SyncHook<M>,
     entry: Entry<M::Connection>,
-    passed: fn(Entry<M::Connection>) -> Checked<M::Connection>,
+    passed: Passed,
 ) -> Checked<M::Connection> {
     let (entry, accepted) = guarded(inner, entry, |conn| hook(conn));
     match accepted {
-        Ok(()) => passed(entry),
+        Ok(()) => passed.checked(entry),
         Err(error) => {
             hooks::refused::<M>((&inner.name, &inner.endpoint), "checkout", &error);
             inner.close_conn(entry, CloseReason::Rejected);
@@ -154,9 +174,9 @@ fn validate_idle<M: Manager>(
     let entry = held.disarm();
     match reason {
         None if idle_for >= inner.hot.ping_after_ns.load(relaxed) => {
-            vet(inner, entry, Checked::NeedsPing)
+            vet(inner, entry, Passed::NeedsPing)
         }
-        None => vet(inner, entry, Checked::Ready),
+        None => vet(inner, entry, Passed::Ready),
         Some(reason) => {
             inner.close_conn(entry, reason);
             Checked::Closed
