@@ -61,22 +61,26 @@ fn held_by(size: usize, idle_capacity: Option<usize>) -> usize {
 
 #[test]
 fn the_pool_keeps_64_bytes_per_place_in_its_idle_store() {
-    // Marginal cost of 1,000 more connections, so fixed costs cancel.
+    // What the process allocates once, at its first pool and first gets
+    // (thread-local state, log call sites), is paid here, before counting:
+    // left to the first measured pool, it showed as an extra byte a place.
+    held_by(10, None);
+    // Marginal cost of 1,000 more connections, so per-pool costs cancel.
     let per = |capacity: fn(usize) -> Option<usize>| {
-        (held_by(2_000, capacity(2_000)) - held_by(1_000, capacity(1_000))) / 1_000
+        // Rounded: a background thread's few bytes must not tip it a byte.
+        (held_by(2_000, capacity(2_000)) - held_by(1_000, capacity(1_000)) + 500) / 1_000
     };
     let exact = per(Some);
     let default = per(|_| None);
     println!("bytes per connection: {exact} (idle_capacity = max_size), {default} (default 4x)");
     // An entry (three 8-byte words) and the queue slot's stamp, 32 bytes;
-    // an entry and the stack node's link, 32 more: 64 a place, give or take
-    // a byte of what the first gets allocate.
+    // an entry and the stack node's link, 32 more: 64 a place, no more.
     assert!(
-        (64..=66).contains(&exact),
+        (60..=64).contains(&exact),
         "per place in the idle store: {exact}"
     );
     assert!(
-        (4 * 64..=4 * 66).contains(&default),
+        (4 * 60..=4 * 64).contains(&default),
         "the default store has four places per connection: {default}"
     );
 }
