@@ -23,6 +23,7 @@ use crate::metrics::stats::Counter;
 use crate::metrics::status::status;
 use crate::pool::Pool;
 use crate::pool::inner::{Inner, path};
+use crate::pool::policy;
 use crate::pool::release::release_slot;
 use crate::time::nanos;
 
@@ -38,7 +39,7 @@ pub(crate) enum Fast<C> {
 
 /// One lock-free attempt: only when nobody waits (FIFO). One load of the
 /// pool's state word decides what it runs: nothing but the pop and the
-/// connection's timestamps when it is 0.
+/// connection's timestamps when no checkout step is on.
 #[inline]
 pub(crate) fn try_fast<M: Manager>(inner: &Inner<M>) -> Fast<M::Connection> {
     let Some(FastTake {
@@ -49,16 +50,45 @@ pub(crate) fn try_fast<M: Manager>(inner: &Inner<M>) -> Fast<M::Connection> {
     else {
         return Fast::Miss(None);
     };
-    match validate_in(inner, entry, inner.clock.recent(), word) {
-        Checked::Ready(entry) => {
-            if !counted {
-                inner.stats.incr(Counter::FastReuse);
-            }
-            if flags_in(word, path::MIN_IDLE) {
-                refill_if_below_min_idle(inner);
-            }
-            Fast::Hit(entry, flags_in(word, path::LEAK))
+    let now = inner.clock.recent();
+    // The plain pool's hit returns here, on its own: merged with the
+    // other outcomes, the entry went through the stack as words and was
+    // read back as wider loads, a store-forwarding stall on every
+    // checkout.
+    if !flags_in(word, path::CHECKOUT_STEPS) && policy::is_quick(&inner.hot, &entry, now) {
+        if !counted {
+            inner.stats.incr(Counter::FastReuse);
         }
+        return Fast::Hit(entry, false);
+    }
+    try_fast_with_steps(inner, entry, word, counted, now)
+}
+
+/// The rest of [`try_fast`]: a connection that needs more than the quick
+/// checks, or a pool with a checkout step on (the watch, the
+/// `before_checkout` hook, leak tracking, a `min_idle` refill).
+#[inline(never)]
+fn try_fast_with_steps<M: Manager>(
+    inner: &Inner<M>,
+    entry: Entry<M::Connection>,
+    word: usize,
+    counted: bool,
+    now: u64,
+) -> Fast<M::Connection> {
+    let checked = validate_in(inner, entry, now, word);
+    // The hit's side steps first, so the entry moves once, from the
+    // outcome to the hit: held across these calls, it was spilled word by
+    // word and read back wide (a store-forwarding stall).
+    if let Checked::Ready(_) = &checked {
+        if !counted {
+            inner.stats.incr(Counter::FastReuse);
+        }
+        if flags_in(word, path::MIN_IDLE) {
+            refill_if_below_min_idle(inner);
+        }
+    }
+    match checked {
+        Checked::Ready(entry) => Fast::Hit(entry, flags_in(word, path::LEAK)),
         // The slow path pings it.
         Checked::NeedsPing(entry) => {
             not_served_fast(inner, counted);

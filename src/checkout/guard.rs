@@ -9,7 +9,7 @@ use crate::lifecycle::leak::{LeakWatch, unwatch, watch_for_leak};
 use crate::manager::{CloseReason, Manager};
 use crate::metrics::stats::Counter;
 use crate::pool::Pool;
-use crate::pool::handoff::put;
+use crate::pool::handoff::put_from;
 use crate::pool::release::{close_and_release, release_slot};
 
 /// A connection checked out of a [`Pool`]. Dereferences to the connection;
@@ -128,12 +128,14 @@ impl<'a, M: Manager> Pooled<'a, M> {
 
     /// The connection and its leak watch, out of this guard (whose drop
     /// then does nothing), so a guard owning the pool can take them over.
+    #[inline]
     pub(crate) fn into_parts(mut self) -> (Option<Entry<M::Connection>>, Option<LeakWatch>) {
         (self.entry.take(), self.leak.take())
     }
 
     /// A guard over `entry` that owns `pool` (the handle the guard that
     /// gave up `entry` borrowed).
+    #[inline]
     pub(crate) fn owning(
         pool: Pool<M>,
         entry: Option<Entry<M::Connection>>,
@@ -223,9 +225,7 @@ impl<M: Manager> Drop for Pooled<'_, M> {
         if let Some(watch) = self.leak.take() {
             unwatch(&self.pool.inner, watch);
         }
-        if let Some(entry) = self.entry.take() {
-            put(&self.pool.inner, entry);
-        }
+        put_from(&self.pool.inner, &mut self.entry);
     }
 }
 

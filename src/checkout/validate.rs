@@ -48,22 +48,14 @@ pub(crate) fn validate_in<M: Manager>(
             None => return Checked::Closed,
         },
     };
-    let hot = &inner.hot;
-    let relaxed = crate::sync::Ordering::Relaxed;
-    let idle_for = now.saturating_sub(entry.last_used);
-    let age = now.saturating_sub(entry.created);
-    // Three loads and three compares for a connection used recently, past
-    // its young-death window (or proven alive inside it) and not near its
-    // end of life: the checkout hot path.
-    if idle_for < hot.quick_ns.load(relaxed)
-        && age < hot.lifetime_floor_ns.load(relaxed)
-        && (age >= hot.young_death_window_ns.load(relaxed) || entry.seen_alive())
-    {
+    if policy::is_quick(&inner.hot, &entry, now) {
         return match flags_in(word, path::BEFORE_CHECKOUT) {
             false => Checked::Ready(entry),
             true => vet(inner, entry, Passed::Ready),
         };
     }
+    let idle_for = now.saturating_sub(entry.last_used);
+    let age = now.saturating_sub(entry.created);
     validate_idle(inner, entry, now, idle_for, age)
 }
 

@@ -19,11 +19,24 @@ use crate::pool::inner::{Inner, path};
 /// it has outlived its lifetime.
 #[inline]
 pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
+    put_from(inner, &mut Some(entry));
+}
+
+/// [`put`] of the connection a guard holds in `held` (left `None`); a
+/// `None` there does nothing. The hooked path takes it out itself: moved
+/// out here and handed over by value, the entry went through the stack as
+/// words and the out-of-line path read it back wide, a store-forwarding
+/// stall on every hooked return.
+#[inline]
+pub(crate) fn put_from<M: Manager>(inner: &Inner<M>, held: &mut Option<Entry<M::Connection>>) {
     if flags_in(inner.core.waiters.word(), path::ON_RETURN) {
         // Its own path, out of line, so a pool without the hook does not
         // carry its code.
-        return put_through_hook(inner, entry);
+        return put_through_hook(inner, held);
     }
+    let Some(entry) = held.take() else {
+        return;
+    };
     // User code, each call panic-safe (`guarded`).
     let (entry, checked) = guarded(inner, entry, |conn| inner.manager.check_return(conn));
     if let Err(reason) = checked {
@@ -36,7 +49,10 @@ pub(crate) fn put<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
 /// `put` for a pool with an `on_return` hook: the manager's check, then
 /// the hook.
 #[inline(never)]
-fn put_through_hook<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>) {
+fn put_through_hook<M: Manager>(inner: &Inner<M>, held: &mut Option<Entry<M::Connection>>) {
+    let Some(entry) = held.take() else {
+        return;
+    };
     let (entry, checked) = guarded(inner, entry, |conn| inner.manager.check_return(conn));
     if let Err(reason) = checked {
         return close_and_release(inner, entry, reason);

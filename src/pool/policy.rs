@@ -17,6 +17,20 @@ pub(crate) fn outlived<C>(hot: &HotLimits, entry: &Entry<C>, now: u64) -> bool {
         && age >= hot.lifetime_ns(entry.jitter_draw())
 }
 
+/// Whether a connection passes on the pool's quick checks alone at `now`:
+/// used recently, past its young-death window (or proven alive inside it)
+/// and not near its end of life. Three loads and three compares: the
+/// checkout hot path.
+#[inline(always)]
+pub(crate) fn is_quick<C>(hot: &HotLimits, entry: &Entry<C>, now: u64) -> bool {
+    let relaxed = crate::sync::Ordering::Relaxed;
+    let idle_for = now.saturating_sub(entry.last_used);
+    let age = now.saturating_sub(entry.created);
+    idle_for < hot.quick_ns.load(relaxed)
+        && age < hot.lifetime_floor_ns.load(relaxed)
+        && (age >= hot.young_death_window_ns.load(relaxed) || entry.seen_alive())
+}
+
 /// The time-based reason to close `entry` at `now`, if any: its lifetime,
 /// or its idle timeout if it is `spare` (asked only then: it reads shared
 /// counters).
