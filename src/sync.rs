@@ -26,6 +26,21 @@ pub(crate) use loom::sync::atomic::{
     AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
 };
 
+/// Waits a moment for another thread to finish a step that cannot block
+/// (a slot it holds `BUSY`): spins, then yields the thread, as `backoff`
+/// grows. Under `ringpool_loom`, a yield the model checker sees, so a
+/// model that waits on another thread explores that thread's progress.
+#[inline]
+pub(crate) fn snooze(backoff: &crossbeam_utils::Backoff) {
+    #[cfg(not(ringpool_loom))]
+    backoff.snooze();
+    #[cfg(ringpool_loom)]
+    {
+        let _ = backoff;
+        loom::thread::yield_now();
+    }
+}
+
 /// Interior mutability for data whose exclusive access a protocol, not the
 /// type system, guarantees (the waiter nodes' links, waker and outcome).
 /// Under `ringpool_loom` it is loom's, which checks every access for races.

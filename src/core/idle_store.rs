@@ -19,11 +19,14 @@
 //! shared queue, then any other slot.
 //!
 //! The lost-wake-up handshake (`core/mod.rs`) covers the slots as it covers
-//! the queue: a returner stores `FULL` (`Release`), then fences and reads
-//! the waiter count; a waiter raises the count, fences, then scans. If the
-//! waiter misses the `FULL`, the returner sees its count and dispatches. If
-//! it sees `BUSY`, the slot is being filled (its filler then sees the count
-//! the same way) or emptied by a taker, which then has the entry.
+//! the queue, with the fill's `SeqCst` compare-and-swap as the returner's
+//! store: a returner fills its slot, then reads the waiter count (`SeqCst`,
+//! no fence); a waiter raises the count, fences, then scans
+//! ([`IdleStore::pop_settled`]). If the waiter's scan comes before the
+//! compare-and-swap, the returner sees its count and dispatches. Otherwise
+//! the scan sees the slot `BUSY` or later; it waits out a `BUSY` slot (its
+//! filler stores `FULL`, or its taker `EMPTY`, without blocking) and then
+//! takes the entry or finds it taken.
 
 use crossbeam_utils::CachePadded;
 
@@ -71,17 +74,27 @@ impl<T> Slot<T> {
     /// `finish` on it there; else gives both back.
     #[inline]
     fn fill<F: FnOnce(&mut T)>(&self, value: T, finish: F) -> Result<(), (T, F)> {
+        // `SeqCst`: this compare-and-swap is the filler's store in the
+        // lost-wake-up handshake (see the module doc), so no fence follows.
         if self.state.load(Ordering::Relaxed) != EMPTY
             || self
                 .state
-                .compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(EMPTY, BUSY, Ordering::SeqCst, Ordering::Relaxed)
                 .is_err()
         {
             return Err((value, finish));
         }
+        // The model checker treats a `SeqCst` read-modify-write as
+        // acquire-release only; the fence gives its models the order the
+        // shipping build has from the `SeqCst` above (and on x86 from the
+        // locked instruction itself). Left out only to prove the models
+        // catch its absence (`.ci/run`).
+        #[cfg(all(ringpool_loom, not(ringpool_broken_handshake)))]
+        crate::sync::fence(Ordering::SeqCst);
         // SAFETY: `BUSY` is ours: no other thread reads or writes the
-        // entry until we store a new state; the `Acquire` above saw the
-        // last taker's `Release`, so its read is done.
+        // entry until we store a new state; the `Acquire` part of the
+        // compare-and-swap saw the last taker's `Release`, so its read is
+        // done.
         self.entry
             .with_mut(|entry| finish(unsafe { (*entry).insert(value) }));
         self.state.store(FULL, Ordering::Release);
@@ -110,6 +123,28 @@ impl<T> Slot<T> {
         }
         self.state.store(EMPTY, Ordering::Release);
         value
+    }
+
+    /// Takes the entry out if the slot is full, waiting out a `BUSY` state
+    /// first: a filler between its compare-and-swap and its `FULL` (or a
+    /// taker between its two steps) finishes without blocking. For the
+    /// readers the handshake must not let miss a fill (a new waiter's
+    /// scan, a close's).
+    fn take_settled(&self) -> Option<T> {
+        let backoff = crossbeam_utils::Backoff::new();
+        loop {
+            match self.state.load(Ordering::Acquire) {
+                EMPTY => return None,
+                // Skipped only to prove the models catch it (`.ci/run`).
+                BUSY if cfg!(ringpool_broken_settle) => return None,
+                BUSY => crate::sync::snooze(&backoff),
+                _ => {
+                    if let Some(value) = self.take(false) {
+                        return Some(value);
+                    }
+                }
+            }
+        }
     }
 
     /// Puts `value` in place of the entry a full, not busy slot holds, runs
@@ -147,6 +182,18 @@ impl<T> Slot<T> {
     fn takes(&self) -> u64 {
         self.takes.load(Ordering::Relaxed)
     }
+}
+
+/// Where [`IdleStore::push_returned`] put a connection: what the
+/// returner's half of the handshake then needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Landed {
+    /// In this thread's slot, by a `SeqCst` compare-and-swap: the
+    /// handshake needs no fence (`Core::published_by_fill`).
+    Filled,
+    /// In a shared store (or in the slot in place of another entry, which
+    /// went to a shared store): the handshake fences (`Core::published`).
+    Shared,
 }
 
 /// Idle connections: per-thread slots in front of the shared stores.
@@ -210,25 +257,28 @@ impl<T> IdleStore<T> {
     /// stall the move's wider loads). `Err` gives back what could not be
     /// stored if the store is full.
     #[inline]
-    pub(crate) fn push_returned(&self, value: T, finish: impl FnOnce(&mut T)) -> Result<(), T> {
+    pub(crate) fn push_returned(&self, value: T, finish: impl FnOnce(&mut T)) -> Result<Landed, T> {
         let mut value = value;
         if self.lifo.load(Ordering::Relaxed) {
             let slot = &self.slots[own_slot()];
             return match slot.fill(value, finish) {
-                Ok(()) => Ok(()),
+                Ok(()) => Ok(Landed::Filled),
                 Err((back, finish)) => match slot.replace(back, finish) {
                     // The displaced entry was stamped when it went in.
-                    Ok(displaced) => self.stack.push(List::Top, displaced),
+                    Ok(displaced) => self
+                        .stack
+                        .push(List::Top, displaced)
+                        .map(|()| Landed::Shared),
                     Err((mut back, finish)) => {
                         // Busy: another thread is at this slot right now.
                         finish(&mut back);
-                        self.stack.push(List::Top, back)
+                        self.stack.push(List::Top, back).map(|()| Landed::Shared)
                     }
                 },
             };
         }
         finish(&mut value);
-        self.queue.push(value)
+        self.queue.push(value).map(|()| Landed::Shared)
     }
 
     /// A connection that was not just used (a refill, one maintenance
@@ -241,6 +291,19 @@ impl<T> IdleStore<T> {
             return self.stack.push(List::Aside, value);
         }
         self.queue.push(value)
+    }
+
+    /// [`pop`](IdleStore::pop) for the readers the handshake must not let
+    /// miss a fill (a new waiter's scan, a close's): a slot caught `BUSY`
+    /// is waited out (see `Slot::take_settled`), not skipped.
+    pub(crate) fn pop_settled(&self) -> Option<T> {
+        let own = own_slot();
+        if let Some(value) = self.slots[own].take_settled() {
+            return Some(value);
+        }
+        self.pop_shared_stores().or_else(|| {
+            (1..SLOTS).find_map(|offset| self.slots[(own + offset) % SLOTS].take_settled())
+        })
     }
 
     /// This thread's slot first; then, last in first out, the shared stack
@@ -278,7 +341,17 @@ impl<T> IdleStore<T> {
     /// `pop` past the caller's own slot (`own`).
     #[inline]
     fn pop_shared(&self, own: usize) -> Option<T> {
-        let shared = if self.lifo.load(Ordering::Relaxed) {
+        let shared = self.pop_shared_stores();
+        if shared.is_some() {
+            return shared;
+        }
+        (1..SLOTS).find_map(|offset| self.take((own + offset) % SLOTS))
+    }
+
+    /// The shared stack and queue, in the idle order.
+    #[inline]
+    fn pop_shared_stores(&self) -> Option<T> {
+        if self.lifo.load(Ordering::Relaxed) {
             self.stack
                 .pop(List::Top)
                 .or_else(|| self.stack.pop(List::Aside))
@@ -288,11 +361,7 @@ impl<T> IdleStore<T> {
                 .pop()
                 .or_else(|| self.stack.pop(List::Top))
                 .or_else(|| self.stack.pop(List::Aside))
-        };
-        if shared.is_some() {
-            return shared;
         }
-        (1..SLOTS).find_map(|offset| self.take((own + offset) % SLOTS))
     }
 
     /// A pass over every entry held now, each taken once, for the caller

@@ -33,6 +33,24 @@
 //! with `Core::close`). The models in `protocol/tests.rs` check both on
 //! the core alone.
 //!
+//! The common return, into the returner's own idle slot, needs no fence:
+//! the slot's fill starts with a `SeqCst` compare-and-swap (`EMPTY` to
+//! `BUSY`) and the returner reads the closed flag and the waiter count
+//! with `SeqCst` loads (`Core::published_by_fill`). In the `SeqCst` order,
+//! either the other side's fence comes after the compare-and-swap, and its
+//! scan then sees the slot `BUSY` or later, or it comes before, and the
+//! returner's `SeqCst` load then sees the other side's count or flag (the
+//! C++20 rules for `SeqCst` fences, [atomics.order]). Seeing `BUSY` is not
+//! seeing the connection, so the scans that must not miss it (a new
+//! waiter's, a close's: `Core::take_idle`) wait a `BUSY` slot out; its
+//! holder finishes without blocking. On x86 the compare-and-swap is a
+//! locked instruction either way and a `SeqCst` load is a plain load, so
+//! this return has one locked instruction where the fence made two. loom
+//! models a `SeqCst` read-modify-write as acquire-release only, so under
+//! `ringpool_loom` the fill adds the fence right after its compare-and-swap,
+//! which gives the same order by the fence rules alone; the models check
+//! the waiting-out with that form.
+//!
 //! The dial gate and the mirrored limits are part of "a free slot": a slot
 //! is only dispatched while a dial may start (`next_grant`). Whoever
 //! reopens dialing (a dial ends, the gate's backoff passes) publishes it the

@@ -14,7 +14,7 @@ use crossbeam_utils::CachePadded;
 
 use super::entry::Entry;
 use super::grant::{Grant, Outcome};
-use super::idle_store::IdleStore;
+use super::idle_store::{IdleStore, Landed};
 use super::parked::Parked;
 use super::slots::Slots;
 use super::waiters::{Waiters, flags_in, waiting_in};
@@ -152,7 +152,7 @@ impl<C, E> Core<C, E> {
             Some(now) => self
                 .idle
                 .push_returned(entry, |entry| entry.last_used = now),
-            None => self.idle.push(entry),
+            None => self.idle.push(entry).map(|()| Landed::Shared),
         };
         self.after_push(pushed)
     }
@@ -173,15 +173,16 @@ impl<C, E> Core<C, E> {
     pub(crate) fn store_idle(&self, entry: Entry<C>, returned: bool) -> Stored<C> {
         let pushed = match returned {
             true => self.idle.push_returned(entry, |_| {}),
-            false => self.idle.push(entry),
+            false => self.idle.push(entry).map(|()| Landed::Shared),
         };
         self.after_push(pushed)
     }
 
     #[inline]
-    fn after_push(&self, pushed: Result<(), Entry<C>>) -> Stored<C> {
+    fn after_push(&self, pushed: Result<Landed, Entry<C>>) -> Stored<C> {
         match pushed {
-            Ok(()) => Stored::Kept(self.published()),
+            Ok(Landed::Filled) => Stored::Kept(self.published_by_fill()),
+            Ok(Landed::Shared) => Stored::Kept(self.published()),
             Err(entry) => Stored::Full(entry),
         }
     }
@@ -218,6 +219,21 @@ impl<C, E> Core<C, E> {
         }
     }
 
+    /// The returner's half of the handshake after a fill of its thread's
+    /// slot: that fill's compare-and-swap is `SeqCst`, and so are these
+    /// loads, so the `SeqCst` order that forbids both sides missing each
+    /// other holds without a fence (see `core/mod.rs`). A new waiter or a
+    /// close that scans after its own fence sees the slot at least `BUSY`
+    /// and waits the fill out (`IdleStore::pop_settled`), or we see its
+    /// count or flag here.
+    #[inline]
+    pub(crate) fn published_by_fill(&self) -> Then {
+        Then {
+            closed: self.closed.load(Ordering::SeqCst),
+            waiting: self.waiters.count_seq_cst() != 0,
+        }
+    }
+
     /// The handshake after publishing what only a waiter can use (a dial
     /// ended, the dial gate reopened): no connection was stored, so a close
     /// has nothing to miss and only the waiters are read. Whether somebody
@@ -247,7 +263,9 @@ impl<C, E> Core<C, E> {
     /// Any idle connection, else a parked one.
     #[inline]
     pub(crate) fn take_idle(&self) -> Option<Entry<C>> {
-        self.idle.pop().or_else(|| self.parked.pop())
+        // Settled: this is the scan of a new waiter or of a close, which
+        // must not skip a slot a returner is filling (`published_by_fill`).
+        self.idle.pop_settled().or_else(|| self.parked.pop())
     }
 
     /// Closes the core: sets the flag (true the first time), fails every

@@ -287,6 +287,13 @@ impl<C, E> Waiters<C, E> {
         self.count.load(Ordering::Relaxed) & COUNT_MASK
     }
 
+    /// [`count`](Waiters::count) as a `SeqCst` load: the returner's read
+    /// after a `SeqCst` fill (`Core::published_by_fill`).
+    #[inline]
+    pub(crate) fn count_seq_cst(&self) -> usize {
+        self.count.load(Ordering::SeqCst) & COUNT_MASK
+    }
+
     /// The state word: 0 when nobody waits and no flag is set.
     #[inline]
     pub(crate) fn word(&self) -> usize {
