@@ -54,9 +54,7 @@ pub(crate) fn validate_in<M: Manager>(
             true => vet(inner, entry, Passed::Ready),
         };
     }
-    let idle_for = now.saturating_sub(entry.last_used);
-    let age = now.saturating_sub(entry.created);
-    validate_idle(inner, entry, now, idle_for, age)
+    validate_idle(inner, entry, now)
 }
 
 /// What a connection that passed the pool's checks is if the hook accepts
@@ -140,10 +138,10 @@ fn validate_idle<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<M::Connection>,
     now: u64,
-    idle_for: u64,
-    age: u64,
 ) -> Checked<M::Connection> {
     let relaxed = crate::sync::Ordering::Relaxed;
+    let idle_for = now.saturating_sub(entry.last_used);
+    let age = now.saturating_sub(entry.created);
     // Young and not yet proven alive after use: checked at every checkout.
     let young = age < inner.hot.young_death_window_ns.load(relaxed) && !entry.seen_alive();
     let spare = || policy::is_spare(inner, inner.core.idle.len());

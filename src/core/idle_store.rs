@@ -301,9 +301,7 @@ impl<T> IdleStore<T> {
         if let Some(value) = self.slots[own].take_settled() {
             return Some(value);
         }
-        self.pop_shared_stores().or_else(|| {
-            (1..SLOTS).find_map(|offset| self.slots[(own + offset) % SLOTS].take_settled())
-        })
+        self.pop_past(own, Slot::take_settled)
     }
 
     /// This thread's slot first; then, last in first out, the shared stack
@@ -341,17 +339,14 @@ impl<T> IdleStore<T> {
     /// `pop` past the caller's own slot (`own`).
     #[inline]
     fn pop_shared(&self, own: usize) -> Option<T> {
-        let shared = self.pop_shared_stores();
-        if shared.is_some() {
-            return shared;
-        }
-        (1..SLOTS).find_map(|offset| self.take((own + offset) % SLOTS))
+        self.pop_past(own, |slot| slot.take(false))
     }
 
-    /// The shared stack and queue, in the idle order.
+    /// The shared stores in the idle order, then every slot but `own`,
+    /// each emptied by `take`.
     #[inline]
-    fn pop_shared_stores(&self) -> Option<T> {
-        if self.lifo.load(Ordering::Relaxed) {
+    fn pop_past(&self, own: usize, take: impl Fn(&Slot<T>) -> Option<T>) -> Option<T> {
+        let shared = if self.lifo.load(Ordering::Relaxed) {
             self.stack
                 .pop(List::Top)
                 .or_else(|| self.stack.pop(List::Aside))
@@ -361,7 +356,11 @@ impl<T> IdleStore<T> {
                 .pop()
                 .or_else(|| self.stack.pop(List::Top))
                 .or_else(|| self.stack.pop(List::Aside))
+        };
+        if shared.is_some() {
+            return shared;
         }
+        (1..SLOTS).find_map(|offset| take(&self.slots[(own + offset) % SLOTS]))
     }
 
     /// A pass over every entry held now, each taken once, for the caller
