@@ -392,3 +392,38 @@ fn every_lifecycle_setting_is_hot_swappable() {
     assert_eq!(h.pool.stats().leaks, 1, "the new leak threshold applies");
     drop(held);
 }
+
+#[test]
+fn owned_guards_are_watched_for_leaks_whether_dialed_or_reused() {
+    let (clock, time) = Clock::mock();
+    let pool = Pool::builder(Mock::new())
+        .young_death_window(None)
+        .leak_threshold(Some(SECOND))
+        .idle_timeout(None)
+        .clock(clock)
+        .build()
+        .unwrap();
+    // Dialed for this get (the slow path).
+    let dialed = futures_executor::block_on(pool.get_owned()).unwrap();
+    time.advance(2 * SECOND);
+    assert_eq!(
+        pool.stats().leaks,
+        1,
+        "an owned guard from a dial is watched"
+    );
+    drop(dialed);
+    // Reused from idle (the fast path): watched as well.
+    let reused = futures_executor::block_on(pool.get_owned()).unwrap();
+    assert_eq!(pool.stats().reused, 1, "served from idle");
+    time.advance(2 * SECOND);
+    assert_eq!(pool.stats().leaks, 2, "an owned guard from idle is watched");
+    // Returned: its watch ends with it.
+    drop(reused);
+    time.advance(10 * SECOND);
+    assert_eq!(
+        pool.stats().leaks,
+        2,
+        "a returned connection is not reported"
+    );
+    assert_eq!(pool.status().idle, 1);
+}

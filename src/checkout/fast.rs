@@ -222,9 +222,15 @@ impl<M: Manager> Pool<M> {
         let (pool, caller) = (self.clone(), Location::caller());
         async move {
             // The guard takes over the handle cloned for the future: one
-            // clone in all.
-            let (entry, leak) = checkout(&pool, None, caller).await?.into_parts();
-            Ok(Pooled::owning(pool, entry, leak))
+            // clone in all. Built straight from the checkout, not from a
+            // borrowing guard's parts: that moved the whole guard through
+            // the future's state, and the wide read of it after narrow
+            // writes stalled every owned checkout.
+            let (entry, tracked) = match try_fast(&pool.inner) {
+                Fast::Hit(entry, tracked) => (entry, tracked),
+                Fast::Miss(first) => (acquire(&pool.inner, first, None).await?, true),
+            };
+            Ok(Pooled::hit_owning(pool, entry, caller, tracked))
         }
     }
 
