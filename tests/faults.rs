@@ -75,6 +75,30 @@ fn a_panic_in_can_recycle_frees_the_slot() {
 }
 
 #[test]
+fn a_panic_in_can_recycle_with_an_on_return_hook_frees_the_slot_and_skips_the_hook() {
+    let mock = Mock::new();
+    let hook_calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&hook_calls);
+    let pool = Pool::builder(mock.clone())
+        .max_size(1)
+        .on_return(move |_conn| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+        .build()
+        .unwrap();
+    let conn = pool.get_blocking().unwrap();
+    mock.panic_in(Callback::CanRecycle);
+    panics_and_leaks_nothing(&pool, &mock, || drop(conn));
+    assert_eq!(pool.stats().closed.broken, 1);
+    assert_eq!(
+        hook_calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the hook ran only for the healthy return after it"
+    );
+}
+
+#[test]
 fn a_panic_in_is_broken_frees_the_slot() {
     let (pool, mock, _clock) = mock_pool(1);
     let mut config = pool.config();

@@ -7,7 +7,7 @@ use crate::drop_guard::DropGuard;
 use crate::hooks;
 use crate::manager::{CloseReason, Manager};
 use crate::pool::inner::{Inner, path};
-use crate::pool::release::{close_after_panic, guarded};
+use crate::pool::release::{abandon_after_panic, call_hook, close_after_panic};
 use crate::pool::{policy, watch};
 use crate::time::{Raced, with_deadline};
 
@@ -33,8 +33,10 @@ pub(crate) fn validate<M: Manager>(
 }
 
 /// `validate` with the pool's state word already read: a pool whose word
-/// has no flag set runs no step for the watch or the hook.
-#[inline]
+/// has no flag set runs no step for the watch or the hook. Inlined always,
+/// as `vet` is, so the entry reaches the caller's outcome in registers
+/// where it can.
+#[inline(always)]
 pub(crate) fn validate_in<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<M::Connection>,
@@ -80,37 +82,40 @@ impl Passed {
 /// Runs the `before_checkout` hook, if any, on a connection that passed the
 /// pool's checks; `passed` says what it is if the hook accepts it too. A
 /// refused connection is closed and its slot stays with the caller. A pool
-/// without the hook pays the test of one pointer.
-#[inline]
+/// without the hook pays the test of one pointer. The hook is user code,
+/// run panic-safe (`call_hook`) on the connection in place. Inlined
+/// always, so the entry goes from the take to the caller's outcome in
+/// registers (returned through memory, it was stored narrow and read back
+/// wide: a stall).
+#[inline(always)]
 fn vet<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<M::Connection>,
     passed: Passed,
 ) -> Checked<M::Connection> {
-    match &inner.hooks.before_checkout {
-        None => passed.checked(entry),
-        Some(hook) => vet_with(inner, hook, entry, passed),
+    let Some(hook) = &inner.hooks.before_checkout else {
+        return passed.checked(entry);
+    };
+    let (entry, verdict) = entry.with_conn(|conn| call_hook(&**hook, conn));
+    match verdict {
+        Ok(Ok(())) => passed.checked(entry),
+        Ok(Err(error)) => refused_at_checkout(inner, entry, &error),
+        Err(panic) => abandon_after_panic(inner, entry, panic),
     }
 }
 
-/// `vet` with a hook: out of line, so the checkout path without one stays
-/// small. The hook is user code, run panic-safe (`guarded`).
+/// A connection the `before_checkout` hook refused: closed; its slot stays
+/// with the caller.
+#[cold]
 #[inline(never)]
-fn vet_with<M: Manager>(
+fn refused_at_checkout<M: Manager>(
     inner: &Inner<M>,
-    hook: &hooks::SyncHook<M>,
     entry: Entry<M::Connection>,
-    passed: Passed,
+    error: &M::Error,
 ) -> Checked<M::Connection> {
-    let (entry, accepted) = guarded(inner, entry, |conn| hook(conn));
-    match accepted {
-        Ok(()) => passed.checked(entry),
-        Err(error) => {
-            hooks::refused::<M>((&inner.name, &inner.endpoint), "checkout", &error);
-            inner.close_conn(entry, CloseReason::Rejected);
-            Checked::Closed
-        }
-    }
+    hooks::refused::<M>((&inner.name, &inner.endpoint), "checkout", error);
+    inner.close_conn(entry, CloseReason::Rejected);
+    Checked::Closed
 }
 
 /// The full checks, for a connection idle or old enough to need one.

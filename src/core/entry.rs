@@ -51,6 +51,30 @@ impl<C> Entry<C> {
     pub(crate) fn mark_seen_alive(&mut self) {
         self.draw_and_seen = -self.draw_and_seen.abs();
     }
+
+    /// Runs `call` on the connection with the rest of the entry held
+    /// apart, so only the connection goes to memory for the call's
+    /// reference and the timestamps stay in registers. Called with the
+    /// whole entry in memory, an out-of-line call (a hook) came back to a
+    /// wide read of the entry right after the narrow stores that put it
+    /// there: a store-forwarding stall on every hooked checkout.
+    #[inline(always)]
+    pub(crate) fn with_conn<R>(self, call: impl FnOnce(&mut C) -> R) -> (Self, R) {
+        let Entry {
+            mut conn,
+            created,
+            last_used,
+            draw_and_seen,
+        } = self;
+        let verdict = call(&mut conn);
+        let entry = Entry {
+            conn,
+            created,
+            last_used,
+            draw_and_seen,
+        };
+        (entry, verdict)
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 //! half of the lost-wake-up handshake described in `core/mod.rs`.
 
 use super::policy;
-use super::release::{carry_out, close_and_release, guarded, release_slot};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::release::{abandon_after_panic, carry_out, close_and_release, guarded, release_slot};
 use super::watch;
 use crate::core::entry::Entry;
 use crate::core::protocol::Stored;
@@ -47,24 +49,53 @@ pub(crate) fn put_from<M: Manager>(inner: &Inner<M>, held: &mut Option<Entry<M::
 }
 
 /// `put` for a pool with an `on_return` hook: the manager's check, then
-/// the hook.
+/// the hook, each on the connection in place in the guard's `held`, which
+/// is read out whole only after the user calls: read out first, right
+/// after the guard's narrow stores of it, the wide read stalled every
+/// hooked return on store forwarding.
 #[inline(never)]
 fn put_through_hook<M: Manager>(inner: &Inner<M>, held: &mut Option<Entry<M::Connection>>) {
-    let Some(entry) = held.take() else {
+    if held.is_none() {
         return;
-    };
-    let (entry, checked) = guarded(inner, entry, |conn| inner.manager.check_return(conn));
-    if let Err(reason) = checked {
-        return close_and_release(inner, entry, reason);
+    }
+    if let Err(reason) = guarded_held(inner, held, |conn| inner.manager.check_return(conn)) {
+        return close_and_release(inner, taken(held), reason);
     }
     let hook = inner.hooks.on_return.as_ref().expect("checked by put");
-    let (entry, accepted) = guarded(inner, entry, |conn| hook(conn));
-    if let Err(error) = accepted {
-        hooks::refused::<M>((&inner.name, &inner.endpoint), "return", &error);
-        return close_and_release(inner, entry, CloseReason::Rejected);
+    if let Err(error) = guarded_held(inner, held, |conn| hook(conn)) {
+        return refused_on_return(inner, taken(held), &error);
     }
-    let (entry, dirty) = guarded(inner, entry, |conn| inner.manager.needs_recycle(conn));
-    keep(inner, entry, dirty);
+    let dirty = guarded_held(inner, held, |conn| inner.manager.needs_recycle(conn));
+    keep(inner, taken(held), dirty);
+}
+
+/// [`guarded`] on the connection in place in `held`, which holds one: on
+/// a panic, it is taken out and abandoned.
+#[inline(always)]
+fn guarded_held<M: Manager, R>(
+    inner: &Inner<M>,
+    held: &mut Option<Entry<M::Connection>>,
+    check: impl FnOnce(&mut M::Connection) -> R,
+) -> R {
+    let conn = &mut held.as_mut().expect("a held connection").conn;
+    match catch_unwind(AssertUnwindSafe(|| check(conn))) {
+        Ok(verdict) => verdict,
+        Err(panic) => abandon_after_panic(inner, taken(held), panic),
+    }
+}
+
+/// The connection `held` holds, taken out.
+#[inline(always)]
+fn taken<C>(held: &mut Option<Entry<C>>) -> Entry<C> {
+    held.take().expect("a held connection")
+}
+
+/// A connection the `on_return` hook refused: closed, its slot freed.
+#[cold]
+#[inline(never)]
+fn refused_on_return<M: Manager>(inner: &Inner<M>, entry: Entry<M::Connection>, error: &M::Error) {
+    hooks::refused::<M>((&inner.name, &inner.endpoint), "return", error);
+    close_and_release(inner, entry, CloseReason::Rejected);
 }
 
 /// A returned connection that passed its checks: back to idle (or a

@@ -49,11 +49,26 @@ pub(crate) fn guarded<M: Manager, R>(
     }
 }
 
+/// Runs a user hook on `conn` where it lies, catching a panic: for a
+/// caller that holds the rest of the entry in registers and carries out
+/// the verdict itself ([`abandon_after_panic`] on a panic). Out of line,
+/// so the paths that call it carry no landing pad, and handed only the
+/// connection: handed the whole entry, the callee read it back wide right
+/// after the caller's narrow stores of it (a store-forwarding stall on
+/// every hooked checkout and return).
+#[inline(never)]
+pub(crate) fn call_hook<C, E>(
+    hook: &(dyn Fn(&mut C) -> Result<(), E> + Send + Sync),
+    conn: &mut C,
+) -> std::thread::Result<Result<(), E>> {
+    catch_unwind(AssertUnwindSafe(|| hook(conn)))
+}
+
 /// A connection whose check panicked: dropped, counted, its slot freed
 /// (even if its own drop panics), and the check's panic resumed.
 #[cold]
 #[inline(never)]
-fn abandon_after_panic<M: Manager>(
+pub(crate) fn abandon_after_panic<M: Manager>(
     inner: &Inner<M>,
     entry: Entry<M::Connection>,
     panic: Box<dyn Any + Send>,
