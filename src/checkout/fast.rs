@@ -75,20 +75,17 @@ fn try_fast_with_steps<M: Manager>(
     counted: bool,
     now: u64,
 ) -> Fast<M::Connection> {
-    let checked = validate_in(inner, entry, now, word);
-    // The hit's side steps first, so the entry moves once, from the
-    // outcome to the hit: held across these calls, it was spilled word by
-    // word and read back wide (a store-forwarding stall).
-    if let Checked::Ready(_) = &checked {
-        if !counted {
-            inner.stats.incr(Counter::FastReuse);
+    match validate_in(inner, entry, now, word) {
+        Checked::Ready(mut entry) => {
+            // The side steps, when there are any, take the entry through
+            // their call: held across it, the entry went to memory on
+            // every hooked checkout, stored narrow and read back wide (a
+            // store-forwarding stall).
+            if !counted || flags_in(word, path::MIN_IDLE) {
+                entry = hit_side_steps(inner, word, counted, entry);
+            }
+            Fast::Hit(entry, flags_in(word, path::LEAK))
         }
-        if flags_in(word, path::MIN_IDLE) {
-            refill_if_below_min_idle(inner);
-        }
-    }
-    match checked {
-        Checked::Ready(entry) => Fast::Hit(entry, flags_in(word, path::LEAK)),
         // The slow path pings it.
         Checked::NeedsPing(entry) => {
             not_served_fast(inner, counted);
@@ -99,6 +96,25 @@ fn try_fast_with_steps<M: Manager>(
             Fast::Miss(Some(Grant::Slot))
         }
     }
+}
+
+/// What a fast hit does besides handing out its connection: counting it
+/// (unless the idle store counted it) and topping `min_idle` up. The
+/// entry passes through.
+#[inline(never)]
+fn hit_side_steps<M: Manager>(
+    inner: &Inner<M>,
+    word: usize,
+    counted: bool,
+    entry: Entry<M::Connection>,
+) -> Entry<M::Connection> {
+    if !counted {
+        inner.stats.incr(Counter::FastReuse);
+    }
+    if flags_in(word, path::MIN_IDLE) {
+        refill_if_below_min_idle(inner);
+    }
+    entry
 }
 
 /// A take the idle store counted as a fast hit was not one after all.

@@ -72,9 +72,10 @@ fn write_down<M: Manager>(
         .leaks
         .ledger
         .get_or_init(|| Ledger::new(inner.core.idle.capacity().max(16)));
-    // Each thread starts at a place of its own, so claims rarely meet.
-    let hint = thread_number().wrapping_mul(8);
-    let place = ledger.claim(hint, inner.clock.recent(), caller);
+    // The first threads claim places of their own without a
+    // read-modify-write; the others start at a shared place their thread
+    // favours, so claims rarely meet.
+    let place = ledger.claim(thread_number(), inner.clock.recent(), caller);
     debug_assert!(place.is_some(), "more checkouts out than the idle capacity");
     // Read before it is swapped: once the sweep runs, checkouts only read.
     if place.is_some()

@@ -1,9 +1,21 @@
 //! The ledger of checkouts leak detection watches: a fixed array of
 //! places, one per checkout out, each holding when it was checked out and
-//! where. A checkout claims a free place (one compare-and-swap, no
-//! allocation, starting from a place its thread favours); its return frees
-//! it (two stores). A sweep, every quarter threshold on the pool's clock,
-//! reports each place held since before the cutoff, once.
+//! where. Its return frees the place (two stores). A sweep, every quarter
+//! threshold on the pool's clock, reports each place held since before the
+//! cutoff, once.
+//!
+//! A checkout claims a free place without allocating. The first
+//! [`OWNED_THREADS`] threads of the process (by [`thread_number`]) each
+//! have [`PLACES_PER_THREAD`] places that only they claim, so they claim
+//! with a load and two stores, no read-modify-write: no other thread ever
+//! writes a free place of theirs (a return writes only the place it
+//! holds, a sweep only a taken one, by compare-and-swap). When those are
+//! taken, and for every other thread, a claim takes a place of the shared
+//! part by compare-and-swap, starting from a place its thread favours. The
+//! shared part alone has a place for every connection the pool can hold,
+//! so a claim always finds one.
+//!
+//! [`thread_number`]: crate::thread_number::thread_number
 
 use crate::sync::plain::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::panic::Location;
@@ -31,17 +43,35 @@ struct Place {
     caller: AtomicPtr<Location<'static>>,
 }
 
-/// A fixed number of places, a power of two (an index wraps with a mask,
-/// not a division).
+impl Place {
+    /// Records where the checkout that just claimed this place was made.
+    #[inline]
+    fn write_caller(&self, caller: &'static Location<'static>) {
+        let caller = std::ptr::from_ref(caller).cast_mut();
+        self.caller.store(caller, Ordering::Release);
+    }
+}
+
+/// Threads with places of their own: the cores of a typical server.
+pub(crate) const OWNED_THREADS: usize = 16;
+
+/// Places each of the first [`OWNED_THREADS`] threads claims alone.
+pub(crate) const PLACES_PER_THREAD: usize = 4;
+
+/// Places of a thread's own, in front of the shared part.
+const OWNED: usize = OWNED_THREADS * PLACES_PER_THREAD;
+
+/// The places: [`OWNED`] of single threads, then the shared part, a power
+/// of two (an index into it wraps with a mask, not a division).
 pub(crate) struct Ledger {
     places: Box<[Place]>,
 }
 
 impl Ledger {
-    /// A ledger of at least `capacity` places.
+    /// A ledger whose shared part has at least `capacity` places.
     pub(crate) fn new(capacity: usize) -> Self {
         Ledger {
-            places: (0..capacity.max(1).next_power_of_two())
+            places: (0..OWNED + capacity.max(1).next_power_of_two())
                 .map(|_| Place {
                     since: AtomicU64::new(0),
                     caller: AtomicPtr::new(std::ptr::null_mut()),
@@ -50,33 +80,61 @@ impl Ledger {
         }
     }
 
-    /// Claims a free place for a checkout at `now` from `caller`, trying
-    /// from place `hint` (any number: it wraps) on; `None` if every place
-    /// is taken.
+    /// Claims a free place for a checkout at `now` from `caller` on the
+    /// thread numbered `thread`: one of that thread's own if it has a free
+    /// one, else one of the shared part, trying from a place the thread
+    /// favours on; `None` if every place it may take is taken.
+    #[inline]
     pub(crate) fn claim(
         &self,
-        hint: usize,
+        thread: usize,
         now: u64,
         caller: &'static Location<'static>,
     ) -> Option<u32> {
-        let count = self.places.len();
         let since = now.saturating_add(1) & !REPORTED;
+        if thread < OWNED_THREADS {
+            let first = thread * PLACES_PER_THREAD;
+            for index in first..first + PLACES_PER_THREAD {
+                let place = &self.places[index];
+                // Only this thread writes a free place of its own, so no
+                // other claim can come between the load and the store.
+                // `Acquire`: the last holder's return (its clearing of the
+                // caller) comes before the writes below.
+                if place.since.load(Ordering::Acquire) == 0 {
+                    place.since.store(since, Ordering::Relaxed);
+                    place.write_caller(caller);
+                    return Some(index as u32);
+                }
+            }
+        }
+        self.claim_shared(thread.wrapping_mul(8), since, caller)
+    }
+
+    /// Claims a free place of the shared part by compare-and-swap, trying
+    /// from place `hint` (any number: it wraps) on.
+    fn claim_shared(
+        &self,
+        hint: usize,
+        since: u64,
+        caller: &'static Location<'static>,
+    ) -> Option<u32> {
+        let shared = &self.places[OWNED..];
+        let count = shared.len();
         (0..count)
             .map(|step| hint.wrapping_add(step) & (count - 1))
             .find(|&index| {
-                let place = &self.places[index];
+                let place = &shared[index];
                 let free = place.since.load(Ordering::Relaxed) == 0
                     && place
                         .since
                         .compare_exchange(0, since, Ordering::Acquire, Ordering::Relaxed)
                         .is_ok();
                 if free {
-                    let caller = std::ptr::from_ref(caller).cast_mut();
-                    place.caller.store(caller, Ordering::Release);
+                    place.write_caller(caller);
                 }
                 free
             })
-            .map(|index| index as u32)
+            .map(|index| (OWNED + index) as u32)
     }
 
     /// Frees a place `claim` gave.
@@ -121,10 +179,10 @@ impl Ledger {
         }
     }
 
-    /// How many places it has (a power of two).
+    /// How many places its shared part has (a power of two).
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
-        self.places.len()
+        self.places.len() - OWNED
     }
 }
 
@@ -137,14 +195,23 @@ mod tests {
         Location::caller()
     }
 
+    /// A thread number with no places of its own.
+    const SHARED_ONLY: usize = OWNED_THREADS;
+
+    /// `claim_shared` at `now` from `hint`, as an index into the shared
+    /// part.
+    fn shared(ledger: &Ledger, hint: usize, now: u64) -> Option<u32> {
+        let index = ledger.claim_shared(hint, now + 1, here())?;
+        Some(index - OWNED as u32)
+    }
+
     #[test]
     fn a_checkout_older_than_the_cutoff_is_reported_once_and_a_returned_one_never() {
         let ledger = Ledger::new(4);
         let (old, young, returned) = (here(), here(), here());
-        let a = ledger.claim(0, 0, old).unwrap();
-        let b = ledger.claim(0, 50, young).unwrap();
-        let c = ledger.claim(0, 0, returned).unwrap();
-        assert_eq!([a, b, c], [0, 1, 2], "free places from the hint on");
+        let a = ledger.claim(SHARED_ONLY, 0, old).unwrap();
+        let b = ledger.claim(3, 50, young).unwrap();
+        let c = ledger.claim(SHARED_ONLY, 0, returned).unwrap();
         ledger.release(c);
         let mut seen = Vec::new();
         ledger.sweep(9, 10, |caller, at| seen.push((caller.line(), at)));
@@ -155,27 +222,93 @@ mod tests {
         assert_eq!(seen, [(old.line(), 0), (young.line(), 50)], "each once");
         ledger.release(a);
         ledger.release(b);
-        assert_eq!(ledger.claim(3, 7, here()), Some(3), "from the hint");
-        assert_eq!(ledger.claim(3, 7, here()), Some(0), "wrapping around");
+        ledger.sweep(1_000, 50, |caller, at| seen.push((caller.line(), at)));
+        assert_eq!(seen.len(), 2, "returned: never again");
     }
 
     #[test]
-    fn a_full_ledger_gives_no_place_until_one_is_freed() {
+    fn a_thread_claims_its_own_places_first_then_shared_ones() {
         let ledger = Ledger::new(2);
-        let first = ledger.claim(1, 0, here()).unwrap();
-        ledger.claim(1, 0, here()).unwrap();
-        assert_eq!(ledger.claim(0, 0, here()), None);
+        let thread = 5;
+        let own: Vec<u32> = (0..PLACES_PER_THREAD)
+            .map(|_| ledger.claim(thread, 0, here()).unwrap())
+            .collect();
+        let first = (thread * PLACES_PER_THREAD) as u32;
+        assert_eq!(
+            own,
+            (first..first + PLACES_PER_THREAD as u32).collect::<Vec<_>>()
+        );
+        let overflow = ledger.claim(thread, 0, here()).unwrap();
+        assert!(overflow as usize >= OWNED, "then the shared part");
+        ledger.release(own[1]);
+        assert_eq!(
+            ledger.claim(thread, 0, here()),
+            Some(own[1]),
+            "its own again"
+        );
+        // Another thread never takes this one's places.
+        let other = ledger.claim(thread + 1, 0, here()).unwrap();
+        assert!(!own.contains(&other));
+    }
+
+    #[test]
+    fn a_full_shared_part_gives_no_place_until_one_is_freed() {
+        let ledger = Ledger::new(2);
+        let first = ledger.claim(SHARED_ONLY, 0, here()).unwrap();
+        ledger.claim(SHARED_ONLY, 0, here()).unwrap();
+        assert_eq!(ledger.claim(SHARED_ONLY, 0, here()), None);
         ledger.release(first);
-        assert_eq!(ledger.claim(0, 0, here()), Some(first));
+        assert_eq!(ledger.claim(SHARED_ONLY, 0, here()), Some(first));
         assert_eq!(ledger.capacity(), 2);
     }
 
     #[test]
-    fn places_round_up_to_a_power_of_two_and_any_hint_wraps() {
+    fn shared_places_round_up_to_a_power_of_two_and_any_hint_wraps() {
         let ledger = Ledger::new(5);
         assert_eq!(ledger.capacity(), 8);
-        assert_eq!(ledger.claim(usize::MAX, 0, here()), Some(7));
-        assert_eq!(ledger.claim(usize::MAX, 0, here()), Some(0), "past the end");
-        assert_eq!(ledger.claim(13, 0, here()), Some(5), "13 wraps to 5");
+        assert_eq!(shared(&ledger, 3, 7), Some(3), "from the hint");
+        assert_eq!(shared(&ledger, usize::MAX, 0), Some(7));
+        assert_eq!(shared(&ledger, usize::MAX, 0), Some(0), "past the end");
+        assert_eq!(shared(&ledger, 13, 0), Some(5), "13 wraps to 5");
+    }
+
+    #[test]
+    fn concurrent_claims_never_share_a_place() {
+        // Threads with places of their own and threads without, claiming
+        // and returning at once: a place is never held twice.
+        let ledger = Ledger::new(64);
+        let held: Vec<AtomicU64> = (0..ledger.places.len())
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        std::thread::scope(|scope| {
+            for thread in [0, 1, OWNED_THREADS, OWNED_THREADS + 1] {
+                let (ledger, held) = (&ledger, &held);
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    for round in 0..200_000u64 {
+                        if round % 3 == 2 {
+                            if let Some(index) = mine.pop() {
+                                held[index as usize].fetch_sub(1, Ordering::SeqCst);
+                                ledger.release(index);
+                            }
+                            continue;
+                        }
+                        if mine.len() < 12 {
+                            let index = ledger.claim(thread, round, here()).unwrap();
+                            let before = held[index as usize].fetch_add(1, Ordering::SeqCst);
+                            assert_eq!(before, 0, "place {index} held twice");
+                            mine.push(index);
+                        }
+                    }
+                    for index in mine {
+                        held[index as usize].fetch_sub(1, Ordering::SeqCst);
+                        ledger.release(index);
+                    }
+                });
+            }
+        });
+        let mut seen = 0;
+        ledger.sweep(u64::MAX, 0, |_, _| seen += 1);
+        assert_eq!(seen, 0, "every place free again");
     }
 }
