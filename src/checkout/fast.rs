@@ -18,6 +18,7 @@ use crate::core::protocol::FastTake;
 use crate::core::waiters::{Grant, flags_in};
 use crate::error::Error;
 use crate::lifecycle::housekeeping::refill_if_below_min_idle;
+use crate::lifecycle::leak::Track;
 use crate::manager::Manager;
 use crate::metrics::stats::Counter;
 use crate::metrics::status::status;
@@ -31,8 +32,8 @@ type ErrOf<M> = <M as Manager>::Error;
 
 /// What the fast path found.
 pub(crate) enum Fast<C> {
-    /// A connection ready to hand out; `tracked` when leak detection is on.
-    Hit(Entry<C>, bool),
+    /// A connection ready to hand out, and whether it is watched for leaks.
+    Hit(Entry<C>, Track),
     /// Go slow; a slot freed by closing a bad idle connection comes along.
     Miss(Option<Grant<C>>),
 }
@@ -46,6 +47,7 @@ pub(crate) fn try_fast<M: Manager>(inner: &Inner<M>) -> Fast<M::Connection> {
         entry,
         word,
         counted,
+        thread,
     }) = inner.core.take_fast()
     else {
         return Fast::Miss(None);
@@ -59,9 +61,9 @@ pub(crate) fn try_fast<M: Manager>(inner: &Inner<M>) -> Fast<M::Connection> {
         if !counted {
             inner.stats.incr(Counter::FastReuse);
         }
-        return Fast::Hit(entry, false);
+        return Fast::Hit(entry, Track::Off);
     }
-    try_fast_with_steps(inner, entry, word, counted, now)
+    try_fast_with_steps(inner, entry, word, counted, thread, now)
 }
 
 /// The rest of [`try_fast`]: a connection that needs more than the quick
@@ -73,6 +75,7 @@ fn try_fast_with_steps<M: Manager>(
     entry: Entry<M::Connection>,
     word: usize,
     counted: bool,
+    thread: usize,
     now: u64,
 ) -> Fast<M::Connection> {
     match validate_in(inner, entry, now, word) {
@@ -84,7 +87,11 @@ fn try_fast_with_steps<M: Manager>(
             if !counted || flags_in(word, path::MIN_IDLE) {
                 entry = hit_side_steps(inner, word, counted, entry);
             }
-            Fast::Hit(entry, flags_in(word, path::LEAK))
+            let track = match flags_in(word, path::LEAK) {
+                true => Track::OnThread(thread),
+                false => Track::Off,
+            };
+            Fast::Hit(entry, track)
         }
         // The slow path pings it.
         Checked::NeedsPing(entry) => {
@@ -140,7 +147,7 @@ fn checkout<'a, M: Manager>(
     async move {
         let inner = &*pool.inner;
         match try_fast(inner) {
-            Fast::Hit(entry, tracked) => Ok(Pooled::hit(pool, entry, caller, tracked)),
+            Fast::Hit(entry, track) => Ok(Pooled::hit(pool, entry, caller, track)),
             Fast::Miss(first) => acquire(inner, first, timeout_ns)
                 .await
                 .map(|entry| Pooled::new(pool, entry, caller)),
@@ -186,7 +193,7 @@ impl<M: Manager> Pool<M> {
         async move {
             let inner = &*self.inner;
             match try_fast(inner) {
-                Fast::Hit(entry, tracked) => Ok(Pooled::hit(self, entry, caller, tracked)),
+                Fast::Hit(entry, track) => Ok(Pooled::hit(self, entry, caller, track)),
                 Fast::Miss(first) => acquire(inner, first, None)
                     .await
                     .map(|entry| Pooled::new(self, entry, caller)),
@@ -242,11 +249,11 @@ impl<M: Manager> Pool<M> {
             // borrowing guard's parts: that moved the whole guard through
             // the future's state, and the wide read of it after narrow
             // writes stalled every owned checkout.
-            let (entry, tracked) = match try_fast(&pool.inner) {
-                Fast::Hit(entry, tracked) => (entry, tracked),
-                Fast::Miss(first) => (acquire(&pool.inner, first, None).await?, true),
+            let (entry, track) = match try_fast(&pool.inner) {
+                Fast::Hit(entry, track) => (entry, track),
+                Fast::Miss(first) => (acquire(&pool.inner, first, None).await?, Track::Unknown),
             };
-            Ok(Pooled::hit_owning(pool, entry, caller, tracked))
+            Ok(Pooled::hit_owning(pool, entry, caller, track))
         }
     }
 

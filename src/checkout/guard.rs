@@ -5,7 +5,7 @@ use std::panic::Location;
 use std::time::Duration;
 
 use crate::core::entry::Entry;
-use crate::lifecycle::leak::{LeakWatch, unwatch, watch_for_leak};
+use crate::lifecycle::leak::{LeakWatch, Track, unwatch, watch_for_leak};
 use crate::manager::{CloseReason, Manager};
 use crate::metrics::stats::Counter;
 use crate::pool::Pool;
@@ -72,36 +72,33 @@ impl<'a, M: Manager> Pooled<'a, M> {
         entry: Entry<M::Connection>,
         caller: &'static Location<'static>,
     ) -> Self {
-        Pooled::in_handle(Handle::Borrowed(pool), entry, caller, true)
+        Pooled::in_handle(Handle::Borrowed(pool), entry, caller, Track::Unknown)
     }
 
     /// A guard for a fast-path hit: leak tracking only when the pool's
-    /// state word said it is on (`tracked`), so a pool without it reads
+    /// state word said it is on (`track`), so a pool without it reads
     /// nothing more.
     #[inline]
     pub(crate) fn hit(
         pool: &'a Pool<M>,
         entry: Entry<M::Connection>,
         caller: &'static Location<'static>,
-        tracked: bool,
+        track: Track,
     ) -> Self {
-        Pooled::in_handle(Handle::Borrowed(pool), entry, caller, tracked)
+        Pooled::in_handle(Handle::Borrowed(pool), entry, caller, track)
     }
 
     /// A guard over `entry` returning it to `pool`, leak-tracked at
-    /// `caller` if `tracked` and leak detection is on.
+    /// `caller` as `track` says.
     #[inline]
     fn in_handle(
         pool: Handle<'a, M>,
         entry: Entry<M::Connection>,
         caller: &'static Location<'static>,
-        tracked: bool,
+        track: Track,
     ) -> Self {
         Pooled {
-            leak: match tracked {
-                false => None,
-                true => watch_for_leak(&pool.inner, caller),
-            },
+            leak: watch_for_leak(&pool.inner, caller, track),
             pool,
             entry: Some(entry),
         }
@@ -150,9 +147,9 @@ impl<'a, M: Manager> Pooled<'a, M> {
         pool: Pool<M>,
         entry: Entry<M::Connection>,
         caller: &'static Location<'static>,
-        tracked: bool,
+        track: Track,
     ) -> Pooled<'static, M> {
-        Pooled::in_handle(Handle::Owned(pool), entry, caller, tracked)
+        Pooled::in_handle(Handle::Owned(pool), entry, caller, track)
     }
 
     /// A guard over `entry` that owns `pool` (the handle the guard that

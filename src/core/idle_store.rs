@@ -319,12 +319,14 @@ impl<T> IdleStore<T> {
     /// [`pop`](IdleStore::pop) that counts a take from the caller's own
     /// slot in the slot itself (see [`taken_from_slots`]); `true` with an
     /// entry taken so, `false` with one from anywhere else (the caller
-    /// counts it). The checkout fast path's pop.
+    /// counts it). The checkout fast path's pop, on the thread numbered
+    /// `thread` (`thread_number`, looked up once by the caller for the
+    /// whole checkout).
     ///
     /// [`taken_from_slots`]: IdleStore::taken_from_slots
     #[inline]
-    pub(crate) fn pop_counted(&self) -> Option<(T, bool)> {
-        let own = own_slot();
+    pub(crate) fn pop_counted(&self, thread: usize) -> Option<(T, bool)> {
+        let own = thread % SLOTS;
         if let Some(value) = self.slots[own].take(true) {
             return Some((value, true));
         }

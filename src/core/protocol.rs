@@ -56,6 +56,9 @@ pub(crate) struct FastTake<C> {
     pub(crate) word: usize,
     /// The take is counted already (`IdleStore::pop_counted`).
     pub(crate) counted: bool,
+    /// The taking thread's number (`thread_number`), for whatever else
+    /// the checkout keeps per thread: looked up once.
+    pub(crate) thread: usize,
 }
 
 /// What became of a connection offered to [`Core::store`].
@@ -112,11 +115,13 @@ impl<C, E> Core<C, E> {
         if waiting_in(word) || flags_in(word, CLOSED) {
             return None;
         }
-        let (entry, counted) = self.idle.pop_counted()?;
+        let thread = crate::thread_number::thread_number();
+        let (entry, counted) = self.idle.pop_counted(thread)?;
         Some(FastTake {
             entry,
             word,
             counted,
+            thread,
         })
     }
 

@@ -47,17 +47,37 @@ fn threshold_ns<M: Manager>(inner: &Inner<M>) -> u64 {
         .load(crate::sync::Ordering::Relaxed)
 }
 
-/// Watches a checkout at `caller`, if leak detection is on.
+/// Whether a new guard's checkout is watched for leaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Track {
+    /// Not watched: the pool's state word said leak detection is off.
+    Off,
+    /// Watched if leak detection is on; made on the thread with this
+    /// number (`thread_number`, looked up once for the checkout).
+    OnThread(usize),
+    /// Watched if leak detection is on; the thread not looked up yet.
+    Unknown,
+}
+
+/// Watches a checkout at `caller`, if `track` and leak detection say so.
 #[inline]
 pub(crate) fn watch_for_leak<M: Manager>(
     inner: &Inner<M>,
     caller: &'static Location<'static>,
+    track: Track,
 ) -> Option<LeakWatch> {
+    if track == Track::Off {
+        return None;
+    }
     let threshold = threshold_ns(inner);
     if threshold == u64::MAX {
         return None;
     }
-    write_down(inner, caller, threshold)
+    let thread = match track {
+        Track::OnThread(thread) => thread,
+        _ => thread_number(),
+    };
+    write_down(inner, caller, threshold, thread)
 }
 
 #[cold]
@@ -65,6 +85,7 @@ fn write_down<M: Manager>(
     inner: &Inner<M>,
     caller: &'static Location<'static>,
     threshold: u64,
+    thread: usize,
 ) -> Option<LeakWatch> {
     // A place for every connection the idle queue can hold: `max_size`
     // can never be raised past it, so connections out never outnumber it.
@@ -75,7 +96,7 @@ fn write_down<M: Manager>(
     // The first threads claim places of their own without a
     // read-modify-write; the others start at a shared place their thread
     // favours, so claims rarely meet.
-    let place = ledger.claim(thread_number(), inner.clock.recent(), caller);
+    let place = ledger.claim(thread, inner.clock.recent(), caller);
     debug_assert!(place.is_some(), "more checkouts out than the idle capacity");
     // Read before it is swapped: once the sweep runs, checkouts only read.
     if place.is_some()

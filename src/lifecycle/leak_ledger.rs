@@ -100,8 +100,11 @@ impl Ledger {
                 // other claim can come between the load and the store.
                 // `Acquire`: the last holder's return (its clearing of the
                 // caller) comes before the writes below.
+                // `Release`: a sweep that reads this claim's time reads
+                // a caller no older than that return's clearing, so never
+                // the last holder's call site.
                 if place.since.load(Ordering::Acquire) == 0 {
-                    place.since.store(since, Ordering::Relaxed);
+                    place.since.store(since, Ordering::Release);
                     place.write_caller(caller);
                     return Some(index as u32);
                 }
@@ -124,10 +127,12 @@ impl Ledger {
             .map(|step| hint.wrapping_add(step) & (count - 1))
             .find(|&index| {
                 let place = &shared[index];
+                // `AcqRel`, for the reason an own place's claim is
+                // `Release` (above).
                 let free = place.since.load(Ordering::Relaxed) == 0
                     && place
                         .since
-                        .compare_exchange(0, since, Ordering::Acquire, Ordering::Relaxed)
+                        .compare_exchange(0, since, Ordering::AcqRel, Ordering::Relaxed)
                         .is_ok();
                 if free {
                     place.write_caller(caller);

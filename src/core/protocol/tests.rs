@@ -187,8 +187,10 @@ fn the_fast_checkout_gives_way_to_waiters_and_a_close() {
             entry,
             word,
             counted,
+            thread,
         } = core.take_fast().expect("idle and nobody waits");
         assert_eq!((entry.conn, entry.last_used, word), (1, 1, 0));
+        assert_eq!(thread, crate::thread_number::thread_number(), "the taker's");
         assert!(counted, "from this thread's slot, counted there");
         assert_eq!(core.idle.taken_from_slots(), 1);
         assert!(matches!(core.store(entry, None, 1 << 3), Stored::Kept(_)));
