@@ -125,17 +125,13 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// assert_eq!(worker.join().unwrap(), 8);
     /// ```
     #[must_use = "dropping the owned guard returns the connection at once"]
-    pub fn into_owned(self) -> Pooled<'static, M> {
-        let pool = (*self.pool).clone();
-        let (entry, leak) = self.into_parts();
-        Pooled::owning(pool, entry, leak)
-    }
-
-    /// The connection and its leak watch, out of this guard (whose drop
-    /// then does nothing), so a guard owning the pool can take them over.
-    #[inline]
-    pub(crate) fn into_parts(mut self) -> (Option<Entry<M::Connection>>, Option<LeakWatch>) {
-        (self.entry.take(), self.leak.take())
+    pub fn into_owned(mut self) -> Pooled<'static, M> {
+        // Taken out, this guard's drop then does nothing.
+        Pooled {
+            pool: Handle::Owned((*self.pool).clone()),
+            entry: self.entry.take(),
+            leak: self.leak.take(),
+        }
     }
 
     /// [`Pooled::hit`] for a guard that owns `pool`: built in place from
@@ -150,21 +146,6 @@ impl<'a, M: Manager> Pooled<'a, M> {
         track: Track,
     ) -> Pooled<'static, M> {
         Pooled::in_handle(Handle::Owned(pool), entry, caller, track)
-    }
-
-    /// A guard over `entry` that owns `pool` (the handle the guard that
-    /// gave up `entry` borrowed).
-    #[inline]
-    pub(crate) fn owning(
-        pool: Pool<M>,
-        entry: Option<Entry<M::Connection>>,
-        leak: Option<LeakWatch>,
-    ) -> Pooled<'static, M> {
-        Pooled {
-            pool: Handle::Owned(pool),
-            entry,
-            leak,
-        }
     }
 
     fn entry(&self) -> &Entry<M::Connection> {

@@ -60,9 +60,9 @@ pub(crate) fn validate_in<M: Manager>(
 }
 
 /// What a connection that passed the pool's checks is if the hook accepts
-/// it too. (A value, not the `Checked` constructor as a function: called
-/// through a pointer from the out-of-line `vet_with`, that was an indirect
-/// call and a copy of the entry on every hooked checkout.)
+/// it too. (A value, not the `Checked` constructor passed as a function:
+/// called through a pointer, that was an indirect call and a copy of the
+/// entry on every hooked checkout.)
 #[derive(Clone, Copy)]
 enum Passed {
     Ready,

@@ -220,7 +220,13 @@ pub(crate) struct IdleStore<T> {
 /// This thread's slot index (the same in every pool).
 #[inline]
 fn own_slot() -> usize {
-    crate::thread_number::thread_number() % SLOTS
+    slot_of(crate::thread_number::thread_number())
+}
+
+/// The slot index of the thread numbered `thread`.
+#[inline]
+fn slot_of(thread: usize) -> usize {
+    thread % SLOTS
 }
 
 impl<T> IdleStore<T> {
@@ -326,7 +332,7 @@ impl<T> IdleStore<T> {
     /// [`taken_from_slots`]: IdleStore::taken_from_slots
     #[inline]
     pub(crate) fn pop_counted(&self, thread: usize) -> Option<(T, bool)> {
-        let own = thread % SLOTS;
+        let own = slot_of(thread);
         if let Some(value) = self.slots[own].take(true) {
             return Some((value, true));
         }

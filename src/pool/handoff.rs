@@ -5,9 +5,9 @@
 //! half of the lost-wake-up handshake described in `core/mod.rs`.
 
 use super::policy;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
-use super::release::{abandon_after_panic, carry_out, close_and_release, guarded, release_slot};
+use super::release::{
+    carry_out, close_and_release, guarded, guarded_in_place, held_entry, release_slot,
+};
 use super::watch;
 use crate::core::entry::Entry;
 use crate::core::protocol::Stored;
@@ -58,36 +58,15 @@ fn put_through_hook<M: Manager>(inner: &Inner<M>, held: &mut Option<Entry<M::Con
     if held.is_none() {
         return;
     }
-    if let Err(reason) = guarded_held(inner, held, |conn| inner.manager.check_return(conn)) {
-        return close_and_release(inner, taken(held), reason);
+    if let Err(reason) = guarded_in_place(inner, held, |conn| inner.manager.check_return(conn)) {
+        return close_and_release(inner, held_entry(held), reason);
     }
     let hook = inner.hooks.on_return.as_ref().expect("checked by put");
-    if let Err(error) = guarded_held(inner, held, |conn| hook(conn)) {
-        return refused_on_return(inner, taken(held), &error);
+    if let Err(error) = guarded_in_place(inner, held, |conn| hook(conn)) {
+        return refused_on_return(inner, held_entry(held), &error);
     }
-    let dirty = guarded_held(inner, held, |conn| inner.manager.needs_recycle(conn));
-    keep(inner, taken(held), dirty);
-}
-
-/// [`guarded`] on the connection in place in `held`, which holds one: on
-/// a panic, it is taken out and abandoned.
-#[inline(always)]
-fn guarded_held<M: Manager, R>(
-    inner: &Inner<M>,
-    held: &mut Option<Entry<M::Connection>>,
-    check: impl FnOnce(&mut M::Connection) -> R,
-) -> R {
-    let conn = &mut held.as_mut().expect("a held connection").conn;
-    match catch_unwind(AssertUnwindSafe(|| check(conn))) {
-        Ok(verdict) => verdict,
-        Err(panic) => abandon_after_panic(inner, taken(held), panic),
-    }
-}
-
-/// The connection `held` holds, taken out.
-#[inline(always)]
-fn taken<C>(held: &mut Option<Entry<C>>) -> Entry<C> {
-    held.take().expect("a held connection")
+    let dirty = guarded_in_place(inner, held, |conn| inner.manager.needs_recycle(conn));
+    keep(inner, held_entry(held), dirty);
 }
 
 /// A connection the `on_return` hook refused: closed, its slot freed.
