@@ -8,7 +8,9 @@
 //!   connection is always there and nobody else touches the pool.
 //!   `ringpool_all_features` is the same with both hooks set (accepting),
 //!   leak detection on and (with the `prometheus` feature) the exporter
-//!   registered: what turning everything on costs.
+//!   registered: what turning everything on costs. `ringpool_hooks`
+//!   (both hooks) and `ringpool_leak_detection` are its features one at a
+//!   time, and `ringpool_prometheus` (with that feature) the exporter alone.
 //! - `acquire_contended`: pool of 8, 32 tasks on a 2-worker tokio runtime
 //!   (async pools) or 2 OS threads (blocking pools and floors). `iters` gets
 //!   are spread over the workers and the time per get is reported. Two
@@ -357,6 +359,21 @@ macro_rules! prefill {
     }};
 }
 
+/// A prefilled ringpool of the uncontended size, its builder given to
+/// `configure` first.
+fn ringpool_with(
+    rt: &Runtime,
+    configure: impl FnOnce(ringpool::Builder<RingNoop>) -> ringpool::Builder<RingNoop>,
+) -> RingPool {
+    rt.block_on(async {
+        let pool = configure(ringpool::Pool::builder(RingNoop).max_size(UNCONTENDED_SIZE))
+            .build()
+            .expect("ringpool config");
+        prefill!(pool, get, UNCONTENDED_SIZE);
+        pool
+    })
+}
+
 struct AsyncPools {
     ringpool: RingPool,
     deadpool: DeadPool,
@@ -593,16 +610,11 @@ fn acquire_uncontended(c: &mut Criterion) {
     // Every optional checkout feature turned on: both hooks (accepting),
     // leak detection and, with the `prometheus` feature, the exporter. A
     // pool with none of them is the plain `ringpool` above.
-    let all_features = rt.block_on(async {
-        let pool = ringpool::Pool::builder(RingNoop)
-            .max_size(UNCONTENDED_SIZE)
+    let all_features = ringpool_with(&rt, |builder| {
+        builder
             .leak_threshold(Some(Duration::from_secs(3600)))
             .before_checkout(|_| Ok(()))
             .on_return(|_| Ok(()))
-            .build()
-            .expect("ringpool config");
-        prefill!(pool, get, UNCONTENDED_SIZE);
-        pool
     });
     #[cfg(feature = "prometheus")]
     let mut all_features_registry = prometheus_client::registry::Registry::default();
@@ -610,6 +622,20 @@ fn acquire_uncontended(c: &mut Criterion) {
     all_features.register_metrics(&mut all_features_registry);
     bench(&mut g, GROUP, "ringpool_all_features", |n| {
         run_single(&rt, ringpool_gets::<false>(&all_features, n))
+    });
+    // The features of `ringpool_all_features` one at a time: what each
+    // adds to the plain checkout.
+    let hooks = ringpool_with(&rt, |builder| {
+        builder.before_checkout(|_| Ok(())).on_return(|_| Ok(()))
+    });
+    bench(&mut g, GROUP, "ringpool_hooks", |n| {
+        run_single(&rt, ringpool_gets::<false>(&hooks, n))
+    });
+    let leak_detection = ringpool_with(&rt, |builder| {
+        builder.leak_threshold(Some(Duration::from_secs(3600)))
+    });
+    bench(&mut g, GROUP, "ringpool_leak_detection", |n| {
+        run_single(&rt, ringpool_gets::<false>(&leak_detection, n))
     });
     // The same pool type with its metrics registered in a Prometheus
     // registry (read at scrape time: the checkout path should not change).

@@ -249,11 +249,13 @@ impl<M: Manager> Pool<M> {
             // borrowing guard's parts: that moved the whole guard through
             // the future's state, and the wide read of it after narrow
             // writes stalled every owned checkout.
-            let (entry, track) = match try_fast(&pool.inner) {
-                Fast::Hit(entry, track) => (entry, track),
-                Fast::Miss(first) => (acquire(&pool.inner, first, None).await?, Track::Unknown),
-            };
-            Ok(Pooled::hit_owning(pool, entry, caller, track))
+            match try_fast(&pool.inner) {
+                Fast::Hit(entry, track) => Ok(Pooled::hit_owning(pool, entry, caller, track)),
+                Fast::Miss(first) => {
+                    let entry = acquire(&pool.inner, first, None).await?;
+                    Ok(Pooled::hit_owning(pool, entry, caller, Track::Unknown))
+                }
+            }
         }
     }
 
