@@ -39,8 +39,8 @@ pub(crate) mod path {
     /// `min_idle` is above 0: a checkout may ask for a refill.
     pub(crate) const MIN_IDLE: u32 = 1 << 5;
     /// The flags that give a fast-path checkout a step beyond the pop and
-    /// the quick checks.
-    pub(crate) const CHECKOUT_STEPS: u32 = WATCH | BEFORE_CHECKOUT | LEAK | MIN_IDLE;
+    /// the quick checks (leak tracking is not one: the guard does it).
+    pub(crate) const CHECKOUT_STEPS: u32 = WATCH | BEFORE_CHECKOUT | MIN_IDLE;
     /// The flags a config decides (the rest are fixed at build or close).
     pub(crate) const FROM_CONFIG: u32 = LEAK | MIN_IDLE;
 
