@@ -59,7 +59,7 @@ pub(crate) fn try_fast<M: Manager>(inner: &Inner<M>) -> Fast<M::Connection> {
     // checkout. So does a leak-tracked one: tracking needs nothing of the
     // connection, only the thread (the guard writes the ledger), and
     // through the steps' call it paid for a call and the entry's trip
-    // through memory (about 5 ns).
+    // through memory (about 3 ns).
     if !flags_in(word, path::CHECKOUT_STEPS) && policy::is_quick(&inner.hot, &entry, now) {
         if !counted {
             inner.stats.incr(Counter::FastReuse);
