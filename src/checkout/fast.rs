@@ -64,13 +64,19 @@ pub(crate) fn try_fast<M: Manager>(inner: &Inner<M>) -> Fast<M::Connection> {
         if !counted {
             inner.stats.incr(Counter::FastReuse);
         }
-        let track = match flags_in(word, path::LEAK) {
-            true => Track::OnThread(thread),
-            false => Track::Off,
-        };
-        return Fast::Hit(entry, track);
+        return Fast::Hit(entry, tracked(word, thread));
     }
     try_fast_with_steps(inner, entry, word, counted, thread, now)
+}
+
+/// Whether a fast hit on the thread numbered `thread` is leak-tracked, as
+/// the pool's state word `word` says.
+#[inline(always)]
+fn tracked(word: usize, thread: usize) -> Track {
+    match flags_in(word, path::LEAK) {
+        true => Track::OnThread(thread),
+        false => Track::Off,
+    }
 }
 
 /// The rest of [`try_fast`]: a connection that needs more than the quick
@@ -95,11 +101,7 @@ fn try_fast_with_steps<M: Manager>(
             if !counted || flags_in(word, path::MIN_IDLE) {
                 entry = hit_side_steps(inner, word, counted, entry);
             }
-            let track = match flags_in(word, path::LEAK) {
-                true => Track::OnThread(thread),
-                false => Track::Off,
-            };
-            Fast::Hit(entry, track)
+            Fast::Hit(entry, tracked(word, thread))
         }
         // The slow path pings it.
         Checked::NeedsPing(entry) => {
